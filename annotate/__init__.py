@@ -1,0 +1,1 @@
+"""Expert review of records in Argilla."""

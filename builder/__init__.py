@@ -1,0 +1,1 @@
+"""Documents → cleaned text → grounded items → instruction records."""

@@ -1,0 +1,168 @@
+"""A langextract model wrapper that caches, retries and isolates failures per chunk.
+
+langextract fails a whole `extract` call when its provider raises, and drops a
+chunk whose output does not parse with only a log line. Wrapping the provider
+turns both into per-chunk events the build reports as rejects, while every
+other chunk of the document is kept.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from langextract.core import base_model
+from langextract.core import types as lx_types
+
+from builder.llm_cache import CompletionCache, completion_key
+
+EMPTY_OUTPUT = json.dumps({"extractions": []})
+
+
+@dataclass
+class ChunkEvent:
+    """A chunk whose completion could not be used."""
+
+    doc_id: str
+    reason: str  # "provider_error" | "parse_error"
+    detail: str
+    prompt_tail: str
+
+
+@dataclass
+class CallStats:
+    calls: int = 0
+    cache_hits: int = 0
+    failures: int = 0
+    seconds_in_model: float = 0.0
+    events: list[ChunkEvent] = field(default_factory=list)
+
+
+class CachingModel(base_model.BaseLanguageModel):
+    """Delegates to `inner` for prompts the cache has not seen."""
+
+    def __init__(
+        self,
+        inner: base_model.BaseLanguageModel,
+        cache: CompletionCache,
+        fingerprint: dict[str, Any],
+        retries: int = 2,
+        backoff_s: float = 1.0,
+    ) -> None:
+        super().__init__()
+        self.inner = inner
+        self.cache = cache
+        self.fingerprint = fingerprint
+        self.retries = retries
+        self.backoff_s = backoff_s
+        self.stats = CallStats()
+        self.current_doc_id = ""
+
+    # langextract reads the schema and fence preference off the model it is given.
+    @property
+    def schema(self):  # type: ignore[override]
+        return self.inner.schema
+
+    @property
+    def requires_fence_output(self) -> bool:
+        return self.inner.requires_fence_output
+
+    def set_fence_output(self, fence_output: bool | None) -> None:
+        self.inner.set_fence_output(fence_output)
+
+    def infer(self, batch_prompts: Sequence[str], **kwargs: Any) -> Iterator[Sequence[lx_types.ScoredOutput]]:
+        outputs: list[str | None] = []
+        missing: list[int] = []
+        for index, prompt in enumerate(batch_prompts):
+            cached = self.cache.get(completion_key(self.fingerprint, prompt))
+            outputs.append(cached)
+            if cached is None:
+                missing.append(index)
+            else:
+                self.stats.cache_hits += 1
+        if missing:
+            self._complete(batch_prompts, missing, outputs, kwargs)
+        for prompt, output in zip(batch_prompts, outputs):
+            assert output is not None
+            yield [lx_types.ScoredOutput(score=1.0, output=self._checked(prompt, output))]
+
+    def _complete(
+        self, prompts: Sequence[str], missing: list[int], outputs: list[str | None], kwargs: dict[str, Any]
+    ) -> None:
+        pending = list(missing)
+        try:
+            started = time.perf_counter()
+            batch = [prompts[i] for i in pending]
+            self.stats.calls += len(batch)
+            for index, scored in zip(list(pending), self.inner.infer(batch, **kwargs)):
+                self._store(prompts[index], index, _first_output(scored), outputs)
+                pending.remove(index)
+            self.stats.seconds_in_model += time.perf_counter() - started
+        except Exception:  # noqa: BLE001 - isolate the failure to the chunks it hit
+            self.stats.seconds_in_model += time.perf_counter() - started
+        for index in pending:
+            outputs[index] = self._complete_one(prompts[index], kwargs)
+            if outputs[index] is not None:
+                self._store(prompts[index], index, outputs[index], outputs)
+            else:
+                outputs[index] = EMPTY_OUTPUT
+
+    def _complete_one(self, prompt: str, kwargs: dict[str, Any]) -> str | None:
+        error: Exception | None = None
+        for attempt in range(self.retries + 1):
+            if attempt:
+                time.sleep(self.backoff_s * 2 ** (attempt - 1))
+            started = time.perf_counter()
+            self.stats.calls += 1
+            try:
+                return _first_output(next(iter(self.inner.infer([prompt], **kwargs))))
+            except Exception as exc:  # noqa: BLE001 - retried, then reported per chunk
+                error = exc
+            finally:
+                self.stats.seconds_in_model += time.perf_counter() - started
+        self.stats.failures += 1
+        self.stats.events.append(
+            ChunkEvent(self.current_doc_id, "provider_error", f"{type(error).__name__}: {error}", _tail(prompt))
+        )
+        return None
+
+    def _store(self, prompt: str, index: int, output: str, outputs: list[str | None]) -> None:
+        self.cache.put(completion_key(self.fingerprint, prompt), prompt, output)
+        outputs[index] = output
+
+    def _checked(self, prompt: str, output: str) -> str:
+        """Report outputs langextract would silently drop; hand them on unchanged."""
+        problem = parse_problem(output, fenced=self.requires_fence_output)
+        if problem:
+            self.stats.events.append(ChunkEvent(self.current_doc_id, "parse_error", problem, _tail(prompt)))
+        return output
+
+
+def parse_problem(output: str, fenced: bool) -> str | None:
+    """Why an output is not a usable extraction envelope, or None when it is."""
+    text = output.strip()
+    if fenced and text.startswith("```"):
+        text = text.split("\n", 1)[-1].rsplit("```", 1)[0]
+    try:
+        parsed = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return f"not valid JSON ({exc.msg} at char {exc.pos}): {output[:120]!r}"
+    if isinstance(parsed, dict) and isinstance(parsed.get("extractions"), list):
+        return None
+    if isinstance(parsed, list):
+        return None  # langextract also accepts a bare list of extractions
+    return f"JSON without an 'extractions' list: {output[:120]!r}"
+
+
+def _first_output(scored: Sequence[lx_types.ScoredOutput]) -> str:
+    scored = list(scored)
+    if not scored or scored[0].output is None:
+        raise ValueError("the model returned no output")
+    return scored[0].output
+
+
+def _tail(prompt: str, size: int = 160) -> str:
+    return prompt[-size:]

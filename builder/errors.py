@@ -1,0 +1,43 @@
+"""One exception hierarchy; every message says what to do next."""
+
+from __future__ import annotations
+
+
+class DsforgeError(Exception):
+    """Base of every error dsforge raises on purpose; its message is user-facing."""
+
+
+class ConfigError(DsforgeError):
+    """The project configuration is missing, malformed or inconsistent."""
+
+
+class SchemaError(DsforgeError):
+    """A domain schema cannot drive extraction (missing evidence field, bad template...)."""
+
+
+class BuildLockedError(DsforgeError):
+    """Another process is writing the same output folder."""
+
+
+class PathEscapeError(DsforgeError):
+    """A path taken from input would leave the folder it must stay in."""
+
+
+class ModelNotInstalledError(DsforgeError):
+    """The packages that carry a catalogued model's weights are not installed."""
+
+
+class ModelIntegrityError(DsforgeError):
+    """Model weights do not match their recorded sha256."""
+
+
+class InputFileError(DsforgeError):
+    """One input file (or jsonl line) cannot become documents; the build goes on without it.
+
+    `reason` is the machine-readable code that ends up in its FileOutcome.
+    """
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message

@@ -1,0 +1,199 @@
+"""Schema-driven extraction through langextract, with every item grounded in its source.
+
+Each document is extracted by its own `lx.extract` call, so one bad document
+cannot fail the others; the caching wrapper isolates failures further, per
+chunk. An item is kept only when langextract aligned it exactly, the span we
+re-read from the cleaned text equals the evidence, and the schema accepts it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import langextract as lx
+from langextract import data_lib
+from langextract.core import data as lx_data
+from pydantic import BaseModel, Field, ValidationError
+
+from builder.caching_model import CachingModel
+from schemas.base import ExtractionSchema
+from schemas.types import Document, GroundedItem, Reject, Span, content_id
+
+log = logging.getLogger(__name__)
+
+
+class ExtractionOptions(BaseModel):
+    """langextract's knobs, exposed as they are named there."""
+
+    max_char_buffer: int = Field(1200, ge=100, description="chunk size in characters")
+    batch_length: int = Field(4, ge=1, description="chunks per provider call")
+    max_workers: int = Field(1, ge=1, description="parallel provider workers (remote providers)")
+    extraction_passes: int = Field(1, ge=1, le=5)
+    context_window_chars: int | None = Field(None, ge=0)
+    retries: int = Field(2, ge=0, description="retries of a failed chunk before it is rejected")
+    retry_backoff_s: float = Field(1.0, ge=0)
+
+    def fingerprint(self) -> dict[str, Any]:
+        """The options that change prompts or outputs (workers and retries do not)."""
+        return self.model_dump(include={"max_char_buffer", "extraction_passes", "context_window_chars"})
+
+
+@dataclass
+class ExtractionResult:
+    items: list[GroundedItem] = field(default_factory=list)
+    rejects: list[Reject] = field(default_factory=list)
+    annotated: list[lx_data.AnnotatedDocument] = field(default_factory=list)
+    chunks: int = 0
+
+
+def extract_documents(
+    documents: Sequence[Document],
+    schema: type[ExtractionSchema],
+    model: CachingModel,
+    options: ExtractionOptions,
+    model_name: str,
+    on_document: Callable[[Document], None] | None = None,
+) -> ExtractionResult:
+    """Extract, ground and validate items from every document."""
+    result = ExtractionResult()
+    examples = schema.langextract_examples()
+    description = schema.prompt_description()
+    for document in documents:
+        model.current_doc_id = document.id
+        events_before = len(model.stats.events)
+        calls_before = model.stats.calls + model.stats.cache_hits
+        try:
+            annotated = lx.extract(
+                text_or_documents=document.text,
+                prompt_description=description,
+                examples=examples,
+                model=model,
+                max_char_buffer=options.max_char_buffer,
+                batch_length=options.batch_length,
+                max_workers=options.max_workers,
+                extraction_passes=options.extraction_passes,
+                context_window_chars=options.context_window_chars,
+                resolver_params={"suppress_parse_errors": True},
+                prompt_validation_level=lx.prompt_validation.PromptValidationLevel.OFF,
+                show_progress=False,
+                use_schema_constraints=False,
+            )
+        except Exception as exc:  # noqa: BLE001 - one document's failure is reported, not fatal
+            log.warning("extraction failed for %s: %s", document.source, exc)
+            result.rejects.append(
+                Reject(doc_id=document.id, reason="provider_error", detail=f"{type(exc).__name__}: {exc}")
+            )
+            continue
+        finally:
+            result.chunks += model.stats.calls + model.stats.cache_hits - calls_before
+        for event in model.stats.events[events_before:]:
+            result.rejects.append(
+                Reject(doc_id=event.doc_id, reason=event.reason, detail=event.detail)  # type: ignore[arg-type]
+            )
+        annotated.document_id = document.id
+        result.annotated.append(annotated)
+        items, rejects = ground_extractions(document, annotated.extractions or [], schema, model_name)
+        result.items.extend(items)
+        result.rejects.extend(rejects)
+        if on_document:
+            on_document(document)
+    return result
+
+
+def ground_extractions(
+    document: Document,
+    extractions: Sequence[lx_data.Extraction],
+    schema: type[ExtractionSchema],
+    model_name: str,
+) -> tuple[list[GroundedItem], list[Reject]]:
+    """Keep extractions that are exact, re-checked spans of the cleaned text and schema-valid."""
+    items: dict[str, GroundedItem] = {}
+    rejects: list[Reject] = []
+    for extraction in extractions:
+        text = extraction.extraction_text or ""
+        attributes = dict(extraction.attributes or {})
+        interval = extraction.char_interval
+        span = (interval.start_pos, interval.end_pos) if interval else None
+
+        def reject(reason: str, detail: str) -> None:
+            rejects.append(
+                Reject(
+                    doc_id=document.id,
+                    reason=reason,  # type: ignore[arg-type]
+                    detail=detail,
+                    extraction_text=text,
+                    attributes=attributes,
+                    char_interval=span if span and None not in span else None,
+                )
+            )
+
+        if extraction.extraction_class != schema.extraction_class:
+            reject("invalid", f"class {extraction.extraction_class!r} is not {schema.extraction_class!r}")
+            continue
+        if span is None or None in span:
+            reject("ungrounded", "the evidence was not found in the document")
+            continue
+        if extraction.alignment_status != lx_data.AlignmentStatus.MATCH_EXACT:
+            status = extraction.alignment_status.value if extraction.alignment_status else "none"
+            reject("ungrounded", f"alignment is {status}, not an exact match")
+            continue
+        start, end = span
+        if document.text[start:end] != text:
+            reject("ungrounded", f"text at [{start}:{end}] differs from the evidence")
+            continue
+        try:
+            validated = schema.validate_item(text, attributes)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(map(str, err['loc'])) or 'item'}: {err['msg']}" for err in exc.errors()
+            )
+            reject("invalid", problems)
+            continue
+        values = validated.model_dump(mode="json")
+        values.pop("evidence")
+        item_id = content_id(document.id, start, end, schema.schema_name(), values, model_name, prefix="item-")
+        items[item_id] = GroundedItem(
+            id=item_id,
+            schema_name=schema.schema_name(),
+            extraction_class=schema.extraction_class,
+            span=Span(doc_id=document.id, start=start, end=end, text=text),
+            attributes=values,
+            model=model_name,
+        )
+    return list(items.values()), rejects
+
+
+def annotated_rows(annotated: Sequence[lx_data.AnnotatedDocument]) -> list[dict[str, Any]]:
+    """langextract's own JSONL rows, so its tools can read the build."""
+    return [data_lib.annotated_document_to_dict(doc) for doc in annotated]
+
+
+def visualization_html(
+    annotated: Sequence[lx_data.AnnotatedDocument], items: Sequence[GroundedItem], titles: dict[str, str]
+) -> str:
+    """One page with langextract's highlighted view of each document's grounded items."""
+    kept = {(item.span.doc_id, item.span.start, item.span.end) for item in items}
+    sections = []
+    for doc in annotated:
+        grounded = [
+            ext
+            for ext in doc.extractions or []
+            if ext.char_interval
+            and (doc.document_id, ext.char_interval.start_pos, ext.char_interval.end_pos) in kept
+        ]
+        view = lx_data.AnnotatedDocument(document_id=doc.document_id, text=doc.text, extractions=grounded)
+        html = lx.visualize(view, animation_speed=1.0, show_legend=True, gif_optimized=False)
+        body = getattr(html, "data", html)
+        title = _escape(titles.get(doc.document_id or "", doc.document_id or ""))
+        sections.append(f"<section><h2>{title} — {len(grounded)} grounded</h2>{body}</section>")
+    return (
+        "<!doctype html><html><head><meta charset='utf-8'><title>dsforge grounded spans</title></head>"
+        "<body>" + "\n".join(sections) + "</body></html>"
+    )
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -1,0 +1,183 @@
+"""`dsforge build`: documents → cleaned text → grounded items → records, with a report.
+
+Every artifact is written atomically at the end of its stage; model
+completions are cached per chunk as they arrive, so a killed build resumes
+with no repeated calls and reaches the same final output.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from filelock import FileLock, Timeout
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from builder import atomic
+from builder.caching_model import CachingModel
+from builder.clean import clean_documents
+from builder.config import DsforgeConfig
+from builder.errors import BuildLockedError
+from builder.extract import annotated_rows, extract_documents, visualization_html
+from builder.ingest import ingest_folder
+from builder.language_model import create_language_model
+from builder.llm_cache import CompletionCache
+from builder.records import build_records
+from builder.report import write_report
+from builder.schema_loader import load_schema
+
+
+class BuildPaths:
+    """Where each artifact of a build lives, relative to the output folder."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.lock = root / ".lock"
+        self.cache = root / "cache" / "completions.sqlite"
+        self.files = root / "files.jsonl"
+        self.documents = root / "documents.jsonl"
+        self.extractions = root / "extractions.jsonl"
+        self.visualization = root / "visualization.html"
+        self.items = root / "items.jsonl"
+        self.rejects = root / "rejects.jsonl"
+        self.records = root / "records.jsonl"
+        self.dataset = root / "records_dataset"
+        self.report_json = root / "report.json"
+        self.report_md = root / "report.md"
+
+
+@dataclass
+class BuildSummary:
+    report: dict[str, Any]
+    paths: BuildPaths
+
+
+def build(config: DsforgeConfig, show_progress: bool = True) -> BuildSummary:
+    """Run the whole build stage under an exclusive lock on the output folder."""
+    paths = BuildPaths(config.output_dir)
+    paths.root.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(paths.lock, timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise BuildLockedError(
+            f"another dsforge build is writing {paths.root}; wait for it to finish "
+            f"(or, if none is running, delete {paths.lock})."
+        ) from None
+    try:
+        return _build_locked(config, paths, show_progress)
+    finally:
+        lock.release()
+
+
+def _build_locked(config: DsforgeConfig, paths: BuildPaths, show_progress: bool) -> BuildSummary:
+    started = time.perf_counter()
+    schema = load_schema(config.schema_ref, config.project_root)
+
+    ingested = ingest_folder(config.input_dir, config.ingest)
+    atomic.write_jsonl(paths.files, ingested.files)
+    cleaned = clean_documents(ingested.documents, config.clean)
+    atomic.write_jsonl(paths.documents, cleaned.documents)
+
+    resolved = create_language_model(config.provider, schema)
+    cache = CompletionCache(paths.cache)
+    model = CachingModel(
+        resolved.model,
+        cache,
+        fingerprint={**resolved.fingerprint, "schema": schema.fingerprint(), **config.extraction.fingerprint()},
+        retries=config.extraction.retries,
+        backoff_s=config.extraction.retry_backoff_s,
+    )
+    extract_started = time.perf_counter()
+    with _progress(show_progress) as progress:
+        task = progress.add_task("extracting", total=len(cleaned.documents))
+        extraction = extract_documents(
+            cleaned.documents,
+            schema,
+            model,
+            config.extraction,
+            model_name=config.provider.model_id,
+            on_document=lambda _doc: progress.advance(task),
+        )
+    extract_seconds = time.perf_counter() - extract_started
+    cache.close()
+
+    by_id = {doc.id: doc for doc in cleaned.documents}
+    records = build_records(extraction.items, by_id, schema, config.records)
+
+    atomic.write_jsonl(paths.extractions, annotated_rows(extraction.annotated))
+    titles = {doc.id: doc.title or doc.source for doc in cleaned.documents}
+    atomic.write_text(paths.visualization, visualization_html(extraction.annotated, extraction.items, titles))
+    atomic.write_jsonl(paths.items, extraction.items)
+    atomic.write_jsonl(paths.rejects, extraction.rejects)
+    atomic.write_jsonl(paths.records, records.records)
+    _save_dataset(records.records, paths.dataset)
+
+    grounded_ok = sum(
+        1 for item in extraction.items if by_id[item.span.doc_id].text[item.span.start : item.span.end] == item.span.text
+    )
+    report = {
+        "schema": schema.schema_name(),
+        "model": resolved.provenance,
+        "constrained_decoding": resolved.constrained,
+        "files": dict(Counter(outcome.status for outcome in ingested.files)),
+        "file_errors": [o.model_dump() for o in ingested.files if o.status != "ok"],
+        "documents": {"ingested": len(ingested.documents), "after_cleaning": len(cleaned.documents)},
+        "cleaning": {
+            "steps": [step.model_dump() for step in cleaned.steps],
+            "dropped": [drop.model_dump() for drop in cleaned.dropped],
+        },
+        "extraction": {
+            "chunks": extraction.chunks,
+            "llm_calls": model.stats.calls,
+            "cache_hits": model.stats.cache_hits,
+            "failed_chunks": model.stats.failures,
+            "seconds": round(extract_seconds, 2),
+            "seconds_in_model": round(model.stats.seconds_in_model, 2),
+            "items": len(extraction.items),
+            "grounded_rechecked": grounded_ok,
+            "rejects": dict(Counter(reject.reason for reject in extraction.rejects)),
+        },
+        "records": {
+            "kept": len(records.records),
+            "dropped": dict(Counter(drop.reason for drop in records.dropped)),
+            "by_template": dict(Counter(record.template for record in records.records)),
+            "by_stratum": dict(Counter(record.meta.get("stratum", "") for record in records.records)),
+        },
+        "wall_seconds": round(time.perf_counter() - started, 2),
+    }
+    write_report(report, paths.report_json, paths.report_md)
+    return BuildSummary(report=report, paths=paths)
+
+
+def _save_dataset(records: list, target: Path) -> None:
+    """An HF Dataset on disk; saved beside and swapped in so a crash leaves the old one."""
+    import shutil
+
+    from datasets import Dataset
+
+    rows = [record.model_dump(mode="json") for record in records]
+    columns = list(rows[0]) if rows else ["id", "instruction", "input", "output", "doc_id"]
+    dataset = Dataset.from_list(rows) if rows else Dataset.from_dict({name: [] for name in columns})
+    staging = target.with_name(target.name + ".tmp")
+    shutil.rmtree(staging, ignore_errors=True)
+    dataset.save_to_disk(str(staging))
+    old = target.with_name(target.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    if target.exists():
+        target.rename(old)
+    staging.rename(target)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _progress(enabled: bool) -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        disable=not enabled,
+    )

@@ -1,0 +1,1 @@
+"""langextract providers owned by dsforge."""

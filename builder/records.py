@@ -1,0 +1,116 @@
+"""Grounded items → Alpaca instruction records, via the schema's templates."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from datasketch import MinHash, MinHashLSH
+from pydantic import BaseModel, Field
+
+from schemas.base import ExtractionSchema, item_values
+from schemas.types import Document, GroundedItem, Record, content_id
+
+
+class RecordOptions(BaseModel):
+    """Record-level cleaning: bounds and duplicates."""
+
+    min_output_chars: int = Field(2, ge=0)
+    max_input_chars: int = Field(6000, ge=1)
+    max_output_chars: int = Field(4000, ge=1)
+    dedup_near: bool = True
+    near_threshold: float = Field(0.9, gt=0, le=1)
+    num_perm: int = Field(128, ge=16)
+
+
+class DroppedRecord(BaseModel):
+    record_id: str
+    reason: str
+    detail: str = ""
+
+
+@dataclass
+class RecordResult:
+    records: list[Record] = field(default_factory=list)
+    dropped: list[DroppedRecord] = field(default_factory=list)
+
+
+def build_records(
+    items: Sequence[GroundedItem],
+    documents: dict[str, Document],
+    schema: type[ExtractionSchema],
+    options: RecordOptions,
+) -> RecordResult:
+    """Render every template that applies to each item, then drop bad and duplicate records."""
+    result = RecordResult()
+    seen_exact: dict[str, str] = {}
+    # Near duplicates are judged per template: two templates over one item are
+    # different tasks on purpose, two items rendering alike in one template are not.
+    lsh_by_template: dict[str, MinHashLSH] = {}
+    ordered = sorted(items, key=lambda item: (item.span.doc_id, item.span.start, item.span.end, item.id))
+    for item in ordered:
+        document = documents[item.span.doc_id]
+        validated = schema.validate_item(item.span.text, item.attributes)
+        values = item_values(validated, doc_title=document.title or document.source, doc_source=document.source)
+        for template in schema.templates:
+            if not template.applies_to(values):
+                continue
+            fields = template.render(values)
+            record = Record(
+                id=content_id(item.id, template.name, fields, prefix="rec-"),
+                **fields,
+                doc_id=item.span.doc_id,
+                spans=[item.span],
+                schema_name=item.schema_name,
+                template=template.name,
+                model=item.model,
+                meta={
+                    "item_id": item.id,
+                    "source": document.source,
+                    "stratum": str(values.get(schema.stratify_by, "")) if schema.stratify_by else "",
+                },
+            )
+            problem = _bounds_problem(record, options)
+            if problem:
+                result.dropped.append(DroppedRecord(record_id=record.id, reason=problem))
+                continue
+            exact_key = content_id(record.instruction, record.input, record.output)
+            if exact_key in seen_exact:
+                result.dropped.append(
+                    DroppedRecord(record_id=record.id, reason="exact_duplicate", detail=seen_exact[exact_key])
+                )
+                continue
+            if options.dedup_near:
+                lsh = lsh_by_template.setdefault(
+                    template.name, MinHashLSH(threshold=options.near_threshold, num_perm=options.num_perm)
+                )
+                signature = _minhash(f"{record.instruction}\n{record.input}\n{record.output}", options.num_perm)
+                near = lsh.query(signature)
+                if near:
+                    result.dropped.append(
+                        DroppedRecord(record_id=record.id, reason="near_duplicate", detail=sorted(near)[0])
+                    )
+                    continue
+                lsh.insert(record.id, signature)
+            seen_exact[exact_key] = record.id
+            result.records.append(record)
+    return result
+
+
+def _bounds_problem(record: Record, options: RecordOptions) -> str | None:
+    if len(record.output.strip()) < options.min_output_chars:
+        return "empty_output"
+    if len(record.input) > options.max_input_chars:
+        return "input_too_long"
+    if len(record.output) > options.max_output_chars:
+        return "output_too_long"
+    return None
+
+
+def _minhash(text: str, num_perm: int) -> MinHash:
+    words = text.lower().split()
+    shingles = {" ".join(words[i : i + 3]) for i in range(max(1, len(words) - 2))}
+    signature = MinHash(num_perm=num_perm, seed=1)
+    for shingle in shingles:
+        signature.update(shingle.encode("utf-8"))
+    return signature

@@ -1,0 +1,1 @@
+"""Record types and the base for users' domain schemas."""
