@@ -102,3 +102,37 @@ class Record(Frozen):
 
     def alpaca(self) -> dict[str, str]:
         return {"instruction": self.instruction, "input": self.input, "output": self.output}
+
+
+ReviewStatus = Literal["accepted", "corrected", "rejected", "unreviewed"]
+
+
+class Review(Frozen):
+    """What reviewers decided about a record; `auto=True` means nobody looked at it."""
+
+    status: ReviewStatus
+    reviewers: list[str] = Field(default_factory=list)
+    submitted_at: list[str] = Field(default_factory=list, description="ISO timestamps, one per reviewer")
+    agreement: float | None = Field(None, description="share of reviewers agreeing on the accept label")
+    rating: float | None = Field(None, description="mean quality rating, when asked")
+    original_output: str | None = Field(None, description="the model's output before a correction")
+    auto: bool = False
+
+
+class ReviewedRecord(Record):
+    """A record after review; only these (status accepted/corrected, gate passed) are split."""
+
+    review: Review
+
+
+class SplitManifest(Frozen):
+    """Which record went where, and the evidence that splits do not leak."""
+
+    seed: int
+    ratios: dict[str, float]
+    stratify_by: str | None
+    group_by: str = "doc_id"
+    splits: dict[str, list[str]] = Field(description="split name → record ids")
+    strata: dict[str, dict[str, int]] = Field(default_factory=dict, description="split → stratum → count")
+    leakage: dict[str, Any] = Field(default_factory=dict)
+    notes: list[str] = Field(default_factory=list)
