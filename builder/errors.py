@@ -41,3 +41,23 @@ class InputFileError(DsforgeError):
         super().__init__(message)
         self.reason = reason
         self.message = message
+
+
+class SplitError(DsforgeError):
+    """Records cannot be split (too few documents, inconsistent split files, leakage left)."""
+
+
+class ExportError(DsforgeError):
+    """Splits cannot be exported or published."""
+
+
+class TrainError(DsforgeError):
+    """Training or evaluation cannot start or go on (missing dataset, unsafe settings...)."""
+
+
+class ReviewServerError(DsforgeError):
+    """The review server cannot be built, started, reached or stopped."""
+
+
+class ReviewError(DsforgeError):
+    """Pushing records to review or pulling reviews back failed."""

@@ -16,7 +16,7 @@ from typing import Any
 import langextract as lx
 from langextract import data_lib
 from langextract.core import data as lx_data
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from builder.caching_model import CachingModel
 from schemas.base import ExtractionSchema
@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 
 class ExtractionOptions(BaseModel):
     """langextract's knobs, exposed as they are named there."""
+
+    model_config = ConfigDict(extra="forbid")
 
     max_char_buffer: int = Field(1200, ge=100, description="chunk size in characters")
     batch_length: int = Field(4, ge=1, description="chunks per provider call")

@@ -158,6 +158,9 @@ def _save_dataset(records: list, target: Path) -> None:
     import shutil
 
     from datasets import Dataset
+    from datasets.utils.logging import disable_progress_bar
+
+    disable_progress_bar()
 
     rows = [record.model_dump(mode="json") for record in records]
     columns = list(rows[0]) if rows else ["id", "instruction", "input", "output", "doc_id"]

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from datasketch import MinHash, MinHashLSH
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.base import ExtractionSchema, item_values
 from schemas.types import Document, GroundedItem, Record, content_id
@@ -14,6 +14,8 @@ from schemas.types import Document, GroundedItem, Record, content_id
 
 class RecordOptions(BaseModel):
     """Record-level cleaning: bounds and duplicates."""
+
+    model_config = ConfigDict(extra="forbid")
 
     min_output_chars: int = Field(2, ge=0)
     max_input_chars: int = Field(6000, ge=1)

@@ -9,6 +9,7 @@ recording raises, exactly like a failing provider would.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -31,9 +32,11 @@ class MissingRecordingError(KeyError):
 class ReplayLanguageModel(base_model.BaseLanguageModel):
     """`dsforge-replay:<path to recording.jsonl>`; mirrors the local provider's schema handling."""
 
-    def __init__(self, model_id: str, **kwargs: Any) -> None:
+    def __init__(self, model_id: str, latency_s: float = 0.0, **kwargs: Any) -> None:
+        """`latency_s` delays each completion, to rehearse a slow model (interruptions, overhead)."""
         kwargs = {k: v for k, v in kwargs.items() if k not in _LOCAL_ONLY_KWARGS}
         super().__init__(**kwargs)
+        self.latency_s = latency_s
         self.model_id = model_id
         self.path = Path(model_id[len(PREFIX) :])
         self.recording = load_recording(self.path)
@@ -48,6 +51,8 @@ class ReplayLanguageModel(base_model.BaseLanguageModel):
             key = prompt_sha256(prompt)
             if key not in self.recording:
                 raise MissingRecordingError(f"no recorded completion for prompt {key[:12]} in {self.path}")
+            if self.latency_s:
+                time.sleep(self.latency_s)
             self.served += 1
             yield [lx_types.ScoredOutput(score=1.0, output=self.recording[key])]
 

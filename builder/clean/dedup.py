@@ -1,0 +1,85 @@
+"""Duplicate detection; in both modes the earliest document in input order survives."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+
+from datasketch import MinHash, MinHashLSH
+
+from builder.clean.options import NearDedupOptions
+from schemas.types import Document
+
+_WORD = re.compile(r"\w+")
+
+
+@dataclass(frozen=True)
+class Duplicate:
+    """`index` repeats the kept document at `original` with estimated Jaccard `similarity`."""
+
+    index: int
+    original: int
+    similarity: float
+
+
+def exact_key(text: str) -> str:
+    """Case and whitespace differences do not make two texts different documents."""
+    return hashlib.sha256(" ".join(text.casefold().split()).encode("utf-8")).hexdigest()
+
+
+def find_exact_duplicates(docs: list[Document]) -> list[Duplicate]:
+    first: dict[str, int] = {}
+    found: list[Duplicate] = []
+    for index, doc in enumerate(docs):
+        key = exact_key(doc.text)
+        if key in first:
+            found.append(Duplicate(index=index, original=first[key], similarity=1.0))
+        else:
+            first[key] = index
+    return found
+
+
+def shingles(text: str, size: int) -> set[str]:
+    """Word n-grams; a text shorter than n words is one shingle so it can still match."""
+    words = _WORD.findall(text.casefold())
+    if len(words) <= size:
+        return {" ".join(words)} if words else set()
+    return {" ".join(words[i : i + size]) for i in range(len(words) - size + 1)}
+
+
+def find_near_duplicates(docs: list[Document], options: NearDedupOptions) -> list[Duplicate]:
+    """LSH proposes candidates; the MinHash estimate against each decides."""
+    lsh = _lsh(options.threshold, options.num_perm)
+    kept: dict[int, MinHash] = {}
+    found: list[Duplicate] = []
+    for index, doc in enumerate(docs):
+        grams = shingles(doc.text, options.shingle_size)
+        if not grams:
+            continue
+        signature = MinHash(num_perm=options.num_perm, seed=1)
+        signature.update_batch([g.encode("utf-8") for g in sorted(grams)])
+        scored = [(signature.jaccard(kept[int(key)]), int(key)) for key in lsh.query(signature)]
+        best = max(scored, key=lambda pair: (pair[0], -pair[1]), default=None)
+        if best is not None and best[0] >= options.threshold:
+            found.append(Duplicate(index=index, original=best[1], similarity=round(best[0], 4)))
+        else:
+            kept[index] = signature
+            lsh.insert(str(index), signature)
+    return found
+
+
+def _lsh(threshold: float, num_perm: int) -> MinHashLSH:
+    """An index for `threshold`, or for the nearest lower one datasketch can band.
+
+    High thresholds (0.97 at 128 permutations) leave fewer than two bands; a
+    lower candidate threshold only proposes more pairs, which the estimate filters.
+    """
+    candidate = threshold
+    while True:
+        try:
+            return MinHashLSH(threshold=candidate, num_perm=num_perm)
+        except ValueError:
+            if candidate <= 0.5:
+                raise
+            candidate = round(candidate - 0.05, 2)

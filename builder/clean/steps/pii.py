@@ -1,0 +1,16 @@
+"""PII redaction: personal data is replaced by a labelled placeholder before anything is stored."""
+
+from __future__ import annotations
+
+from functools import partial
+
+from builder.clean.options import CleanOptions
+from builder.clean.pii import redact
+from builder.clean.registry import TextStep, register_step
+
+
+@register_step("pii")
+def make_pii(options: CleanOptions) -> TextStep | None:
+    if not options.pii.enabled or not options.pii.entities:
+        return None
+    return partial(redact, options=options.pii)

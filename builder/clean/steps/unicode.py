@@ -1,0 +1,16 @@
+"""Unicode normalisation: one spelling per character, so hashes and spans agree."""
+
+from __future__ import annotations
+
+import unicodedata
+from functools import partial
+
+from builder.clean.options import CleanOptions
+from builder.clean.registry import TextStep, register_step
+
+
+@register_step("unicode")
+def make_unicode(options: CleanOptions) -> TextStep | None:
+    if options.unicode_form == "none":
+        return None
+    return partial(unicodedata.normalize, options.unicode_form)

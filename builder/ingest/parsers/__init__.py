@@ -1,0 +1,1 @@
+"""One module per input format; each registers itself with `builder.ingest.formats`."""
