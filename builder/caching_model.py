@@ -149,7 +149,8 @@ def parse_problem(output: str, fenced: bool) -> str | None:
     try:
         parsed = json.loads(text)
     except json.JSONDecodeError as exc:
-        return f"not valid JSON ({exc.msg} at char {exc.pos}): {output[:120]!r}"
+        cut = " (cut short: raise the provider's max_tokens or lower max_char_buffer)" if exc.pos >= len(text) - 1 else ""
+        return f"not valid JSON ({exc.msg} at char {exc.pos}){cut}: {output[:120]!r}"
     if isinstance(parsed, dict) and isinstance(parsed.get("extractions"), list):
         return None
     if isinstance(parsed, list):

@@ -71,6 +71,17 @@ def build_command(
     console.print(f"report: {summary.paths.report_md}")
 
 
+def _register_stage_commands() -> None:
+    """Later stages' commands live beside their code; the CLI only names them."""
+    from builder.split_commands import export_command, split_command
+
+    app.command("split")(split_command)
+    app.command("export")(export_command)
+
+
+_register_stage_commands()
+
+
 @models_app.command("list")
 def models_list() -> None:
     """Show the packaged models and whether they are installed."""

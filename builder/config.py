@@ -17,9 +17,13 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from builder.clean import CleanOptions
 from builder.errors import ConfigError, PathEscapeError
+from builder.export import ExportOptions
 from builder.extract import ExtractionOptions
 from builder.ingest import IngestOptions
 from builder.records import RecordOptions
+from builder.split import SplitOptions
+from annotate.options import ReviewOptions
+from train.options import EvalOptions, TrainOptions
 
 CONFIG_NAME = "dsforge.yaml"
 DEFAULT_MODEL = "dsforge-gguf:qwen2.5-coder-1.5b"
@@ -65,6 +69,11 @@ class DsforgeConfig(BaseSettings):
     clean: CleanOptions = Field(default_factory=CleanOptions)
     extraction: ExtractionOptions = Field(default_factory=ExtractionOptions)
     records: RecordOptions = Field(default_factory=RecordOptions)
+    split: SplitOptions = Field(default_factory=SplitOptions)
+    export: ExportOptions = Field(default_factory=ExportOptions)
+    review: ReviewOptions = Field(default_factory=ReviewOptions)
+    train: TrainOptions = Field(default_factory=TrainOptions)
+    eval: EvalOptions = Field(default_factory=EvalOptions)
     project_root: Path = Field(Path("."), exclude=True, description="set from the config file's location")
 
     @classmethod

@@ -83,9 +83,11 @@ def build_records(
                 )
                 continue
             if options.dedup_near:
-                lsh = lsh_by_template.setdefault(
-                    template.name, MinHashLSH(threshold=options.near_threshold, num_perm=options.num_perm)
-                )
+                if template.name not in lsh_by_template:
+                    lsh_by_template[template.name] = MinHashLSH(
+                        threshold=options.near_threshold, num_perm=options.num_perm
+                    )
+                lsh = lsh_by_template[template.name]
                 signature = _minhash(f"{record.instruction}\n{record.input}\n{record.output}", options.num_perm)
                 near = lsh.query(signature)
                 if near:

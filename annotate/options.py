@@ -1,0 +1,72 @@
+"""The `review:` section of dsforge.yaml: where Argilla runs, who reviews and what passes the gate."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class AnnotatorUser(BaseModel):
+    """An expert who reviews; the password is read from `password_env`, never from the config."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    username: str = Field(pattern=r"^[a-z0-9_-]+$")
+    password_env: str | None = Field(None, description="environment variable holding the password")
+
+
+class EmbeddedServerOptions(BaseModel):
+    """The argilla-server that `dsforge review serve` starts on this machine."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = Field("127.0.0.1", description="loopback by default: the server is for this machine")
+    port: int = Field(6900, ge=1, le=65535)
+    home: Path | None = Field(None, description="server data folder; default: the user data dir (DSFORGE_ARGILLA_HOME)")
+    redis_url: str | None = Field(None, description="an existing Redis; default: start the bundled valkey-server")
+    start_timeout_s: float = Field(90.0, gt=0)
+
+
+class ReviewOptions(BaseModel):
+    """How records reach reviewers and which reviewed records may be trained on."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    api_url: str | None = Field(
+        None, description="an existing Argilla (Docker, HF Space); default: the embedded server's URL"
+    )
+    api_key_env: str = Field("ARGILLA_API_KEY", description="environment variable holding the owner's API key")
+    owner: str = Field("dsforge", pattern=r"^[a-z0-9_-]+$", description="owner user of the embedded server")
+    owner_password_env: str = "DSFORGE_ARGILLA_OWNER_PASSWORD"
+    annotators: list[AnnotatorUser] = Field(
+        default_factory=lambda: [AnnotatorUser(username="annotator1"), AnnotatorUser(username="annotator2")]
+    )
+    workspace: str = Field("dsforge", pattern=r"^[a-z0-9_-]+$")
+    dataset: str | None = Field(None, description="dataset name; default: '<schema name>-review'")
+    server: EmbeddedServerOptions = Field(default_factory=EmbeddedServerOptions)
+
+    batch_size: int = Field(200, ge=1, le=1000, description="records per push request")
+    retries: int = Field(5, ge=0)
+    retry_backoff_s: float = Field(1.0, ge=0)
+    context_chars: int = Field(300, ge=0, description="document text shown around the evidence span")
+    span_question: bool = Field(False, description="also ask reviewers to mark the evidence span")
+    vectors: bool = Field(True, description="MiniLM embeddings for 'find similar'")
+
+    min_submitted: int = Field(2, ge=1, description="submitted reviews a record needs before it can pass")
+    agreement: Literal["unanimous", "majority"] = Field(
+        "unanimous", description="how reviewers' accept/reject decisions must agree for a record to pass"
+    )
+    min_alpha: float | None = Field(
+        None, ge=-1, le=1, description="close the gate for all records when Krippendorff's alpha is lower"
+    )
+    auto: bool = Field(False, description="accept every record unreviewed (unattended one-shot runs)")
+
+    @field_validator("annotators")
+    @classmethod
+    def _unique(cls, annotators: list[AnnotatorUser]) -> list[AnnotatorUser]:
+        names = [a.username for a in annotators]
+        if len(set(names)) != len(names):
+            raise ValueError(f"annotator usernames must be unique, got {names}")
+        return annotators

@@ -1,0 +1,483 @@
+"""The dataset card (README.md, Hugging Face style) and `lineage.json`.
+
+The card is for people deciding whether to trust the data; lineage.json says
+the same for tools: the training stage copies it into its run card, so a model
+can be traced back to the exact documents, extraction weights, review and split
+that made it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from builder import atomic
+from builder.export import COLUMNS, ExportOptions, ExportPaths, ExportResult
+from builder.split import SPLITS
+from schemas.base import ExtractionSchema
+from schemas.types import Document, ReviewedRecord, SplitManifest
+
+SOURCES_SHOWN = 100
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    return json.loads(path.read_text("utf-8")) if path.is_file() else None
+
+
+def build_lineage(
+    build_dir: Path,
+    splits: dict[str, list[ReviewedRecord]],
+    manifest: SplitManifest,
+    export: ExportResult,
+    options: ExportOptions,
+    schema: type[ExtractionSchema] | None = None,
+) -> dict[str, Any]:
+    """Everything a run card needs to name where the data came from, as plain JSON."""
+    report_path = build_dir / "report.json"
+    review_path = build_dir / "review" / "review_report.json"
+    documents_path = build_dir / "documents.jsonl"
+    manifest_path = build_dir / "splits" / "manifest.json"
+    report = _read_json(report_path)
+    all_records = [r for name in SPLITS for r in splits.get(name, [])]
+    per_doc = Counter(r.doc_id for r in all_records)
+
+    sources = []
+    if documents_path.is_file():
+        for row in atomic.read_jsonl(documents_path):
+            doc = Document.model_validate(row)
+            sources.append(
+                {
+                    "doc_id": doc.id,
+                    "source": doc.source,
+                    "title": doc.title,
+                    "sha256": hashlib.sha256(doc.text.encode("utf-8")).hexdigest(),
+                    "chars": len(doc.text),
+                    "records": per_doc.get(doc.id, 0),
+                }
+            )
+    known = {s["doc_id"] for s in sources}
+    for doc_id in sorted(set(per_doc) - known):
+        # A record whose document is not in documents.jsonl still gets named.
+        sources.append(
+            {
+                "doc_id": doc_id,
+                "source": None,
+                "title": None,
+                "sha256": None,
+                "chars": None,
+                "records": per_doc[doc_id],
+            }
+        )
+
+    return {
+        "dsforge_version": _version(),
+        "dataset": {
+            "name": options.pretty_name
+            or (schema.schema_name() if schema else manifest_schema_name(all_records)),
+            "license": options.license,
+            "language": options.language,
+            "columns": [*COLUMNS, "provenance"],
+            "sizes": export.sizes,
+        },
+        "schema": _schema_block(schema),
+        "record_models": sorted({r.model for r in all_records}),
+        "sources": sources,
+        "sources_file_sha256": file_sha256(documents_path) if documents_path.is_file() else None,
+        "build": None
+        if report is None
+        else {
+            "report_sha256": file_sha256(report_path),
+            "model": report.get("model"),
+            "constrained_decoding": report.get("constrained_decoding"),
+            "documents": report.get("documents"),
+            "cleaning": report.get("cleaning"),
+            "extraction": report.get("extraction"),
+            "records": report.get("records"),
+        },
+        "review": _review_block(all_records, _read_json(review_path), review_path),
+        "split": {
+            "seed": manifest.seed,
+            "ratios": manifest.ratios,
+            "stratify_by": manifest.stratify_by,
+            "group_by": manifest.group_by,
+            "method": manifest.leakage.get("method"),
+            "sizes": {name: len(ids) for name, ids in manifest.splits.items()},
+            "strata": manifest.strata,
+            "notes": manifest.notes,
+            "manifest_sha256": file_sha256(manifest_path) if manifest_path.is_file() else None,
+        },
+        "leakage": {
+            key: value for key, value in manifest.leakage.items() if key not in {"pairs_before", "method"}
+        },
+        "files": {
+            str(path.relative_to(export.paths.root)): file_sha256(path)
+            for path in [*export.files, *sorted(export.paths.dataset.rglob("*.arrow"))]
+        },
+    }
+
+
+def manifest_schema_name(records: list[ReviewedRecord]) -> str:
+    names = sorted({r.schema_name for r in records})
+    return names[0] if len(names) == 1 else "dsforge dataset"
+
+
+def _version() -> str:
+    try:
+        return metadata.version("dsforge")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def _schema_block(schema: type[ExtractionSchema] | None) -> dict[str, Any] | None:
+    if schema is None:
+        return None
+    return {
+        "name": schema.schema_name(),
+        "extraction_class": schema.extraction_class,
+        "description": " ".join((schema.__doc__ or "").split()),
+        "stratify_by": schema.stratify_by,
+        "attributes": schema.attribute_json_schema(),
+        "templates": [template.name for template in schema.templates],
+    }
+
+
+def _review_block(records: list[ReviewedRecord], report: dict[str, Any] | None, path: Path) -> dict[str, Any]:
+    statuses = Counter(r.review.status for r in records)
+    reviewers = sorted({name for r in records for name in r.review.reviewers})
+    agreements = [r.review.agreement for r in records if r.review.agreement is not None]
+    auto = sum(1 for r in records if r.review.auto)
+    return {
+        "reviewed": report is not None and auto < len(records),
+        "report": report,
+        "report_sha256": file_sha256(path) if report is not None else None,
+        "statuses": dict(sorted(statuses.items())),
+        "reviewers": reviewers,
+        "mean_agreement": round(sum(agreements) / len(agreements), 4) if agreements else None,
+        "auto_accepted": auto,
+    }
+
+
+# ----- the card ---------------------------------------------------------------------
+
+
+def render_card(lineage: dict[str, Any], options: ExportOptions) -> str:
+    """README.md: HF metadata header, then what a reader needs to judge the data."""
+    from huggingface_hub import DatasetCardData
+
+    sizes = lineage["dataset"]["sizes"]
+    total = sum(sizes.values())
+    header = DatasetCardData(
+        pretty_name=lineage["dataset"]["name"],
+        license=options.license,
+        language=options.language,
+        task_categories=["text-generation"],
+        size_categories=[_size_category(total)],
+        tags=["instruction-tuning", "dsforge", "grounded"],
+        configs=[
+            {
+                "config_name": fmt,
+                "default": fmt == "alpaca",
+                "data_files": [
+                    {"split": name, "path": f"{fmt}/{name}.jsonl"} for name in SPLITS if sizes.get(name)
+                ],
+            }
+            for fmt in ("alpaca", "chatml", "sharegpt")
+        ],
+    ).to_yaml()
+    parts = [f"---\n{header}\n---", f"# {lineage['dataset']['name']}", _summary(lineage)]
+    parts += [_structure(lineage), _sources(lineage), _schema(lineage), _model(lineage), _cleaning(lineage)]
+    parts += [_review(lineage), _splits(lineage), _leakage(lineage), _limits(lineage), _lineage_note()]
+    return "\n\n".join(part.strip() for part in parts if part) + "\n"
+
+
+def write_card(lineage: dict[str, Any], paths: ExportPaths, options: ExportOptions) -> None:
+    atomic.write_json(paths.lineage, lineage)
+    atomic.write_text(paths.card, render_card(lineage, options))
+
+
+def _summary(lineage: dict[str, Any]) -> str:
+    build = lineage["build"] or {}
+    model = (
+        (build.get("model") or {}).get("model_id")
+        or ", ".join(lineage["record_models"])
+        or "an unrecorded model"
+    )
+    review = lineage["review"]
+    reviewed = "reviewed by people" if review["reviewed"] else "unreviewed (accepted automatically)"
+    docs = sum(1 for s in lineage["sources"] if s["records"])
+    total = sum(lineage["dataset"]["sizes"].values())
+    return (
+        f"{total} instruction records (Alpaca: instruction, input, output) drawn from {docs} source "
+        "documents. "
+        f"Every record's input is a verbatim span of its source document, extracted by `{model}`; "
+        f"records are {reviewed}, split by document so that no document feeds two splits, and "
+        "checked for duplicates across splits."
+    )
+
+
+def _structure(lineage: dict[str, Any]) -> str:
+    sizes = lineage["dataset"]["sizes"]
+    lines = ["## Dataset structure", "", "| split | records |", "|---|---|"]
+    lines += [f"| {name} | {sizes.get(name, 0)} |" for name in SPLITS]
+    lines += [
+        "",
+        "Columns of `dataset/` (`datasets.load_from_disk`): "
+        + ", ".join(f"`{c}`" for c in lineage["dataset"]["columns"])
+        + " (`provenance`: model, source, item id, evidence spans with character offsets, review).",
+        "",
+        "Files: `alpaca/<split>.json[l]` (instruction, input, output), `chatml/<split>.jsonl` "
+        "(`messages`), `sharegpt/<split>.jsonl` (`conversations`), `lineage.json`.",
+    ]
+    return "\n".join(lines)
+
+
+def _sources(lineage: dict[str, Any]) -> str:
+    used = [s for s in lineage["sources"] if s["records"]]
+    lines = [
+        "## Source documents",
+        "",
+        f"{len(lineage['sources'])} documents after cleaning, {len(used)} of them contribute records. "
+        "sha256 is of the cleaned text the spans index; all of them are in `lineage.json`.",
+        "",
+        "| source | title | sha256 | records |",
+        "|---|---|---|---|",
+    ]
+    for source in used[:SOURCES_SHOWN]:
+        digest = f"`{source['sha256'][:16]}…`" if source["sha256"] else "unknown"
+        lines.append(
+            f"| {_cell(source['source'] or source['doc_id'])} | {_cell(source['title'] or '')} "
+            f"| {digest} | {source['records']} |"
+        )
+    if len(used) > SOURCES_SHOWN:
+        lines.append(f"| … {len(used) - SOURCES_SHOWN} more in lineage.json | | | |")
+    return "\n".join(lines)
+
+
+def _schema(lineage: dict[str, Any]) -> str:
+    schema = lineage["schema"]
+    if schema is None:
+        return "## Schema\n\nThe extraction schema was not given to the export."
+    lines = [
+        "## Schema",
+        "",
+        f"`{schema['name']}` extracts `{schema['extraction_class']}` items; templates: "
+        + ", ".join(f"`{t}`" for t in schema["templates"])
+        + f"; stratified on `{schema['stratify_by']}`.",
+        "",
+        "> " + schema["description"].replace("\n", " "),
+        "",
+        "| attribute | type | allowed |",
+        "|---|---|---|",
+    ]
+    for name, spec in schema["attributes"].items():
+        allowed = ", ".join(map(str, spec.get("enum", []))) or "free text"
+        lines.append(f"| {name} | {spec.get('type', 'any')} | {_cell(allowed)} |")
+    return "\n".join(lines)
+
+
+def _model(lineage: dict[str, Any]) -> str:
+    build = lineage["build"]
+    if build is None:
+        models = ", ".join(f"`{m}`" for m in lineage["record_models"]) or "none"
+        return (
+            "## Extraction model\n\nNo build report was found, so weights and packages are not recorded; "
+            f"the records name: {models}."
+        )
+    model = build.get("model") or {}
+    lines = ["## Extraction model", "", f"- model: `{model.get('model_id', 'unknown')}`"]
+    if model.get("sha256"):
+        lines.append(f"- weights sha256: `{model['sha256']}`")
+    for package in model.get("packages") or []:
+        lines.append(f"- package: `{package.get('name')}=={package.get('version')}`")
+    for key in ("license", "source"):
+        if model.get(key):
+            lines.append(f"- {key}: {model[key]}")
+    lines.append(f"- constrained decoding: {build.get('constrained_decoding')}")
+    extraction = build.get("extraction") or {}
+    if extraction:
+        lines.append(
+            f"- chunks {extraction.get('chunks')}, items {extraction.get('items')}, rejects "
+            f"{json.dumps(extraction.get('rejects', {}), sort_keys=True)}"
+        )
+    return "\n".join(lines)
+
+
+def _cleaning(lineage: dict[str, Any]) -> str:
+    build = lineage["build"]
+    if build is None:
+        return ""
+    lines = ["## Cleaning", ""]
+    docs = build.get("documents") or {}
+    if docs:
+        lines.append(
+            f"Documents ingested {docs.get('ingested')}, after cleaning {docs.get('after_cleaning')}."
+        )
+        lines.append("")
+    cleaning = build.get("cleaning") or {}
+    lines += ["| step | documents changed | detail |", "|---|---|---|"]
+    for step in cleaning.get("steps", []):
+        detail = ", ".join(
+            f"{k}={v}" for k, v in step.items() if k not in {"name", "changed", "documents_changed"}
+        )
+        lines.append(
+            f"| {step.get('name')} | {step.get('documents_changed', step.get('changed', ''))} "
+            f"| {_cell(detail)} |"
+        )
+    dropped = Counter(d.get("reason", "?") for d in cleaning.get("dropped", []))
+    if dropped:
+        lines += ["", "Documents dropped: " + ", ".join(f"{k} {v}" for k, v in sorted(dropped.items())) + "."]
+    records = build.get("records") or {}
+    if records:
+        lines += [
+            "",
+            f"Records kept {records.get('kept')}; dropped "
+            + (", ".join(f"{k} {v}" for k, v in sorted((records.get("dropped") or {}).items())) or "none")
+            + ".",
+        ]
+    return "\n".join(lines)
+
+
+def _review(lineage: dict[str, Any]) -> str:
+    review = lineage["review"]
+    statuses = ", ".join(f"{k} {v}" for k, v in review["statuses"].items())
+    if not review["reviewed"]:
+        return (
+            "## Review\n\nunreviewed: no person checked these records "
+            f"({review['auto_accepted']} accepted automatically; statuses: {statuses})."
+        )
+    lines = [
+        "## Review",
+        "",
+        f"- statuses: {statuses}",
+        f"- annotators: {len(review['reviewers'])} ({', '.join(review['reviewers'])})",
+        f"- mean agreement: {review['mean_agreement']}",
+        f"- accepted automatically: {review['auto_accepted']}",
+    ]
+    for key, value in (review["report"] or {}).items():
+        if isinstance(value, (str, int, float, bool)) or value is None:
+            lines.append(f"- {key}: {value}")
+        else:
+            lines.append(f"- {key}: `{json.dumps(value, sort_keys=True)[:300]}`")
+    return "\n".join(lines)
+
+
+def _splits(lineage: dict[str, Any]) -> str:
+    split = lineage["split"]
+    strata = sorted({s for counts in split["strata"].values() for s in counts})
+    total = sum(split["sizes"].values()) or 1
+    lines = [
+        "## Splits",
+        "",
+        f"Grouped by `{split['group_by']}`, stratified on `{split['stratify_by']}`, seed {split['seed']}: "
+        f"{split['method']}.",
+        "",
+        "| split | target | achieved | records | " + " | ".join(strata) + " |",
+        "|---|---|---|---|" + "---|" * len(strata),
+    ]
+    for name in SPLITS:
+        size = split["sizes"].get(name, 0)
+        counts = split["strata"].get(name, {})
+        cells = [f"{counts.get(s, 0)} ({counts.get(s, 0) / size:.0%})" if size else "0" for s in strata]
+        lines.append(
+            f"| {name} | {split['ratios'].get(name, 0):g} | {size / total:.3f} | {size} | "
+            + " | ".join(cells)
+            + " |"
+        )
+    if split["notes"]:
+        lines += ["", *[f"- {_cell(note)}" for note in split["notes"]]]
+    return "\n".join(lines)
+
+
+def _leakage(lineage: dict[str, Any]) -> str:
+    leak = lineage["leakage"]
+    thresholds = leak.get("thresholds", {})
+    repair = leak.get("repair", {})
+    before, after = leak.get("before", {}), leak.get("after", {})
+    kinds = [k for k in before if k != "total"]
+    lines = [
+        "## Leakage check",
+        "",
+        f"Pairs of records in different splits compared on {leak.get('compared_on')}: exact, MinHash "
+        f"Jaccard ≥ {thresholds.get('near_jaccard')}"
+        + (f", MiniLM cosine ≥ {thresholds['semantic_cosine']}" if thresholds.get("semantic_cosine") else "")
+        + ".",
+        "",
+        "| check | " + " | ".join(kinds) + " | total |",
+        "|---|" + "---|" * (len(kinds) + 1),
+        "| before repair | "
+        + " | ".join(str(before.get(k, 0)) for k in kinds)
+        + f" | {before.get('total', 0)} |",
+        "| after repair | "
+        + " | ".join(str(after.get(k, 0)) for k in kinds)
+        + f" | {after.get('total', 0)} |",
+        "",
+        f"Repair ({repair.get('action')}): {repair.get('moved_records', 0)} records moved "
+        f"({len(repair.get('moved_documents', []))} documents), "
+        f"{len(repair.get('dropped_records', []))} dropped.",
+    ]
+    return "\n".join(lines)
+
+
+def _limits(lineage: dict[str, Any]) -> str:
+    limits = []
+    review = lineage["review"]
+    total = sum(lineage["dataset"]["sizes"].values())
+    if not review["reviewed"]:
+        limits.append("No person reviewed the records: extraction errors (wrong label, weak summary) remain.")
+    elif review["auto_accepted"]:
+        limits.append(f"{review['auto_accepted']} of {total} records were accepted without a person looking.")
+    model = ((lineage["build"] or {}).get("model") or {}).get("model_id")
+    if model:
+        limits.append(
+            f"Outputs are what `{model}` wrote about each span; spans are verbatim, summaries are not."
+        )
+    thresholds = lineage["leakage"].get("thresholds", {})
+    if not thresholds.get("semantic_cosine"):
+        limits.append(
+            "Paraphrases were not checked for leakage (semantic check off); only copies and near copies "
+            f"(Jaccard ≥ {thresholds.get('near_jaccard')}) were."
+        )
+    limits += [
+        note for note in lineage["split"]["notes"] if note.startswith("stratum") or "not stratified" in note
+    ]
+    limits.append(
+        "Splits keep documents apart, not topics: different documents about the same subject can sit "
+        "in train and test."
+    )
+    return "## Known limits\n\n" + "\n".join(f"- {_cell(limit)}" for limit in limits)
+
+
+def _lineage_note() -> str:
+    return (
+        "## Lineage\n\n`lineage.json` holds the full record: every source document with its sha256, the "
+        "build report's model provenance and counts, review statistics, the split manifest's hash, the "
+        "leakage result and the sha256 of every exported file."
+    )
+
+
+def _size_category(n: int) -> str:
+    for limit, name in (
+        (1_000, "n<1K"),
+        (10_000, "1K<n<10K"),
+        (100_000, "10K<n<100K"),
+        (1_000_000, "100K<n<1M"),
+    ):
+        if n < limit:
+            return name
+    return "1M<n<10M"
+
+
+def _cell(text: str) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")

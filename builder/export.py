@@ -1,0 +1,228 @@
+"""`dsforge export`: splits → the formats training tools read.
+
+- `dataset/`: an HF DatasetDict (train/validation/test) saved with
+  `save_to_disk`; `train/` reads it with `load_from_disk`, so its column names
+  are a contract: id, instruction, input, output, doc_id, stratum, template,
+  schema_name, plus a nested `provenance` struct.
+- `alpaca/<split>.json` and `.jsonl`: instruction, input, output.
+- `chatml/<split>.jsonl`: OpenAI-style `messages`.
+- `sharegpt/<split>.jsonl`: `conversations` with from/value turns.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from builder import atomic
+from builder.errors import ExportError
+from builder.split import SPLITS, stratum_of
+from schemas.types import ReviewedRecord, SplitManifest
+
+COLUMNS = ("id", "instruction", "input", "output", "doc_id", "stratum", "template", "schema_name")
+
+
+class ExportOptions(BaseModel):
+    """What the export adds around the records: a system prompt, card metadata, an optional Hub push."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    system_prompt: str | None = Field(None, description="first message of ChatML and ShareGPT rows, if set")
+    pretty_name: str | None = Field(None, description="dataset name on the card; default: the schema's name")
+    license: str = Field("other", description="license of the dataset, as an HF license id")
+    language: list[str] = Field(default_factory=lambda: ["en"])
+    hub_repo: str | None = Field(None, description="push to this Hub dataset repo, e.g. org/name")
+    hub_token_env: str = Field("HF_TOKEN", description="environment variable holding the Hub token")
+    hub_private: bool = True
+
+
+class ExportPaths:
+    def __init__(self, output: Path) -> None:
+        self.root = output / "export"
+        self.dataset = self.root / "dataset"
+        self.card = self.root / "README.md"
+        self.lineage = self.root / "lineage.json"
+
+    def file(self, fmt: str, split: str, suffix: str = "jsonl") -> Path:
+        return self.root / fmt / f"{split}.{suffix}"
+
+
+@dataclass
+class ExportResult:
+    paths: ExportPaths
+    sizes: dict[str, int]
+    files: list[Path] = field(default_factory=list)
+    pushed_to: str | None = None
+    messages: list[str] = field(default_factory=list)
+
+
+def features() -> Any:
+    """The DatasetDict schema, stated once so empty splits and reloads agree."""
+    from datasets import Features, List, Value
+
+    span = {
+        "doc_id": Value("string"),
+        "start": Value("int64"),
+        "end": Value("int64"),
+        "text": Value("string"),
+    }
+    review = {
+        "status": Value("string"),
+        "reviewers": List(Value("string")),
+        "agreement": Value("float64"),
+        "rating": Value("float64"),
+        "original_output": Value("string"),
+        "auto": Value("bool"),
+    }
+    provenance = {
+        "model": Value("string"),
+        "source": Value("string"),
+        "item_id": Value("string"),
+        "spans": List(span),
+        "review": review,
+        "meta_json": Value("string"),
+    }
+    return Features({**{name: Value("string") for name in COLUMNS}, "provenance": provenance})
+
+
+def dataset_row(record: ReviewedRecord, stratify_by: str | None) -> dict[str, Any]:
+    review = record.review
+    return {
+        "id": record.id,
+        "instruction": record.instruction,
+        "input": record.input,
+        "output": record.output,
+        "doc_id": record.doc_id,
+        "stratum": stratum_of(record, stratify_by),
+        "template": record.template,
+        "schema_name": record.schema_name,
+        "provenance": {
+            "model": record.model,
+            "source": str(record.meta.get("source", "")),
+            "item_id": str(record.meta.get("item_id", "")),
+            "spans": [span.model_dump() for span in record.spans],
+            "review": {
+                "status": review.status,
+                "reviewers": list(review.reviewers),
+                "agreement": review.agreement,
+                "rating": review.rating,
+                "original_output": review.original_output,
+                "auto": review.auto,
+            },
+            # meta is open-ended; arrow needs one type per column, JSON text has one.
+            "meta_json": json.dumps(record.meta, ensure_ascii=False, sort_keys=True),
+        },
+    }
+
+
+def alpaca_row(record: ReviewedRecord) -> dict[str, str]:
+    return record.alpaca()
+
+
+def chatml_row(record: ReviewedRecord, system_prompt: str | None) -> dict[str, Any]:
+    messages = [{"role": "system", "content": system_prompt}] if system_prompt else []
+    messages += [
+        {"role": "user", "content": user_turn(record)},
+        {"role": "assistant", "content": record.output},
+    ]
+    return {"id": record.id, "messages": messages}
+
+
+def sharegpt_row(record: ReviewedRecord, system_prompt: str | None) -> dict[str, Any]:
+    turns = [{"from": "system", "value": system_prompt}] if system_prompt else []
+    turns += [{"from": "human", "value": user_turn(record)}, {"from": "gpt", "value": record.output}]
+    return {"id": record.id, "conversations": turns}
+
+
+def user_turn(record: ReviewedRecord) -> str:
+    """Alpaca's instruction and input as one user message, the way Alpaca's own prompt joins them."""
+    return f"{record.instruction}\n\n{record.input}" if record.input else record.instruction
+
+
+def export_splits(
+    splits: dict[str, list[ReviewedRecord]],
+    manifest: SplitManifest,
+    output: Path,
+    options: ExportOptions,
+) -> ExportResult:
+    """Write every format; rerunning on the same splits rewrites the same files."""
+    paths = ExportPaths(output)
+    result = ExportResult(paths=paths, sizes={name: len(splits.get(name, [])) for name in SPLITS})
+    for name in SPLITS:
+        rows = splits.get(name, [])
+        alpaca = [alpaca_row(r) for r in rows]
+        atomic.write_json(paths.file("alpaca", name, "json"), alpaca)
+        atomic.write_jsonl(paths.file("alpaca", name), alpaca)
+        atomic.write_jsonl(paths.file("chatml", name), [chatml_row(r, options.system_prompt) for r in rows])
+        atomic.write_jsonl(
+            paths.file("sharegpt", name), [sharegpt_row(r, options.system_prompt) for r in rows]
+        )
+        result.files += [
+            paths.file("alpaca", name, "json"),
+            paths.file("alpaca", name),
+            paths.file("chatml", name),
+            paths.file("sharegpt", name),
+        ]
+    dataset_dict = build_dataset_dict(splits, manifest.stratify_by)
+    save_dataset_dict(dataset_dict, paths.dataset)
+    return result
+
+
+def build_dataset_dict(splits: dict[str, list[ReviewedRecord]], stratify_by: str | None) -> Any:
+    from datasets import Dataset, DatasetDict
+
+    schema = features()
+    return DatasetDict(
+        {
+            name: Dataset.from_list(
+                [dataset_row(r, stratify_by) for r in splits.get(name, [])], features=schema
+            )
+            for name in SPLITS
+        }
+    )
+
+
+def save_dataset_dict(dataset_dict: Any, target: Path) -> None:
+    """Saved beside the target and swapped in: a crash leaves the previous dataset whole."""
+    staging = target.with_name(target.name + ".tmp")
+    old = target.with_name(target.name + ".old")
+    shutil.rmtree(staging, ignore_errors=True)
+    dataset_dict.save_to_disk(str(staging))
+    shutil.rmtree(old, ignore_errors=True)
+    if target.exists():
+        target.rename(old)
+    staging.rename(target)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def push_to_hub(paths: ExportPaths, options: ExportOptions) -> str | None:
+    """Publish the export folder only when a repo is named and its token is set; the token is never logged.
+
+    The card's `configs` point the Hub at the JSONL files, so the folder is
+    uploaded as it is, minus the arrow copy the Hub would not read.
+    """
+    if not options.hub_repo:
+        return None
+    token = os.environ.get(options.hub_token_env)
+    if not token:
+        raise ExportError(
+            f"export.hub_repo is {options.hub_repo!r} but ${options.hub_token_env} is not set; export a "
+            "write token in that variable, or remove export.hub_repo to export locally only."
+        )
+    from huggingface_hub import HfApi
+
+    api = HfApi(token=token)
+    api.create_repo(options.hub_repo, repo_type="dataset", private=options.hub_private, exist_ok=True)
+    api.upload_folder(
+        repo_id=options.hub_repo,
+        repo_type="dataset",
+        folder_path=str(paths.root),
+        ignore_patterns=["dataset/**", "dataset.tmp/**", "dataset.old/**", ".*"],
+    )
+    return options.hub_repo

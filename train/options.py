@@ -1,0 +1,87 @@
+"""The `train` and `eval` sections of dsforge.yaml.
+
+Defaults are the memory-friendly QLoRA recipe: 4-bit NF4 base with double
+quantisation, LoRA on every linear projection, frozen weights kept in bf16
+where the hardware has it (not the plain recipe's fp32 upcast, which makes
+QLoRA use more memory than bf16 LoRA on small large-vocabulary models).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+DEFAULT_BASE_MODEL = "qwen2.5-coder-0.5b"
+
+
+class TrainOptions(BaseModel):
+    """How the adapter is trained; the same options and data give the same run."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    base_model: str = Field(
+        DEFAULT_BASE_MODEL,
+        description="catalogued model (smollm2-135m, qwen2.5-coder-0.5b, qwen2.5-coder-1.5b), "
+        "a local Hugging Face folder or a .gguf file",
+    )
+    mode: Literal["qlora", "lora"] = Field("qlora", description="qlora: 4-bit NF4 base; lora: full-precision base")
+    compute_dtype: Literal["auto", "bfloat16", "float16", "float32"] = Field(
+        "auto", description="auto: bfloat16 on GPUs that have it, float32 otherwise"
+    )
+    upcast_frozen_to_fp32: bool = Field(
+        False,
+        description="cast embeddings, norms and lm_head to fp32 as the plain recipe does (more memory)",
+    )
+    lora_r: int = Field(16, ge=1)
+    lora_alpha: int = Field(32, ge=1)
+    lora_dropout: float = Field(0.05, ge=0, lt=1)
+    target_modules: list[str] | Literal["all-linear"] = "all-linear"
+    learning_rate: float = Field(2e-4, gt=0)
+    lr_scheduler: Literal["cosine", "linear", "constant_with_warmup"] = "cosine"
+    warmup_ratio: float = Field(0.05, ge=0, lt=1)
+    weight_decay: float = Field(0.0, ge=0)
+    epochs: float = Field(3.0, gt=0)
+    max_steps: int = Field(-1, description="stop after this many optimiser steps; -1: run the epochs")
+    batch_size: int = Field(4, ge=1, description="per device")
+    gradient_accumulation_steps: int = Field(4, ge=1)
+    gradient_checkpointing: bool = True
+    max_seq_len: int = Field(1024, ge=16)
+    packing: bool = False
+    optimizer: str = Field("auto", description="auto: paged_adamw_8bit on CUDA, adamw_torch on CPU")
+    eval_steps: int = Field(25, ge=1, description="evaluate (and checkpoint) every N optimiser steps")
+    logging_steps: int = Field(5, ge=1)
+    early_stopping_patience: int = Field(3, ge=1, description="evaluations without a better eval_loss")
+    min_train_examples: int = Field(200, ge=0, description="warn below this many training records")
+    merge: bool = Field(False, description="also write base + adapter merged into one model")
+    seed: int = 42
+
+
+class JudgeOptions(BaseModel):
+    """An LLM that scores outputs 1–5 against the reference; off unless enabled."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = False
+    model_id: str | None = Field(None, description="langextract model id; None: the project's provider")
+    params: dict[str, Any] = Field(default_factory=dict)
+    api_key_env: str | None = Field(None, description="environment variable holding the judge's key")
+    max_examples: int = Field(50, ge=1)
+
+
+class EvalOptions(BaseModel):
+    """How base and tuned models are compared on the test split."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_new_tokens: int = Field(128, ge=1)
+    batch_size: int = Field(8, ge=1)
+    max_examples: int | None = Field(None, ge=1, description="evaluate the first N test records only")
+    load_in_4bit: bool | None = Field(
+        None, description="None: as trained on CUDA, full precision on CPU (4-bit kernels are slow there)"
+    )
+    probe_file: Path | None = Field(None, description="general text for the forgetting probe; default: packaged")
+    probe_window: int = Field(256, ge=16, description="tokens per perplexity window of the probe")
+    examples_shown: int = Field(10, ge=0, description="best and worst examples in the report")
+    judge: JudgeOptions = Field(default_factory=JudgeOptions)
