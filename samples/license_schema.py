@@ -22,7 +22,9 @@ _MIT_LIKE = (
 class LicenseTerm(ExtractionSchema):
     """You read software license texts and find the clauses that grant rights to the
     licensee (permission), require something of the licensee (obligation), restrict what
-    the licensee may do (condition) or limit the licensor's liability or warranty (limitation)."""
+    the licensee may do (condition) or limit the licensor's liability or warranty (limitation).
+    The extraction text is the clause's own sentence, never a heading, title, name or URL:
+    skip headings, titles, copyright lines and links."""
 
     extraction_class = "clause"
     stratify_by = "kind"
