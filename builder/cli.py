@@ -78,6 +78,20 @@ def _register_stage_commands() -> None:
     app.command("split")(split_command)
     app.command("export")(export_command)
 
+    from annotate import commands as review
+
+    review_app = typer.Typer(no_args_is_help=True, help="Expert review in Argilla.")
+    for name, command in (
+        ("serve", review.review_serve),
+        ("stop", review.review_stop),
+        ("push", review.review_push),
+        ("pull", review.review_pull),
+        ("status", review.review_status),
+        ("auto", review.review_auto),
+    ):
+        review_app.command(name)(command)
+    app.add_typer(review_app, name="review")
+
 
 _register_stage_commands()
 

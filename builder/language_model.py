@@ -15,6 +15,9 @@ from schemas.base import ExtractionSchema
 
 LOCAL_PREFIX = "dsforge-gguf:"
 REPLAY_PREFIX = "dsforge-replay:"
+# Parameters that change how fast a completion comes, not what it says: a cache
+# hit must survive a change of thread count or worker count.
+RUNTIME_ONLY_PARAMS = frozenset({"n_threads", "n_parallel", "max_workers", "timeout", "latency_s"})
 
 
 @dataclass
@@ -50,7 +53,7 @@ def create_language_model(provider: ProviderConfig, schema: type[ExtractionSchem
     provenance = _provenance(provider.model_id)
     fingerprint = {
         "model_id": provider.model_id,
-        "params": {k: v for k, v in sorted(provider.params.items())},
+        "params": {k: v for k, v in sorted(provider.params.items()) if k not in RUNTIME_ONLY_PARAMS},
         "weights_sha256": provenance.get("sha256"),
         "constrained": constrained,
     }

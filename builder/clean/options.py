@@ -61,6 +61,7 @@ class CleanOptions(_Options):
     strip_control_chars: bool = True
     strip_html: bool = True
     normalize_whitespace: bool = True
+    unwrap_lines: bool = True  # join hard-wrapped lines inside a paragraph
     lowercase: bool = False
     strip_punctuation: bool = False
     remove_stopwords: bool = False

@@ -23,3 +23,31 @@ def normalize_whitespace(text: str) -> str:
     text = _HORIZONTAL.sub(" ", text)
     text = _SPACE_AROUND_NEWLINE.sub("\n", text)
     return _BLANK_LINES.sub("\n\n", text).strip()
+
+
+# A line that starts a list item, heading, quote or table row keeps its break.
+_BLOCK_START = re.compile(r"^(?:[#>*+|-]|\d{1,3}[.)] |\(?[a-zA-Z0-9]{1,3}\) )")
+
+
+@register_step("unwrap_lines", after="normalize_whitespace")
+def make_unwrap(options: CleanOptions) -> TextStep | None:
+    return unwrap_lines if options.unwrap_lines else None
+
+
+def unwrap_lines(text: str) -> str:
+    """Join hard-wrapped lines of a paragraph with a space.
+
+    Models quote a wrapped sentence as one line; unwrapped source text lets
+    that quote be an exact span instead of a near miss.
+    """
+    paragraphs = []
+    for paragraph in text.split("\n\n"):
+        lines = paragraph.split("\n")
+        joined = [lines[0]]
+        for line in lines[1:]:
+            if _BLOCK_START.match(line) or joined[-1].startswith("#"):
+                joined.append(line)
+            else:
+                joined[-1] = f"{joined[-1]} {line}"
+        paragraphs.append("\n".join(joined))
+    return "\n\n".join(paragraphs)

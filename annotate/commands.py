@@ -1,0 +1,134 @@
+"""Thin CLI commands for the review stage; the main CLI registers them by name."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from builder.errors import DsforgeError
+
+console = Console(stderr=True)
+out = Console()
+
+
+def _fail(exc: DsforgeError) -> None:
+    console.print(f"[bold red]error:[/] {exc}")
+    raise typer.Exit(code=2)
+
+
+def review_serve(config: Path = typer.Option(Path("dsforge.yaml"), "--config", "-c")) -> None:
+    """Start the embedded Argilla review server (or find it running) and print how to log in."""
+    from annotate.server.supervisor import serve
+    from builder.config import load_config
+
+    try:
+        cfg = load_config(config)
+        result = serve(cfg.review, cfg.project_root, log=lambda m: console.print(m))
+    except DsforgeError as exc:
+        _fail(exc)
+        return
+    state = result.state
+    verb = "already running" if result.already_running else f"started in {state.start_seconds:.1f} s"
+    out.print(f"Argilla {verb} at [bold]{state.url}[/]")
+    table = Table("user", "role", "password", "API key")
+    for user in result.users:
+        table.add_row(user.username, user.role, "(from environment)" if user.from_env else user.password, user.api_key)
+    out.print(table)
+    out.print("Stop it with `dsforge review stop`.")
+
+
+def review_stop(config: Path = typer.Option(Path("dsforge.yaml"), "--config", "-c")) -> None:
+    """Stop the embedded review server; its data stays for the next `serve`."""
+    from annotate.server.supervisor import stop
+    from builder.config import load_config
+
+    try:
+        cfg = load_config(config)
+        stopped = stop(cfg.review, cfg.project_root)
+    except DsforgeError as exc:
+        _fail(exc)
+        return
+    out.print("review server stopped" if stopped else "no review server was running")
+
+
+def review_push(
+    config: Path = typer.Option(Path("dsforge.yaml"), "--config", "-c"),
+    progress: bool = typer.Option(True, help="show progress bars"),
+) -> None:
+    """Send the build's records to Argilla for expert review (re-runs update, never duplicate)."""
+    from annotate.push import push
+    from builder.config import load_config
+
+    try:
+        summary = push(load_config(config), show_progress=progress)
+    except DsforgeError as exc:
+        _fail(exc)
+        return
+    out.print(
+        f"pushed {summary.records} records to {summary.url} ({summary.workspace}/{summary.dataset}) "
+        f"in {summary.seconds:.1f} s"
+    )
+
+
+def review_pull(config: Path = typer.Option(Path("dsforge.yaml"), "--config", "-c")) -> None:
+    """Fetch reviews, apply corrections, and write approved.jsonl with the gate's report."""
+    from annotate.pull import pull
+    from builder.config import load_config
+
+    try:
+        cfg = load_config(config)
+        report = pull(cfg)
+    except DsforgeError as exc:
+        _fail(exc)
+        return
+    _print_summary(report)
+    out.print(f"approved: {report['approved']} of {report['records']} → {cfg.output_dir / 'review' / 'approved.jsonl'}")
+
+
+def review_status(config: Path = typer.Option(Path("dsforge.yaml"), "--config", "-c")) -> None:
+    """Counts by status, per-annotator progress and agreement, without writing anything."""
+    from annotate.pull import pull
+    from builder.config import load_config
+
+    try:
+        report = pull(load_config(config), write=False)
+    except DsforgeError as exc:
+        _fail(exc)
+        return
+    _print_summary(report)
+
+
+def review_auto(config: Path = typer.Option(Path("dsforge.yaml"), "--config", "-c")) -> None:
+    """Approve every record without review (clearly marked unreviewed in lineage)."""
+    from annotate.auto import auto_approve
+    from builder.config import load_config
+
+    try:
+        cfg = load_config(config)
+        report = auto_approve(cfg)
+    except DsforgeError as exc:
+        _fail(exc)
+        return
+    console.print(
+        f"[yellow]auto mode:[/] {report['records']} records approved WITHOUT review → "
+        f"{cfg.output_dir / 'review' / 'approved.jsonl'}"
+    )
+
+
+def _print_summary(report: dict) -> None:
+    out.print(f"records: {report['records']}  by status: {report['by_status']}")
+    table = Table("annotator", "submitted", "draft", "discarded", "pending")
+    for name, counts in report["annotators"].items():
+        table.add_row(
+            name, *(str(counts.get(key, 0)) for key in ("submitted", "draft", "discarded", "pending"))
+        )
+    out.print(table)
+    for question, value in report["agreement"].items():
+        alpha = "—" if value["alpha"] is None else f"{value['alpha']:.3f}"
+        percent = "—" if value["percent"] is None else f"{value['percent']:.0%}"
+        out.print(f"agreement on {question}: {percent} of pairs, alpha {alpha} {value.get('note', '')}")
+    gate = report["gate"]
+    out.print(f"gate: {gate['held_back']} held back {gate['held_back_reasons']}")

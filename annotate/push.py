@@ -1,0 +1,203 @@
+"""`dsforge review push`: records → the Argilla dataset, idempotently and resumably.
+
+Record ids are content ids and become Argilla `external_id`s, so the bulk
+*upsert* endpoint updates a record pushed before instead of adding a copy: a
+re-push, or a rerun after the server died mid-push, ends with each record
+exactly once. The records go through the REST bulk endpoint directly (the SDK
+is used for dataset settings) to control batch size, retries and progress.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import httpx
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from annotate import dataset_settings as ds
+from annotate.connection import Endpoint, client, endpoint
+from annotate.embeddings import embed_records
+from annotate.evidence import evidence_markdown, evidence_plain
+from annotate.inputs import ReviewInputs, load_inputs
+from annotate.options import ReviewOptions
+from builder import atomic
+from builder.config import DsforgeConfig
+from builder.errors import ReviewError
+from schemas.types import Record
+
+_AGENT_UNSAFE = re.compile(r"[^a-zA-Z0-9\-_:./\s]")
+
+
+@dataclass
+class PushSummary:
+    url: str
+    workspace: str
+    dataset: str
+    dataset_id: str
+    records: int
+    batches: int
+    retries: int
+    seconds: float
+
+
+def push(
+    config: DsforgeConfig,
+    show_progress: bool = True,
+    on_batch: Callable[[int, int], None] | None = None,
+) -> PushSummary:
+    """Create (or reuse) the review dataset and upsert every record of the build into it."""
+    options = config.review
+    inputs = load_inputs(config)
+    point = endpoint(options, config.project_root)
+    started = time.perf_counter()
+    dataset = ensure_dataset(point, inputs, options)
+    question_ids = {question.name: str(question.id) for question in dataset.settings.questions}
+
+    with _progress(show_progress) as progress:
+        vectors: dict[str, list[float]] = {}
+        if options.vectors:
+            task = progress.add_task("embedding", total=len(inputs.records))
+            vectors = embed_records(
+                inputs.records, inputs.paths.vector_cache, on_progress=lambda n: progress.advance(task, n)
+            )
+        task = progress.add_task("pushing", total=len(inputs.records))
+        payloads = [record_payload(record, inputs, options, question_ids, vectors.get(record.id)) for record in inputs.records]
+        batches, retries = 0, 0
+        with httpx.Client(base_url=point.url, headers=point.headers(), timeout=120) as http:
+            for start in range(0, len(payloads), options.batch_size):
+                batch = payloads[start : start + options.batch_size]
+                retries += _upsert(http, str(dataset.id), batch, options, done=start, total=len(payloads))
+                batches += 1
+                progress.advance(task, len(batch))
+                if on_batch:
+                    on_batch(start + len(batch), len(payloads))
+
+    summary = PushSummary(
+        url=point.url,
+        workspace=options.workspace,
+        dataset=dataset.name,
+        dataset_id=str(dataset.id),
+        records=len(payloads),
+        batches=batches,
+        retries=retries,
+        seconds=round(time.perf_counter() - started, 2),
+    )
+    atomic.write_json(inputs.paths.push_state, asdict(summary))
+    return summary
+
+
+def ensure_dataset(point: Endpoint, inputs: ReviewInputs, options: ReviewOptions) -> Any:
+    """The review dataset, created from the schema on first push; refused if its settings drifted."""
+    import argilla as rg
+
+    argilla = client(point)
+    workspace = argilla.workspaces(options.workspace)
+    if workspace is None:
+        workspace = rg.Workspace(name=options.workspace, client=argilla).create()
+    name = ds.dataset_name(inputs.schema, options)
+    wanted = ds.build_settings(inputs.schema, options)
+    with warnings.catch_warnings():  # "not found" is the expected answer on a first push
+        warnings.simplefilter("ignore", UserWarning)
+        existing = argilla.datasets(name=name, workspace=workspace)
+    if existing is not None:
+        have = {q.name for q in existing.settings.questions} | {f.name for f in existing.settings.fields}
+        need = {q.name for q in wanted.questions} | {f.name for f in wanted.fields}
+        if have != need:
+            raise ReviewError(
+                f"dataset {name!r} in workspace {options.workspace!r} has other fields/questions "
+                f"({sorted(have ^ need)} differ); set review.dataset to a new name, or delete it in Argilla."
+            )
+        return existing
+    dataset = rg.Dataset(name=name, workspace=workspace, settings=wanted, client=argilla)
+    return dataset.create()
+
+
+def record_payload(
+    record: Record,
+    inputs: ReviewInputs,
+    options: ReviewOptions,
+    question_ids: dict[str, str],
+    vector: list[float] | None,
+) -> dict[str, Any]:
+    fields = {
+        "instruction": record.instruction,
+        "input": record.input,
+        "output": record.output,
+        "evidence": evidence_markdown(record, inputs.documents, options.context_chars),
+    }
+    agent = _AGENT_UNSAFE.sub("-", record.model).strip() or "model"
+    score = record.meta.get("score")
+    suggestion: dict[str, Any] = {
+        "question_id": question_ids[ds.CORRECTION],
+        "value": record.output,
+        "agent": agent,
+        "type": "model",
+    }
+    if isinstance(score, (int, float)) and 0 <= score <= 1:
+        suggestion["score"] = float(score)
+    suggestions = [suggestion]
+    if options.span_question:
+        text, spans = evidence_plain(record, inputs.documents, options.context_chars)
+        fields["evidence_text"] = text
+        suggestions.append({"question_id": question_ids[ds.SPAN], "value": spans, "agent": agent, "type": "model"})
+    metadata: dict[str, Any] = {
+        "doc_id": record.doc_id,
+        "schema": record.schema_name,
+        "model": record.model,
+        "template": record.template,
+        "length": len(record.output),
+    }
+    stratum = str(record.meta.get("stratum") or "")
+    if stratum:
+        metadata["stratum"] = stratum
+    payload: dict[str, Any] = {
+        "external_id": record.id,
+        "fields": fields,
+        "metadata": metadata,
+        "suggestions": suggestions,
+    }
+    if vector is not None:
+        payload["vectors"] = {ds.VECTOR: vector}
+    return payload
+
+
+def _upsert(http: httpx.Client, dataset_id: str, batch: list[dict], options: ReviewOptions, done: int, total: int) -> int:
+    """PUT one batch, retrying transient failures with exponential backoff; returns the retries used."""
+    last_error = ""
+    for attempt in range(options.retries + 1):
+        if attempt:
+            time.sleep(options.retry_backoff_s * 2 ** (attempt - 1))
+        try:
+            response = http.put(f"/api/v1/datasets/{dataset_id}/records/bulk", json={"items": batch})
+        except httpx.TransportError as exc:
+            last_error = f"{type(exc).__name__}: {exc}"
+            continue
+        if response.status_code in (429, 502, 503, 504) or response.status_code >= 500:
+            last_error = f"HTTP {response.status_code}: {response.text[:300]}"
+            continue
+        if response.status_code >= 400:
+            raise ReviewError(
+                f"Argilla refused records {done}–{done + len(batch)} (HTTP {response.status_code}): "
+                f"{response.text[:500]}"
+            )
+        return attempt
+    raise ReviewError(
+        f"pushed {done} of {total} records, then the server stopped answering after "
+        f"{options.retries + 1} attempts ({last_error}). Rerun `dsforge review push` once it is back "
+        "(`dsforge review serve` for the embedded one): pushed records are updated, never duplicated."
+    )
+
+
+def _progress(enabled: bool) -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        disable=not enabled,
+    )

@@ -1,0 +1,71 @@
+"""The review report, as JSON for lineage and Markdown for people."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from builder import atomic
+
+
+def write_review_report(report: dict[str, Any], json_path: Path, md_path: Path) -> None:
+    atomic.write_json(json_path, report)
+    atomic.write_text(md_path, render_markdown(report))
+
+
+def render_markdown(report: dict[str, Any]) -> str:
+    lines = [f"# Review report: {report.get('dataset', '')}", ""]
+    if report.get("unreviewed_training_data"):
+        lines += ["**Auto mode: nobody reviewed these records. They are marked `auto` in every row.**", ""]
+    lines += [
+        f"- mode: {report['mode']}",
+        f"- records: {report['records']}, approved for training: {report.get('approved', 0)}",
+        f"- by status: {_inline(report.get('by_status', {}))}",
+    ]
+    if report.get("server"):
+        lines.append(f"- server: {report['server']} (workspace `{report.get('workspace')}`)")
+    annotators = report.get("annotators") or {}
+    if annotators:
+        lines += ["", "## Annotators", "", "| annotator | submitted | draft | discarded | pending |", "|---|---|---|---|---|"]
+        for name, counts in annotators.items():
+            lines.append(
+                f"| {name} | {counts.get('submitted', 0)} | {counts.get('draft', 0)} | "
+                f"{counts.get('discarded', 0)} | {counts.get('pending', 0)} |"
+            )
+    agreement = report.get("agreement") or {}
+    if agreement:
+        lines += ["", "## Agreement", "", "| question | records with ≥2 reviews | percent | Krippendorff's alpha | note |",
+                  "|---|---|---|---|---|"]
+        for question, value in agreement.items():
+            lines.append(
+                f"| {question} ({value['level']}) | {value['units']} | {_num(value['percent'])} | "
+                f"{_num(value['alpha'])} | {value.get('note', '')} |"
+            )
+    gate = report.get("gate") or {}
+    if gate:
+        lines += [
+            "",
+            "## Gate",
+            "",
+            f"- rule: at least {gate.get('min_submitted')} submitted review(s), {gate.get('agreement')} decision"
+            + (f", alpha ≥ {gate['min_alpha']}" if gate.get("min_alpha") is not None else ""),
+            f"- held back: {gate.get('held_back', 0)} ({_inline(gate.get('held_back_reasons', {}))})",
+        ]
+        if gate.get("closed"):
+            lines.append(f"- **gate closed:** {gate['closed']}")
+        decisions = gate.get("decisions", [])
+        if decisions:
+            lines += ["", "| record | status | why held back |", "|---|---|---|"]
+            for row in decisions[:200]:
+                lines.append(f"| `{row['id']}` | {row['status']} | {'; '.join(row['reasons'])} |")
+            if len(decisions) > 200:
+                lines.append(f"| … | | {len(decisions) - 200} more in review_report.json |")
+    return "\n".join(lines) + "\n"
+
+
+def _inline(counts: dict[str, Any]) -> str:
+    return ", ".join(f"{k}: {v}" for k, v in counts.items()) or "none"
+
+
+def _num(value: float | None) -> str:
+    return "—" if value is None else f"{value:.3f}"

@@ -1,0 +1,57 @@
+"""What reviewers see, and what auto mode writes."""
+
+from __future__ import annotations
+
+import yaml
+from conftest import SCHEMA_FILE
+from sample_build import write_sample_build
+
+from annotate.auto import auto_approve
+from annotate.pull import pull
+from annotate.evidence import evidence_markdown, evidence_plain
+from builder import atomic
+from builder.config import load_config
+from schemas.types import Document, Record, Span
+
+
+def _record(text: str, start: int, end: int) -> tuple[Record, dict]:
+    doc = Document(id="doc-1", source="x.txt", mime="text/plain", title="X <License>", text=text)
+    span = Span(doc_id="doc-1", start=start, end=end, text=text[start:end])
+    record = Record(id="rec-1", instruction="i", input=span.text, output="o", doc_id="doc-1", spans=[span],
+                    schema_name="S", template="t", model="m")
+    return record, {doc.id: doc}
+
+
+def test_span_is_marked_in_context_and_text_cannot_inject_markup():
+    text = "Intro words. You *must* keep <script>x</script> the notice. Outro words."
+    start = text.index("You")
+    end = text.index("notice.") + len("notice.")
+    record, docs = _record(text, start, end)
+    markdown = evidence_markdown(record, docs, context_chars=5)
+    assert "<mark>You \\*must\\* keep &lt;script&gt;x&lt;/script&gt; the notice.</mark>" in markdown
+    assert "<script>" not in markdown and "X &lt;License&gt;" in markdown
+    assert "characters 13–" in markdown and markdown.count("…") == 2
+
+
+def test_plain_evidence_offsets_point_at_the_span():
+    text = "Intro words. The span here. Outro words."
+    start = text.index("The span")
+    record, docs = _record(text, start, start + len("The span here."))
+    context, spans = evidence_plain(record, docs, context_chars=6)
+    assert context[spans[0]["start"] : spans[0]["end"]] == "The span here."
+
+
+def test_auto_mode_approves_everything_marked_unreviewed(tmp_path, license_schema):
+    (tmp_path / "license_schema.py").write_text(SCHEMA_FILE.read_text("utf-8"), "utf-8")
+    records = write_sample_build(tmp_path / "build", license_schema)
+    (tmp_path / "dsforge.yaml").write_text(
+        yaml.safe_dump({"schema": "license_schema.py:LicenseTerm", "review": {"auto": True}}), "utf-8"
+    )
+    report = auto_approve(load_config(tmp_path / "dsforge.yaml"))
+    approved = atomic.read_jsonl(tmp_path / "build" / "review" / "approved.jsonl")
+    assert len(approved) == len(records) == report["approved"]
+    assert all(row["review"] == {**row["review"], "status": "accepted", "auto": True} for row in approved)
+    assert report["unreviewed_training_data"] is True
+    assert "nobody reviewed" in (tmp_path / "build" / "review" / "review_report.md").read_text("utf-8")
+    # `pull` honours auto mode without a server: the one-shot run needs nothing else.
+    assert pull(load_config(tmp_path / "dsforge.yaml"))["mode"] == "auto"
