@@ -25,7 +25,7 @@ def write_bytes(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 def write_text(path: Path, text: str) -> None:
@@ -53,7 +53,7 @@ def _plain(obj: Any) -> Any:
     return obj
 
 
-def _fsync_dir(folder: Path) -> None:
+def fsync_dir(folder: Path) -> None:
     # The rename is only durable once the directory entry is flushed too.
     try:
         fd = os.open(folder, os.O_RDONLY)

@@ -20,7 +20,7 @@ from typing import Any, Literal
 import filelock
 import platformdirs
 
-from builder.atomic import write_json
+from builder.atomic import fsync_dir, write_json
 from builder.errors import (
     ConfigError,
     DsforgeError,
@@ -258,7 +258,7 @@ def _assemble(model: PackagedModel, parts: list[Path], target: Path) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    _fsync_dir(target.parent)
+    fsync_dir(target.parent)
     _write_record(target, actual)
 
 
@@ -358,15 +358,3 @@ def _write_record(path: Path, digest: str) -> None:
     except OSError:
         # The record only saves time; an unwritable cache must not block resolution.
         pass
-
-
-def _fsync_dir(folder: Path) -> None:
-    # The rename is durable only once the directory entry is flushed too.
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

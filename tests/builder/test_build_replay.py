@@ -31,13 +31,9 @@ REPO = Path(__file__).resolve().parents[2]
 SAMPLES = REPO / "samples"
 FIXTURES = REPO / "tests" / "fixtures"
 RECORDING = FIXTURES / "replay" / "license_qwen15b.jsonl"
-SUBSET = [
-    "blueoak-1.0.0.md",
-    "bsd-1-clause.pdf",
-    "bsd-2-clause-patent.txt",
-    "bsd-2-clause-patent_variant.txt",
-    "bsd-3-clause.html",
-]
+# txt, md, pdf, and an exact copy (isc_copy.md) that cleaning must drop.
+SUBSET = ["isc.txt", "isc_copy.md", "mit-0.md", "mit.txt", "ntp.txt", "zlib.pdf"]
+KEPT_DOCUMENTS = 5
 
 
 def make_project(root: Path, recording: Path = RECORDING, **provider_params) -> Path:
@@ -80,8 +76,8 @@ def test_every_kept_item_and_record_is_grounded_in_the_cleaned_text(built):
         assert record["input"] == record["spans"][0]["text"]
     report = summary.report
     assert report["extraction"]["grounded_rechecked"] == report["extraction"]["items"] == len(items)
-    assert report["documents"]["after_cleaning"] == 4  # the planted near duplicate is dropped
-    assert {d["reason"] for d in report["cleaning"]["dropped"]} == {"near_duplicate"}
+    assert report["documents"]["after_cleaning"] == KEPT_DOCUMENTS
+    assert {d["reason"] for d in report["cleaning"]["dropped"]} == {"exact_duplicate"}
 
 
 def test_rejects_carry_reasons_and_items_validate_against_the_schema(built, license_schema):
@@ -100,9 +96,9 @@ def test_artifacts_load_with_their_own_libraries(built):
     _, summary = built
     paths = summary.paths
     annotated = list(lx.io.load_annotated_documents_jsonl(paths.extractions, show_progress=False))
-    assert len(annotated) == 4
+    assert len(annotated) == KEPT_DOCUMENTS
     html = paths.visualization.read_text(encoding="utf-8")
-    assert html.count("<section>") == 4 and "grounded" in html
+    assert html.count("<section>") == KEPT_DOCUMENTS and "grounded" in html
     dataset = load_from_disk(str(paths.dataset))
     assert len(dataset) == summary.report["records"]["kept"]
     assert set(dataset.column_names) >= {"instruction", "input", "output", "doc_id", "spans"}
@@ -138,7 +134,7 @@ def test_a_chunk_with_no_completion_is_rejected_and_the_rest_kept(tmp_path, buil
     assert ext["rejects"].get("provider_error") == 1
     assert ext["failed_chunks"] == 1
     assert 0 < ext["items"] < reference.report["extraction"]["items"] + 1
-    assert summary.report["documents"]["after_cleaning"] == 4
+    assert summary.report["documents"]["after_cleaning"] == KEPT_DOCUMENTS
 
 
 def test_kill_minus_nine_mid_build_then_rerun_gives_the_same_output(tmp_path, built):
