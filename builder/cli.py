@@ -92,8 +92,66 @@ def _register_stage_commands() -> None:
         review_app.command(name)(command)
     app.add_typer(review_app, name="review")
 
+    from train.commands import eval_command, train_command
+
+    app.command("train")(train_command)
+    app.command("eval")(eval_command)
+
 
 _register_stage_commands()
+
+
+@app.command("run")
+def run_command(
+    config: Path = ConfigOption,
+    auto_accept: bool = typer.Option(
+        False, "--auto-accept", help="approve every record without review (marked unreviewed in lineage)"
+    ),
+    wait: bool = typer.Option(False, "--wait", help="after pushing, poll until reviewers have decided every record"),
+    poll_seconds: float = typer.Option(30.0, help="seconds between review polls with --wait"),
+    progress: bool = typer.Option(True, help="show progress bars"),
+) -> None:
+    """Documents → records → review → splits → adapter → evaluation report, resuming what is done."""
+    import time
+
+    from annotate import commands as review
+    from annotate.pull import pull
+    from builder.config import load_config
+    from builder.split_commands import export_command, split_command
+    from train.commands import eval_command, train_command
+
+    build_command(config=config, progress=progress)
+    try:
+        cfg = load_config(config)
+    except DsforgeError as exc:
+        _fail(exc)
+        return
+    if auto_accept or cfg.review.auto:
+        review.review_auto(config=config)
+    else:
+        review.review_serve(config=config)
+        review.review_push(config=config, progress=progress)
+        while True:
+            try:
+                report = pull(cfg)
+            except DsforgeError as exc:
+                _fail(exc)
+                return
+            undecided = report["by_status"].get("unreviewed", 0)
+            if report["approved"] and (not wait or undecided == 0):
+                break
+            if not wait:
+                console.print(
+                    f"{report['approved']} of {report['records']} records approved so far; review them at "
+                    f"{report['server']}, then run this again (or pass --wait)."
+                )
+                raise typer.Exit(code=3)
+            console.print(f"waiting for review: {undecided} of {report['records']} records undecided")
+            time.sleep(poll_seconds)
+    split_command(config=config)
+    export_command(config=config)
+    train_command(config=config, progress=progress)
+    eval_command(config=config, progress=progress)
 
 
 @models_app.command("list")

@@ -26,7 +26,9 @@ class TrainOptions(BaseModel):
         description="catalogued model (smollm2-135m, qwen2.5-coder-0.5b, qwen2.5-coder-1.5b), "
         "a local Hugging Face folder or a .gguf file",
     )
-    mode: Literal["qlora", "lora"] = Field("qlora", description="qlora: 4-bit NF4 base; lora: full-precision base")
+    mode: Literal["qlora", "lora"] = Field(
+        "qlora", description="qlora: 4-bit NF4 base; lora: full-precision base"
+    )
     compute_dtype: Literal["auto", "bfloat16", "float16", "float32"] = Field(
         "auto", description="auto: bfloat16 on GPUs that have it, float32 otherwise"
     )
@@ -81,7 +83,9 @@ class EvalOptions(BaseModel):
     load_in_4bit: bool | None = Field(
         None, description="None: as trained on CUDA, full precision on CPU (4-bit kernels are slow there)"
     )
-    probe_file: Path | None = Field(None, description="general text for the forgetting probe; default: packaged")
+    probe_file: Path | None = Field(
+        None, description="general text for the forgetting probe; default: packaged"
+    )
     probe_window: int = Field(256, ge=16, description="tokens per perplexity window of the probe")
     examples_shown: int = Field(10, ge=0, description="best and worst examples in the report")
     judge: JudgeOptions = Field(default_factory=JudgeOptions)

@@ -1,0 +1,21 @@
+"""Fixtures of the train tests: real license records and the real SmolLM2-135M weights."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def license_records(license_schema):
+    from tests.builder.license_records import reviewed_records
+
+    records, _ = reviewed_records(license_schema, limit=12)
+    return records
+
+
+@pytest.fixture(scope="session")
+def smollm_base(repo_root):
+    """SmolLM2-135M converted once from its packaged GGUF (cached across runs)."""
+    from train.base_models import resolve_base_model
+
+    return resolve_base_model("smollm2-135m", repo_root)

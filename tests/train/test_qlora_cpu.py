@@ -1,0 +1,81 @@
+"""The 4-bit QLoRA path on CPU (bitsandbytes' CPU backend) and the guardrails around it."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from train_projects import write_project
+
+from builder.config import load_config
+from builder.errors import TrainError
+from train.data import TrainPaths, load_splits
+from train.loading import Hardware, check_chat_template, check_quantised_dtype, load_model, load_tokenizer
+from train.options import TrainOptions
+from train.qlora import data_warnings, train
+
+CPU = Hardware("cpu", torch.float32, "cpu")
+
+
+def test_qlora_trains_a_step_on_a_4bit_nf4_base(tmp_path, license_records, repo_root, smollm_base):
+    config_path = write_project(
+        tmp_path,
+        license_records,
+        repo_root,
+        train={
+            "base_model": "smollm2-135m",
+            "mode": "qlora",
+            "max_steps": 1,
+            "batch_size": 1,
+            "gradient_accumulation_steps": 1,
+            "eval_steps": 1,
+            "max_seq_len": 96,
+            "lora_r": 4,
+            "target_modules": ["q_proj", "v_proj"],
+        },
+    )
+    config = load_config(config_path)
+    card = train(config, show_progress=False)
+    assert card.steps == 1 and card.status == "complete"
+    assert card.memory_policy["quantisation"] == "4-bit NF4, double quantisation"
+    assert card.hyperparameters["optimizer"] == "adamw_torch"  # paged 8-bit AdamW is CUDA-only
+    assert (TrainPaths(config.output_dir).adapter / "adapter_model.safetensors").is_file()
+
+
+def test_4bit_loading_quantises_linear_layers_with_double_quant(smollm_base):
+    import bitsandbytes as bnb
+
+    model = load_model(smollm_base.path, CPU, load_in_4bit=True, for_training=False)
+    linear4 = [m for m in model.modules() if isinstance(m, bnb.nn.Linear4bit)]
+    assert linear4
+    state = linear4[0].weight.quant_state
+    assert state.quant_type == "nf4"
+    assert state.nested  # double quantisation: the scales are quantised too
+
+
+def test_fp16_compute_with_4bit_is_refused():
+    with pytest.raises(TrainError, match="bfloat16"):
+        check_quantised_dtype(torch.float16, load_in_4bit=True)
+    check_quantised_dtype(torch.float16, load_in_4bit=False)
+
+
+def test_missing_chat_template_is_refused(smollm_base):
+    tokenizer = load_tokenizer(smollm_base.path)
+    assert "PROBE-ANSWER" in check_chat_template(tokenizer)
+    tokenizer.chat_template = None
+    with pytest.raises(TrainError, match="chat template"):
+        check_chat_template(tokenizer)
+
+
+def test_tiny_datasets_and_truncation_are_warned_about(tmp_path, license_records, repo_root, smollm_base):
+    write_project(tmp_path, license_records, repo_root, train={})
+    data = load_splits(tmp_path / "build" / "export" / "dataset")
+    warnings = data_warnings(data, TrainOptions(max_seq_len=80), load_tokenizer(smollm_base.path))
+    assert any("training records" in w for w in warnings)
+    assert any("max_seq_len=80" in w for w in warnings)
+
+
+def test_a_max_seq_len_that_leaves_no_answer_is_refused(tmp_path, license_records, repo_root, smollm_base):
+    write_project(tmp_path, license_records, repo_root, train={})
+    data = load_splits(tmp_path / "build" / "export" / "dataset")
+    with pytest.raises(TrainError, match="max_seq_len=16"):
+        data_warnings(data, TrainOptions(max_seq_len=16), load_tokenizer(smollm_base.path))

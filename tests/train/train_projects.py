@@ -1,0 +1,37 @@
+"""Small real projects for the train tests: license records, split and exported by the real stages."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import yaml
+
+from builder.export import ExportOptions, export_splits
+from builder.split import SplitOptions, split_records
+
+
+def export_dataset(records, output: Path, lineage: dict | None = None) -> Path:
+    """`<output>/export/dataset` exactly as `dsforge split` + export write it."""
+    splits, manifest = split_records(records, SplitOptions(), "kind")
+    result = export_splits(splits, manifest, output, ExportOptions())
+    if lineage is not None:
+        (output / "export" / "lineage.json").write_text(json.dumps(lineage), "utf-8")
+    return result.paths.dataset
+
+
+def write_project(folder: Path, records, repo: Path, train: dict, eval_: dict | None = None) -> Path:
+    """A project folder: the sample schema, a config and an exported dataset."""
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copy(repo / "samples" / "license_schema.py", folder / "license_schema.py")
+    config = {
+        "input": "docs",
+        "output": "build",
+        "schema": "license_schema.py:LicenseTerm",
+        "train": train,
+        "eval": eval_ or {},
+    }
+    (folder / "dsforge.yaml").write_text(yaml.safe_dump(config), "utf-8")
+    export_dataset(records, folder / "build", lineage={"records": len(records), "labels": "keyword rule"})
+    return folder / "dsforge.yaml"

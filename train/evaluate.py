@@ -1,0 +1,394 @@
+"""`dsforge eval`: base and base + adapter on the held-out test split, side by side.
+
+One model is loaded; the base answers with the adapter disabled, the tuned
+model with it enabled, so both see the same weights, prompts and decoding
+(batched, greedy). Generations are cached per batch: a killed evaluation
+resumes where it stopped, and a finished one is not redone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from builder import atomic
+from builder.config import DsforgeConfig
+from builder.errors import TrainError
+from builder.schema_loader import load_schema
+from schemas.types import content_id
+from train import metrics as M
+from train.base_models import resolve_base_model
+from train.data import TrainPaths, load_splits, prompt_messages, to_prompt_completion
+from train.loading import load_model, load_tokenizer, pick_hardware
+from train.options import EvalOptions
+from train.run_card import RunCard, read_run_card
+
+log = logging.getLogger(__name__)
+
+PROBE_FILE = Path(__file__).resolve().parent / "data" / "general_probe.txt"
+MODELS = ("base", "tuned")
+
+
+@dataclass
+class ModelOutputs:
+    """What one model produced on the test split and the probe."""
+
+    predictions: list[str]
+    reference_perplexity: float
+    reference_tokens: int
+    probe_perplexity: float
+    probe_tokens: int
+    judge: list[float | None] = field(default_factory=list)
+
+
+def evaluate(config: DsforgeConfig, show_progress: bool = True) -> dict[str, Any]:
+    """Compare base and tuned models on the test split; write metrics, predictions and the report."""
+    from train.report import write_report
+
+    opts = config.eval
+    paths = TrainPaths(config.output_dir)
+    card = read_run_card(paths.run_json)
+    if card is None or card.status != "complete":
+        raise TrainError(f"no finished training run in {paths.root}; run `dsforge train` first.")
+    test = load_splits(paths.dataset)["test"]
+    if opts.max_examples:
+        test = test.select(range(min(opts.max_examples, len(test))))
+    if len(test) == 0:
+        raise TrainError("the test split is empty; re-split with a test ratio above 0.")
+    rows = [dict(row) for row in test]
+    probe_text = _probe_text(opts, config)
+    fingerprint = eval_fingerprint(card, opts, rows, probe_text)
+    if paths.metrics.is_file():
+        previous = json.loads(paths.metrics.read_text("utf-8"))
+        if previous.get("fingerprint") == fingerprint and paths.report.is_file():
+            log.info("evaluation already complete for %s; nothing to do", fingerprint)
+            return previous
+
+    schema = load_schema(config.schema_ref, config.project_root)
+    outputs, loading = run_models(
+        card, opts, config, rows, probe_text, paths.eval / "cache", fingerprint, show_progress
+    )
+    if opts.judge.enabled:
+        from train.judge import judge_outputs
+
+        for name in MODELS:
+            outputs[name].judge = judge_outputs(opts.judge, config.provider, rows, outputs[name].predictions)
+    result = score(rows, outputs, schema, opts)
+    result["fingerprint"] = fingerprint
+    result["run_fingerprint"] = card.fingerprint
+    result["loading"] = loading
+    result["probe"] = {"file": str(opts.probe_file or PROBE_FILE), "sha256": _sha(probe_text)}
+    atomic.write_jsonl(paths.predictions, prediction_rows(rows, outputs, schema))
+    write_report(result, card, paths)
+    atomic.write_json(paths.metrics, result)
+    return result
+
+
+def eval_fingerprint(card: RunCard, opts: EvalOptions, rows: list[dict[str, Any]], probe: str) -> str:
+    options = opts.model_dump(mode="json", exclude={"examples_shown", "judge", "probe_file"})
+    return content_id(card.fingerprint, options, [r["id"] for r in rows], _sha(probe), prefix="eval-")
+
+
+def run_models(
+    card: RunCard,
+    opts: EvalOptions,
+    config: DsforgeConfig,
+    rows: list[dict[str, Any]],
+    probe_text: str,
+    cache_dir: Path,
+    fingerprint: str,
+    show_progress: bool,
+) -> tuple[dict[str, ModelOutputs], dict[str, Any]]:
+    """Generate and score perplexities with the adapter off (base) and on (tuned)."""
+    from peft import PeftModel
+
+    paths = TrainPaths(config.output_dir)
+    base = resolve_base_model(card.base_model["ref"], config.project_root)
+    hardware = pick_hardware(card.hyperparameters.get("compute_dtype", "auto"))
+    trained_4bit = card.hyperparameters.get("mode") == "qlora"
+    load_in_4bit = (
+        opts.load_in_4bit if opts.load_in_4bit is not None else (trained_4bit and hardware.device == "cuda")
+    )
+    tokenizer = load_tokenizer(
+        paths.adapter if (paths.adapter / "tokenizer_config.json").is_file() else base.path
+    )
+    model = load_model(base.path, hardware, load_in_4bit=load_in_4bit, for_training=False)
+    model = PeftModel.from_pretrained(model, paths.adapter)
+    model.eval()
+    probe_ids = tokenizer(probe_text, add_special_tokens=False)["input_ids"]
+    windows = [probe_ids[i : i + opts.probe_window] for i in range(0, len(probe_ids), opts.probe_window)]
+    windows = [w for w in windows if len(w) > 1]
+    references = [reference_ids(tokenizer, row) for row in rows]
+
+    outputs = {}
+    for name in MODELS:
+        context = model.disable_adapter() if name == "base" else nullcontext()
+        with context:
+            cache = cache_dir / f"{name}-{fingerprint}.jsonl"
+            predictions = generate(model, tokenizer, rows, opts, cache, f"{name}: generating", show_progress)
+            ref_nll, ref_n = sequence_nll(model, references, opts.batch_size, tokenizer.pad_token_id)
+            probe_nll, probe_n = sequence_nll(
+                model,
+                [(w, len(w) - 1) for w in windows],
+                max(1, opts.batch_size // 4),
+                tokenizer.pad_token_id,
+            )
+        outputs[name] = ModelOutputs(
+            predictions=predictions,
+            reference_perplexity=_ppl(ref_nll, ref_n),
+            reference_tokens=ref_n,
+            probe_perplexity=_ppl(probe_nll, probe_n),
+            probe_tokens=probe_n,
+        )
+    loading = {
+        "device": hardware.device,
+        "weights": "4-bit NF4" if load_in_4bit else str(hardware.compute_dtype),
+        "max_new_tokens": opts.max_new_tokens,
+        "decoding": "greedy",
+    }
+    return outputs, loading
+
+
+def generate(
+    model: Any,
+    tokenizer: Any,
+    rows: list[dict[str, Any]],
+    opts: EvalOptions,
+    cache: Path,
+    label: str,
+    show_progress: bool,
+) -> list[str]:
+    """Greedy answers for every row, batched by prompt length, resumable through `cache`."""
+    import torch
+
+    done = {r["id"]: r["prediction"] for r in atomic.read_jsonl(cache)} if cache.is_file() else {}
+    prompts = {
+        row["id"]: tokenizer.apply_chat_template(
+            prompt_messages(row), tokenize=False, add_generation_prompt=True
+        )
+        for row in rows
+    }
+    todo = sorted((r["id"] for r in rows if r["id"] not in done), key=lambda i: len(prompts[i]))
+    tokenizer.padding_side = "left"
+    with _progress(show_progress) as progress:
+        task = progress.add_task(label, total=len(rows), completed=len(rows) - len(todo))
+        for batch in _batches(todo, opts.batch_size):
+            encoded = tokenizer(
+                [prompts[i] for i in batch], return_tensors="pt", padding=True, add_special_tokens=False
+            ).to(model.device)
+            with torch.inference_mode():
+                generated = model.generate(
+                    **encoded,
+                    max_new_tokens=opts.max_new_tokens,
+                    do_sample=False,
+                    pad_token_id=tokenizer.pad_token_id,
+                )
+            new = generated[:, encoded["input_ids"].shape[1] :]
+            for record_id, text in zip(
+                batch, tokenizer.batch_decode(new, skip_special_tokens=True), strict=True
+            ):
+                done[record_id] = text.strip()
+            atomic.write_jsonl(cache, [{"id": k, "prediction": v} for k, v in done.items()])
+            progress.advance(task, len(batch))
+    return [done[row["id"]] for row in rows]
+
+
+def reference_ids(tokenizer: Any, row: dict[str, Any]) -> tuple[list[int], int]:
+    """Prompt + reference answer as the model saw them in training; the answer's length scored."""
+    pair = to_prompt_completion(row)
+    prompt = tokenizer.apply_chat_template(pair["prompt"], tokenize=False, add_generation_prompt=True)
+    full = tokenizer.apply_chat_template(pair["prompt"] + pair["completion"], tokenize=False)
+    answer = full[len(prompt) :] if full.startswith(prompt) else row["output"]
+    prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    answer_ids = tokenizer(answer, add_special_tokens=False)["input_ids"]
+    return prompt_ids + answer_ids, len(answer_ids)
+
+
+def sequence_nll(
+    model: Any, items: Sequence[tuple[list[int], int]], batch_size: int, pad_id: int
+) -> tuple[float, int]:
+    """Summed negative log-likelihood of the last `n` tokens of each sequence, and their count.
+
+    Sequences are left-padded so the scored tokens sit at the right edge; only
+    those positions' logits are computed (`logits_to_keep`), never the full
+    vocabulary × sequence tensor.
+    """
+    import torch
+
+    total, count = 0.0, 0
+    for batch in _batches(list(items), batch_size):
+        width = max(len(ids) for ids, _ in batch)
+        keep = max(n for _, n in batch) + 1
+        input_ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+        mask = torch.zeros((len(batch), width), dtype=torch.long)
+        for i, (ids, _) in enumerate(batch):
+            input_ids[i, width - len(ids) :] = torch.tensor(ids)
+            mask[i, width - len(ids) :] = 1
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        with torch.inference_mode():
+            logits = model(
+                input_ids=input_ids.to(model.device),
+                attention_mask=mask.to(model.device),
+                position_ids=positions.to(model.device),
+                logits_to_keep=min(keep, width),
+            ).logits.float()
+        logprobs = torch.log_softmax(logits, dim=-1)
+        kept = logprobs.shape[1]
+        for i, (ids, n) in enumerate(batch):
+            n = min(n, len(ids) - 1)
+            targets = torch.tensor(ids[len(ids) - n :], device=logprobs.device)
+            rows = logprobs[i, kept - n - 1 : kept - 1]
+            total -= rows.gather(-1, targets[:, None]).sum().item()
+            count += n
+    return total, count
+
+
+def score(
+    rows: list[dict[str, Any]], outputs: dict[str, ModelOutputs], schema: Any, opts: EvalOptions
+) -> dict[str, Any]:
+    """Overall, per-stratum and per-template metrics for both models, with deltas."""
+    structured = M.structured_templates(schema)
+    references = [r["output"] for r in rows]
+    valid = {
+        name: [
+            M.schema_valid(p, r["input"], schema) if r["template"] in structured else None
+            for p, r in zip(outputs[name].predictions, rows, strict=True)
+        ]
+        for name in MODELS
+    }
+    overall: dict[str, dict[str, Any]] = {}
+    for name in MODELS:
+        out = outputs[name]
+        stats = M.aggregate(out.predictions, references, valid[name])
+        stats["perplexity"] = out.reference_perplexity
+        stats["probe_perplexity"] = out.probe_perplexity
+        judged = [j for j in out.judge if j is not None]
+        stats["judge"] = sum(judged) / len(judged) if judged else None
+        overall[name] = stats
+    deltas = {
+        key: overall["tuned"][key] - overall["base"][key]
+        for key in overall["base"]
+        if isinstance(overall["base"][key], float) and isinstance(overall["tuned"][key], float)
+    }
+    return {
+        "n_test": len(rows),
+        "overall": overall,
+        "delta": deltas,
+        "by_stratum": _grouped(rows, outputs, references, valid, "stratum"),
+        "by_template": _grouped(rows, outputs, references, valid, "template"),
+        "examples": _examples(rows, outputs, opts.examples_shown),
+        "tokens": {
+            name: {"reference": outputs[name].reference_tokens, "probe": outputs[name].probe_tokens}
+            for name in MODELS
+        },
+        "structured_templates": sorted(structured),
+    }
+
+
+def prediction_rows(
+    rows: list[dict[str, Any]], outputs: dict[str, ModelOutputs], schema: Any
+) -> Iterator[dict[str, Any]]:
+    structured = M.structured_templates(schema)
+    for i, row in enumerate(rows):
+        entry = {k: row[k] for k in ("id", "stratum", "template", "doc_id", "output")}
+        for name in MODELS:
+            prediction = outputs[name].predictions[i]
+            entry[name] = prediction
+            entry[f"{name}_scores"] = M.example_scores(prediction, row["output"])
+            if row["template"] in structured:
+                entry[f"{name}_schema_valid"] = M.schema_valid(prediction, row["input"], schema)
+        yield entry
+
+
+def _grouped(
+    rows: list[dict[str, Any]],
+    outputs: dict[str, ModelOutputs],
+    references: list[str],
+    valid: dict[str, list[bool | None]],
+    key: str,
+) -> dict[str, dict[str, Any]]:
+    groups: dict[str, list[int]] = defaultdict(list)
+    for i, row in enumerate(rows):
+        groups[str(row[key])].append(i)
+    result: dict[str, dict[str, Any]] = {}
+    for group, indices in sorted(groups.items()):
+        refs = [references[i] for i in indices]
+        result[group] = {
+            name: M.aggregate(
+                [outputs[name].predictions[i] for i in indices], refs, [valid[name][i] for i in indices]
+            )
+            for name in MODELS
+        }
+    return result
+
+
+def _examples(
+    rows: list[dict[str, Any]], outputs: dict[str, ModelOutputs], k: int
+) -> dict[str, list[dict[str, Any]]]:
+    """The tuned model's k best and k worst answers by ROUGE-L, with the base answer beside each."""
+    scored = []
+    for i, row in enumerate(rows):
+        tuned = M.rouge_l(outputs["tuned"].predictions[i], row["output"])
+        base = M.rouge_l(outputs["base"].predictions[i], row["output"])
+        scored.append(
+            {
+                "id": row["id"],
+                "stratum": row["stratum"],
+                "template": row["template"],
+                "instruction": row["instruction"],
+                "input": row["input"],
+                "reference": row["output"],
+                "base": outputs["base"].predictions[i],
+                "tuned": outputs["tuned"].predictions[i],
+                "base_rouge_l": base,
+                "tuned_rouge_l": tuned,
+            }
+        )
+    ranked = sorted(
+        scored, key=lambda e: (e["tuned_rouge_l"], e["tuned_rouge_l"] - e["base_rouge_l"], e["id"])
+    )
+    # On a small test split the two lists would overlap; split it in halves instead.
+    n_best, n_worst = min(k, (len(ranked) + 1) // 2), min(k, len(ranked) // 2)
+    return {"best": ranked[::-1][:n_best], "worst": ranked[:n_worst]}
+
+
+def _probe_text(opts: EvalOptions, config: DsforgeConfig) -> str:
+    path = config.resolve(opts.probe_file) if opts.probe_file else PROBE_FILE
+    if not path.is_file():
+        raise TrainError(
+            f"eval.probe_file {path} does not exist; point it at a plain-text file or remove it."
+        )
+    return path.read_text("utf-8")
+
+
+def _ppl(nll: float, n: int) -> float:
+    return math.exp(nll / n) if n else float("nan")
+
+
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _batches(items: list[Any], size: int) -> Iterator[list[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _progress(show: bool) -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        disable=not show,
+    )

@@ -1,0 +1,356 @@
+"""`dsforge train`: one QLoRA recipe, wired in the open.
+
+config in → dataset, base model, LoRA, trl's SFTTrainer → best adapter, run
+card and loss curves out. The same file runs on one CPU, one GPU, or several
+GPUs under `accelerate launch` (DDP): nothing here depends on the process count.
+
+Memory: trl's SFTTrainer computes the loss from the hidden states in chunks
+(a fused LM head) so full fp32 logits over the vocabulary never exist, and the
+frozen non-quantised weights stay in bf16 on GPUs (see loading.keep_frozen_in_dtype).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from builder.errors import TrainError
+from schemas.types import content_id
+from train import run_card as cards
+from train.base_models import ResolvedBase, resolve_base_model
+from train.data import TrainPaths, conversational, dataset_fingerprint, load_splits, read_lineage
+from train.loading import (
+    Hardware,
+    check_chat_template,
+    keep_frozen_in_dtype,
+    load_model,
+    load_tokenizer,
+    pick_hardware,
+)
+from train.options import TrainOptions
+
+if TYPE_CHECKING:  # the config pulls every build stage in; training needs none of them
+    from builder.config import DsforgeConfig
+
+log = logging.getLogger(__name__)
+
+FINGERPRINT_FILE = "fingerprint.txt"
+
+
+def train(config: DsforgeConfig, show_progress: bool = True) -> cards.RunCard:
+    """Train (or resume, or skip when already done) and return the run card."""
+    opts = config.train
+    paths = TrainPaths(config.output_dir)
+    data = load_splits(paths.dataset)
+    base = resolve_base_model(opts.base_model, config.project_root)
+    fingerprint = run_fingerprint(opts, dataset_fingerprint(data), base)
+
+    done = cards.read_run_card(paths.run_json)
+    if (
+        done
+        and done.status == "complete"
+        and done.fingerprint == fingerprint
+        and _adapter_exists(paths.adapter)
+    ):
+        log.info("training already complete for %s; nothing to do", fingerprint)
+        return done
+    _reset_stale_checkpoints(paths.checkpoints, fingerprint)
+
+    hardware = pick_hardware(opts.compute_dtype)
+    started_at = _now()
+    tokenizer = load_tokenizer(base.path)
+    check_chat_template(tokenizer)
+    warnings = data_warnings(data, opts, tokenizer)
+    for warning in warnings:
+        log.warning(warning)
+
+    model = load_model(base.path, hardware, load_in_4bit=opts.mode == "qlora")
+    model, memory_policy = add_lora(model, opts, hardware)
+
+    from transformers import EarlyStoppingCallback
+    from trl import SFTTrainer
+
+    trainer = SFTTrainer(
+        model=model,
+        args=sft_config(opts, hardware, paths.checkpoints, show_progress),
+        train_dataset=conversational(data["train"]),
+        eval_dataset=conversational(data["validation"]),
+        processing_class=tokenizer,
+        callbacks=[EarlyStoppingCallback(early_stopping_patience=opts.early_stopping_patience)],
+    )
+    if hardware.device == "cuda":
+        import torch
+
+        torch.cuda.reset_peak_memory_stats()
+    resume = _last_checkpoint(paths.checkpoints)
+    tokens_before = _tokens_at_resume(resume)
+    clock = time.perf_counter()
+    result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+    seconds = time.perf_counter() - clock
+    state = trainer.state
+
+    if not trainer.accelerator.is_main_process:
+        return cards.RunCard.model_construct(status="replica")
+    _save_adapter(trainer, tokenizer, paths.adapter)
+    artifacts = {"adapter": str(paths.adapter), "checkpoints": str(paths.checkpoints)}
+    peak = cards.peak_memory(hardware.device)
+    del trainer, model
+    if opts.merge:
+        merge_adapter(base.path, paths.adapter, paths.merged, hardware)
+        artifacts["merged"] = str(paths.merged)
+
+    tokens = int(state.num_input_tokens_seen or 0) - tokens_before
+    train_losses = [e["loss"] for e in state.log_history if "loss" in e]
+    card = cards.RunCard(
+        status="complete",
+        fingerprint=fingerprint,
+        base_model={"ref": base.ref, "path": str(base.path), **base.provenance},
+        dataset={
+            "fingerprint": dataset_fingerprint(data),
+            "path": str(paths.dataset),
+            "sizes": {name: len(data[name]) for name in data},
+            "lineage": read_lineage(paths.lineage),
+        },
+        hyperparameters={**opts.model_dump(mode="json"), "optimizer": _optimizer(opts, hardware)},
+        memory_policy=memory_policy,
+        versions=cards.package_versions(),
+        hardware={**cards.hardware_info(hardware.device), "compute_dtype": str(hardware.compute_dtype)},
+        started_at=started_at,
+        finished_at=_now(),
+        train_seconds=round(seconds, 2),
+        train_tokens=tokens,
+        tokens_per_second=round(tokens / seconds, 2) if seconds > 0 else 0.0,
+        peak_memory=peak,
+        steps=state.global_step,
+        stopped_early=bool(state.max_steps and state.global_step < state.max_steps),
+        best_checkpoint=Path(state.best_model_checkpoint).name if state.best_model_checkpoint else None,
+        best_eval_loss=state.best_metric,
+        final_train_loss=train_losses[-1] if train_losses else result.training_loss,
+        warnings=warnings,
+        artifacts=artifacts,
+        log_history=state.log_history,
+    )
+    if cards.plot_losses(state.log_history, paths.loss_png):
+        card.artifacts["loss_png"] = str(paths.loss_png)
+    cards.write_run_card(card, paths.run_json, paths.run_card)
+    return card
+
+
+def run_fingerprint(opts: TrainOptions, data_id: str, base: ResolvedBase) -> str:
+    """Everything that changes the trained adapter; `merge` only adds an artifact."""
+    options = opts.model_dump(mode="json", exclude={"merge", "min_train_examples"})
+    return content_id(options, data_id, base.provenance, prefix="run-")
+
+
+def data_warnings(data: Any, opts: TrainOptions, tokenizer: Any) -> list[str]:
+    """What users learn too late otherwise: too little data, answers cut by max_seq_len."""
+    warnings = []
+    n_train, n_val = len(data["train"]), len(data["validation"])
+    if n_train < opts.min_train_examples:
+        warnings.append(
+            f"only {n_train} training records (fewer than {opts.min_train_examples}): expect the "
+            "adapter to memorise rather than generalise; build more records before trusting the report."
+        )
+    if n_val < 10:
+        warnings.append(f"only {n_val} validation records: early stopping will follow noise.")
+    from train.data import to_prompt_completion
+
+    too_long = dropped = 0
+    for row in data["train"]:
+        pair = to_prompt_completion(row)
+        prompt = _token_count(tokenizer, pair["prompt"], add_generation_prompt=True)
+        full = _token_count(tokenizer, pair["prompt"] + pair["completion"])
+        too_long += full > opts.max_seq_len
+        dropped += prompt >= opts.max_seq_len
+    if dropped == n_train:
+        raise TrainError(
+            f"every training prompt is at least train.max_seq_len={opts.max_seq_len} tokens, so no answer "
+            "token would be left to learn from; raise max_seq_len."
+        )
+    if too_long:
+        warnings.append(
+            f"{too_long} of {n_train} training records exceed train.max_seq_len={opts.max_seq_len} tokens "
+            f"and are truncated, which cuts their answers ({dropped} lose them entirely and are dropped); "
+            "raise max_seq_len."
+        )
+    return warnings
+
+
+def _token_count(tokenizer: Any, messages: list[dict[str, str]], add_generation_prompt: bool = False) -> int:
+    ids = tokenizer.apply_chat_template(messages, tokenize=True, add_generation_prompt=add_generation_prompt)
+    return len(ids["input_ids"] if hasattr(ids, "keys") else ids)
+
+
+def add_lora(model: Any, opts: TrainOptions, hardware: Hardware) -> tuple[Any, dict[str, Any]]:
+    """Prepare a (4-bit) base for training and put LoRA adapters on it."""
+    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+
+    policy: dict[str, Any] = {
+        "quantisation": "4-bit NF4, double quantisation" if opts.mode == "qlora" else "none",
+        "compute_dtype": str(hardware.compute_dtype),
+        "logits": "chunked loss through trl's fused LM head: no full fp32 logits",
+        "gradient_checkpointing": opts.gradient_checkpointing,
+    }
+    gc_kwargs = {"use_reentrant": False}
+    if opts.mode == "qlora":
+        model = prepare_model_for_kbit_training(
+            model,
+            use_gradient_checkpointing=opts.gradient_checkpointing,
+            gradient_checkpointing_kwargs=gc_kwargs,
+        )
+        if hardware.compute_dtype == _fp32():
+            policy["frozen_weights"] = "float32, the compute dtype on this hardware"
+        elif opts.upcast_frozen_to_fp32:
+            policy["frozen_weights"] = "float32 (embeddings, norms, lm_head upcast)"
+        else:
+            cast = keep_frozen_in_dtype(model, hardware.compute_dtype)
+            policy["frozen_weights"] = f"{cast} non-quantised tensors kept in {hardware.compute_dtype}"
+    else:
+        policy["frozen_weights"] = str(hardware.compute_dtype)
+    lora = LoraConfig(
+        r=opts.lora_r,
+        lora_alpha=opts.lora_alpha,
+        lora_dropout=opts.lora_dropout,
+        target_modules=opts.target_modules,
+        bias="none",
+        task_type="CAUSAL_LM",
+    )
+    model = get_peft_model(model, lora)
+    trainable, total = model.get_nb_trainable_parameters()
+    policy["trainable_parameters"] = f"{trainable} of {total} ({100 * trainable / total:.2f}%)"
+    return model, policy
+
+
+def sft_config(opts: TrainOptions, hardware: Hardware, output_dir: Path, show_progress: bool) -> Any:
+    import torch
+    from trl import SFTConfig
+
+    return SFTConfig(
+        output_dir=str(output_dir),
+        num_train_epochs=opts.epochs,
+        max_steps=opts.max_steps,
+        per_device_train_batch_size=opts.batch_size,
+        per_device_eval_batch_size=opts.batch_size,
+        gradient_accumulation_steps=opts.gradient_accumulation_steps,
+        gradient_checkpointing=opts.gradient_checkpointing,
+        gradient_checkpointing_kwargs={"use_reentrant": False},
+        learning_rate=opts.learning_rate,
+        lr_scheduler_type=opts.lr_scheduler,
+        warmup_steps=opts.warmup_ratio,
+        weight_decay=opts.weight_decay,
+        optim=_optimizer(opts, hardware),
+        bf16=hardware.device == "cuda" and hardware.compute_dtype == torch.bfloat16,
+        fp16=False,
+        max_length=opts.max_seq_len,
+        packing=opts.packing,
+        completion_only_loss=True,
+        eval_strategy="steps",
+        eval_steps=opts.eval_steps,
+        save_strategy="steps",
+        save_steps=opts.eval_steps,
+        save_total_limit=2,
+        load_best_model_at_end=True,
+        metric_for_best_model="eval_loss",
+        greater_is_better=False,
+        logging_steps=opts.logging_steps,
+        include_num_input_tokens_seen="non_padding",
+        ddp_find_unused_parameters=False,
+        report_to="none",
+        seed=opts.seed,
+        data_seed=opts.seed,
+        disable_tqdm=not show_progress,
+        dataloader_num_workers=0,
+    )
+
+
+def merge_adapter(base_path: Path, adapter: Path, target: Path, hardware: Hardware) -> None:
+    """Dequantise first (load the plain base, not the 4-bit one), then fold LoRA in."""
+    from peft import PeftModel
+
+    model = load_model(base_path, hardware, load_in_4bit=False, for_training=False)
+    merged = PeftModel.from_pretrained(model, adapter).merge_and_unload()
+    tokenizer = load_tokenizer(base_path)
+    _replace_dir(target, lambda tmp: (merged.save_pretrained(tmp), tokenizer.save_pretrained(tmp)))
+
+
+def _save_adapter(trainer: Any, tokenizer: Any, target: Path) -> None:
+    # load_best_model_at_end left the best weights in the trainer's model.
+    _replace_dir(target, lambda tmp: (trainer.model.save_pretrained(tmp), tokenizer.save_pretrained(tmp)))
+
+
+def _replace_dir(target: Path, write: Any) -> None:
+    """Write a folder beside its target, then swap it in: readers never see half of one."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        write(tmp)
+        old = target.with_name(f".{target.name}.old")
+        if target.exists():
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(target, old)
+        os.replace(tmp, target)
+        shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _adapter_exists(path: Path) -> bool:
+    return (path / "adapter_config.json").is_file() and any(path.glob("adapter_model.*"))
+
+
+def _reset_stale_checkpoints(folder: Path, fingerprint: str) -> None:
+    """Checkpoints of another configuration must not be resumed into this one."""
+    marker = folder / FINGERPRINT_FILE
+    if folder.exists() and (not marker.is_file() or marker.read_text("utf-8").strip() != fingerprint):
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    if not marker.is_file():
+        from builder.atomic import write_text
+
+        write_text(marker, fingerprint + "\n")
+
+
+def _last_checkpoint(folder: Path) -> Path | None:
+    from transformers.trainer_utils import get_last_checkpoint
+
+    if not folder.is_dir():
+        return None
+    last = get_last_checkpoint(str(folder))
+    return Path(last) if last else None
+
+
+def _tokens_at_resume(checkpoint: Path | None) -> int:
+    if checkpoint is None:
+        return 0
+    from transformers import TrainerState
+
+    try:
+        return int(
+            TrainerState.load_from_json(str(checkpoint / "trainer_state.json")).num_input_tokens_seen or 0
+        )
+    except (OSError, ValueError):
+        return 0
+
+
+def _optimizer(opts: TrainOptions, hardware: Hardware) -> str:
+    if opts.optimizer != "auto":
+        return opts.optimizer
+    # Paged 8-bit AdamW needs bitsandbytes' CUDA kernels; CPU falls back to torch's AdamW.
+    return "paged_adamw_8bit" if hardware.device == "cuda" else "adamw_torch"
+
+
+def _fp32() -> Any:
+    import torch
+
+    return torch.float32
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")

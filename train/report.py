@@ -1,0 +1,202 @@
+"""The evaluation report: what the fine-tune bought, in one markdown page and a few plots."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+from builder import atomic
+from train.data import TrainPaths
+from train.run_card import RunCard, plot_losses, render_markdown
+
+METRICS = (
+    ("exact_match", "exact match", 1.0),
+    ("token_f1", "token F1", 1.0),
+    ("rouge_l", "ROUGE-L F", 1.0),
+    ("bleu", "BLEU (0–100)", 0.01),
+    ("schema_valid", "schema-valid share", 1.0),
+    ("perplexity", "perplexity on references ↓", None),
+    ("probe_perplexity", "general-text perplexity ↓ (forgetting probe)", None),
+    ("judge", "LLM judge (1–5)", None),
+)
+SNIPPET = 400
+
+
+def write_report(result: dict[str, Any], card: RunCard, paths: TrainPaths) -> None:
+    """report.md plus metrics.png, strata.png and loss.png beside it."""
+    folder = paths.eval
+    folder.mkdir(parents=True, exist_ok=True)
+    _bar_chart(result, folder / "metrics.png")
+    _strata_chart(result, folder / "strata.png")
+    has_loss = plot_losses(card.log_history, folder / "loss.png")
+    atomic.write_text(paths.report, render(result, card, has_loss))
+
+
+def render(result: dict[str, Any], card: RunCard, has_loss: bool = True) -> str:
+    base, tuned = result["overall"]["base"], result["overall"]["tuned"]
+    loading = result.get("loading", {})
+    lines = [
+        "# Evaluation: base vs fine-tuned",
+        "",
+        f"- test records: {result['n_test']} (held out; never seen in training or early stopping)",
+        f"- base model: `{card.base_model.get('ref')}`; adapter: {card.hyperparameters.get('mode')} "
+        f"r={card.hyperparameters.get('lora_r')}, {card.steps} steps, run `{card.fingerprint}`",
+        f"- decoding: greedy, batched, at most {loading.get('max_new_tokens')} new tokens; base weights "
+        f"{loading.get('weights')} on {loading.get('device')}; base = the same model, adapter disabled",
+        "",
+        "## Metrics",
+        "",
+        "| metric | base | tuned | Δ |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    for key, label, _ in METRICS:
+        if base.get(key) is None and tuned.get(key) is None:
+            continue
+        b, t = base.get(key), tuned.get(key)
+        lines.append(f"| {label} | {_f(b)} | {_f(t)} | {_delta(b, t)} |")
+    if base.get("schema_checked"):
+        lines.append("")
+        lines.append(
+            f"Schema validity is measured on the {base['schema_checked']} records whose answer is the item's "
+            f"JSON (templates: {', '.join(result['structured_templates'])})."
+        )
+    lines += [
+        "",
+        "![metrics](metrics.png)",
+        "",
+        "## Forgetting probe",
+        "",
+        _probe_sentence(base.get("probe_perplexity"), tuned.get("probe_perplexity"), result.get("probe", {})),
+        "",
+        "## Per stratum",
+        "",
+        *_group_table(result["by_stratum"], "stratum"),
+        "",
+        "![per stratum](strata.png)",
+        "",
+        "## Per template",
+        "",
+        *_group_table(result["by_template"], "template"),
+        "",
+    ]
+    if has_loss:
+        lines += ["## Loss curves", "", "![loss](loss.png)", ""]
+    lines += _examples("Best answers of the tuned model", result["examples"]["best"])
+    lines += _examples("Worst answers of the tuned model", result["examples"]["worst"])
+    run_card = render_markdown(card).replace("# Run card", "## Run card", 1).replace("\n## ", "\n### ")
+    lines += [run_card.replace("![loss curves](loss.png)\n", "")]
+    return "\n".join(lines)
+
+
+def _probe_sentence(base: float | None, tuned: float | None, probe: dict[str, Any]) -> str:
+    if base is None or tuned is None:
+        return "not measured"
+    change = (tuned / base - 1) * 100
+    verdict = "no sign of forgetting" if change <= 5 else "general language modelling got worse"
+    source = (
+        "the opening of *Alice's Adventures in Wonderland*, public domain"
+        if str(probe.get("file", "")).endswith("general_probe.txt")
+        else f"`{probe.get('file')}`"
+    )
+    return (
+        f"Perplexity on general text ({source}; sha256 `{probe.get('sha256', '')[:12]}`): "
+        f"base {base:.2f}, tuned {tuned:.2f} ({change:+.1f}%): {verdict} (threshold +5%)."
+    )
+
+
+def _group_table(groups: dict[str, dict[str, Any]], label: str) -> list[str]:
+    columns = ["ROUGE-L base", "ROUGE-L tuned", "Δ", "token F1 base", "token F1 tuned"]
+    columns += ["schema-valid base", "schema-valid tuned"]
+    header = f"| {label} | n | " + " | ".join(columns) + " |"
+    lines = [header, "| --- " + "| ---: " * (len(columns) + 1) + "|"]
+    for name, stats in groups.items():
+        b, t = stats["base"], stats["tuned"]
+        cells = [_f(b["rouge_l"]), _f(t["rouge_l"]), _delta(b["rouge_l"], t["rouge_l"])]
+        cells += [_f(b["token_f1"]), _f(t["token_f1"]), _f(b["schema_valid"]), _f(t["schema_valid"])]
+        lines.append(f"| {name} | {b['n']} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _examples(title: str, examples: list[dict[str, Any]]) -> list[str]:
+    lines = [f"## {title}", ""]
+    if not examples:
+        return lines + ["(none)", ""]
+    for i, e in enumerate(examples, 1):
+        lines += [
+            f"### {i}. `{e['id']}` ({e['stratum']}, {e['template']}): ROUGE-L base {e['base_rouge_l']:.3f}, "
+            f"tuned {e['tuned_rouge_l']:.3f}",
+            "",
+            f"**Instruction:** {_cell(e['instruction'])}",
+            "",
+            f"**Input:** {_cell(e['input'])}",
+            "",
+            "| reference | base | tuned |",
+            "| --- | --- | --- |",
+            f"| {_cell(e['reference'])} | {_cell(e['base'])} | {_cell(e['tuned'])} |",
+            "",
+        ]
+    return lines
+
+
+def _bar_chart(result: dict[str, Any], path: Any) -> None:
+    base, tuned = result["overall"]["base"], result["overall"]["tuned"]
+    keys = [(k, label, scale) for k, label, scale in METRICS if scale is not None and base.get(k) is not None]
+    labels = [label.split(" (")[0] for _, label, _ in keys]
+    _bars(
+        labels,
+        {"base": [base[k] * s for k, _, s in keys], "tuned": [tuned[k] * s for k, _, s in keys]},
+        "score (BLEU / 100)",
+        path,
+    )
+
+
+def _strata_chart(result: dict[str, Any], path: Any) -> None:
+    groups = result["by_stratum"]
+    names = list(groups)
+    _bars(
+        names,
+        {m: [groups[g][m]["rouge_l"] or 0.0 for g in names] for m in ("base", "tuned")},
+        "ROUGE-L F",
+        path,
+    )
+
+
+def _bars(labels: list[str], series: dict[str, list[float]], ylabel: str, path: Any) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(max(5, 1.2 * len(labels) + 2), 3.5), dpi=120)
+    width = 0.8 / max(1, len(series))
+    for i, (name, values) in enumerate(series.items()):
+        ax.bar([x + i * width for x in range(len(labels))], values, width, label=name)
+    ax.set_xticks([x + width * (len(series) - 1) / 2 for x in range(len(labels))], labels, rotation=15)
+    ax.set_ylabel(ylabel)
+    ax.set_ylim(0, 1.05)
+    ax.legend()
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    plt.close(fig)
+    atomic.write_bytes(path, buffer.getvalue())
+
+
+def _f(value: Any) -> str:
+    if value is None:
+        return "–"
+    return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+def _delta(base: Any, tuned: Any) -> str:
+    if not isinstance(base, float) or not isinstance(tuned, float):
+        return "–"
+    return f"{tuned - base:+.3f}"
+
+
+def _cell(text: str) -> str:
+    text = " ".join(text.split())
+    if len(text) > SNIPPET:
+        text = text[:SNIPPET] + "…"
+    return text.replace("|", "\\|") or "(empty)"
