@@ -29,6 +29,12 @@ class LicenseTerm(ExtractionSchema):
     extraction_class = "clause"
     stratify_by = "kind"
 
+    # A clause is a sentence: headings ("## Patent") and fragments are rejected as invalid.
+    evidence: str = Field(
+        min_length=20,
+        pattern=r"^[^#]",
+        description="the clause's sentence, copied verbatim from the license text",
+    )
     kind: Literal["permission", "obligation", "condition", "limitation"] = Field(
         description="what the clause does for or to the licensee"
     )
