@@ -40,14 +40,18 @@ def test_schema_yields_prompt_examples_and_constrained_output_schema(license_sch
 
 
 def test_validate_item_rejects_wrong_enum_and_short_summary(license_schema):
-    ok = license_schema.validate_item("the clause", {"kind": "obligation", "summary": "Keep the notice."})
+    clause = "Copies must include this notice."
+    ok = license_schema.validate_item(clause, {"kind": "obligation", "summary": "Keep the notice."})
     assert ok.kind == "obligation"
     with pytest.raises(ValidationError):
-        license_schema.validate_item("the clause", {"kind": "duty", "summary": "Keep the notice."})
+        license_schema.validate_item(clause, {"kind": "duty", "summary": "Keep the notice."})
     with pytest.raises(ValidationError):
-        license_schema.validate_item("the clause", {"kind": "obligation", "summary": ""})
+        license_schema.validate_item(clause, {"kind": "obligation", "summary": ""})
     with pytest.raises(ValidationError):
-        license_schema.validate_item("the clause", {"kind": "obligation", "summary": "ok ok", "extra": 1})
+        license_schema.validate_item(clause, {"kind": "obligation", "summary": "ok ok", "extra": 1})
+    # The sample schema's evidence rule: a sentence, never a heading.
+    with pytest.raises(ValidationError, match="evidence"):
+        license_schema.validate_item("## Patent Defense Clause", {"kind": "obligation", "summary": "Keep it."})
 
 
 def test_a_valid_schema_defines_fine():
@@ -87,12 +91,12 @@ def test_broken_schemas_fail_at_definition_with_the_fix(overrides, message):
 
 
 def test_templates_render_plain_placeholders_and_filter_by_field(license_schema):
-    item = license_schema.validate_item("Keep the notice.", {"kind": "obligation", "summary": "Keep it."})
+    item = license_schema.validate_item("Keep the notice in all copies.", {"kind": "obligation", "summary": "Keep it."})
     values = item_values(item, doc_title="MIT License", doc_source="mit.txt")
     rendered = {t.name: t.render(values) for t in license_schema.templates if t.applies_to(values)}
     assert set(rendered) == {"explain_clause", "classify_clause", "licensee_duty"}
     assert rendered["licensee_duty"]["instruction"] == "What must a licensee do under the MIT License?"
     assert rendered["classify_clause"]["output"] == '{"kind": "obligation", "summary": "Keep it."}'
-    permission = license_schema.validate_item("Use it.", {"kind": "permission", "summary": "Use it."})
+    permission = license_schema.validate_item("You may use it for any purpose.", {"kind": "permission", "summary": "Use it."})
     values = item_values(permission, doc_title="MIT", doc_source="mit.txt")
     assert not license_schema.templates[2].applies_to(values)
