@@ -17,7 +17,6 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import httpx
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from annotate import dataset_settings as ds
 from annotate.connection import Endpoint, client, endpoint
@@ -28,6 +27,7 @@ from annotate.options import ReviewOptions
 from builder import atomic
 from builder.config import DsforgeConfig
 from builder.errors import ReviewError
+from builder.progress import progress_bar
 from schemas.types import Record
 
 _AGENT_UNSAFE = re.compile(r"[^a-zA-Z0-9\-_:./\s]")
@@ -58,7 +58,7 @@ def push(
     dataset = ensure_dataset(point, inputs, options)
     question_ids = {question.name: str(question.id) for question in dataset.settings.questions}
 
-    with _progress(show_progress) as progress:
+    with progress_bar(show_progress) as progress:
         vectors: dict[str, list[float]] = {}
         if options.vectors:
             task = progress.add_task("embedding", total=len(inputs.records))
@@ -190,14 +190,4 @@ def _upsert(http: httpx.Client, dataset_id: str, batch: list[dict], options: Rev
         f"pushed {done} of {total} records, then the server stopped answering after "
         f"{options.retries + 1} attempts ({last_error}). Rerun `dsforge review push` once it is back "
         "(`dsforge review serve` for the embedded one): pushed records are updated, never duplicated."
-    )
-
-
-def _progress(enabled: bool) -> Progress:
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        disable=not enabled,
     )

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from filelock import FileLock, Timeout
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from builder import atomic
 from builder.caching_model import CachingModel
@@ -25,6 +24,7 @@ from builder.extract import annotated_rows, extract_documents, visualization_htm
 from builder.ingest import ingest_folder
 from builder.language_model import create_language_model
 from builder.llm_cache import CompletionCache
+from builder.progress import progress_bar
 from builder.records import build_records
 from builder.report import write_report
 from builder.schema_loader import load_schema
@@ -92,7 +92,7 @@ def _build_locked(config: DsforgeConfig, paths: BuildPaths, show_progress: bool)
         backoff_s=config.extraction.retry_backoff_s,
     )
     extract_started = time.perf_counter()
-    with _progress(show_progress) as progress:
+    with progress_bar(show_progress) as progress:
         task = progress.add_task("extracting", total=len(cleaned.documents))
         extraction = extract_documents(
             cleaned.documents,
@@ -174,13 +174,3 @@ def _save_dataset(records: list, target: Path) -> None:
         target.rename(old)
     staging.rename(target)
     shutil.rmtree(old, ignore_errors=True)
-
-
-def _progress(enabled: bool) -> Progress:
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        disable=not enabled,
-    )

@@ -19,11 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
 from builder import atomic
 from builder.config import DsforgeConfig
 from builder.errors import TrainError
+from builder.progress import progress_bar
 from builder.schema_loader import load_schema
 from schemas.types import content_id
 from train import metrics as M
@@ -180,7 +179,7 @@ def generate(
     }
     todo = sorted((r["id"] for r in rows if r["id"] not in done), key=lambda i: len(prompts[i]))
     tokenizer.padding_side = "left"
-    with _progress(show_progress) as progress:
+    with progress_bar(show_progress) as progress:
         task = progress.add_task(label, total=len(rows), completed=len(rows) - len(todo))
         for batch in _batches(todo, opts.batch_size):
             encoded = tokenizer(
@@ -382,13 +381,3 @@ def _sha(text: str) -> str:
 def _batches(items: list[Any], size: int) -> Iterator[list[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
-
-
-def _progress(show: bool) -> Progress:
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        disable=not show,
-    )

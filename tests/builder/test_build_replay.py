@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import sqlite3
 import subprocess
@@ -19,7 +18,6 @@ from pathlib import Path
 
 import langextract as lx
 import pytest
-import yaml
 from datasets import load_from_disk
 from filelock import FileLock
 
