@@ -8,15 +8,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from builder.cli_support import fail
 from builder.errors import DsforgeError
 
 console = Console(stderr=True)
 out = Console()
 
 
-def _fail(exc: DsforgeError) -> None:
-    console.print(f"[bold red]error:[/] {exc}")
-    raise typer.Exit(code=2)
 
 
 def review_serve(config: Path = typer.Option(Path("dsforge.yaml"), "--config", "-c")) -> None:
@@ -28,8 +26,7 @@ def review_serve(config: Path = typer.Option(Path("dsforge.yaml"), "--config", "
         cfg = load_config(config)
         result = serve(cfg.review, cfg.project_root, log=lambda m: console.print(m))
     except DsforgeError as exc:
-        _fail(exc)
-        return
+        fail(exc)
     state = result.state
     verb = "already running" if result.already_running else f"started in {state.start_seconds:.1f} s"
     out.print(f"Argilla {verb} at [bold]{state.url}[/]")
@@ -49,8 +46,7 @@ def review_stop(config: Path = typer.Option(Path("dsforge.yaml"), "--config", "-
         cfg = load_config(config)
         stopped = stop(cfg.review, cfg.project_root)
     except DsforgeError as exc:
-        _fail(exc)
-        return
+        fail(exc)
     out.print("review server stopped" if stopped else "no review server was running")
 
 
@@ -65,8 +61,7 @@ def review_push(
     try:
         summary = push(load_config(config), show_progress=progress)
     except DsforgeError as exc:
-        _fail(exc)
-        return
+        fail(exc)
     out.print(
         f"pushed {summary.records} records to {summary.url} ({summary.workspace}/{summary.dataset}) "
         f"in {summary.seconds:.1f} s"
@@ -82,8 +77,7 @@ def review_pull(config: Path = typer.Option(Path("dsforge.yaml"), "--config", "-
         cfg = load_config(config)
         report = pull(cfg)
     except DsforgeError as exc:
-        _fail(exc)
-        return
+        fail(exc)
     _print_summary(report)
     out.print(f"approved: {report['approved']} of {report['records']} → {cfg.output_dir / 'review' / 'approved.jsonl'}")
 
@@ -96,8 +90,7 @@ def review_status(config: Path = typer.Option(Path("dsforge.yaml"), "--config", 
     try:
         report = pull(load_config(config), write=False)
     except DsforgeError as exc:
-        _fail(exc)
-        return
+        fail(exc)
     _print_summary(report)
 
 
@@ -110,8 +103,7 @@ def review_auto(config: Path = typer.Option(Path("dsforge.yaml"), "--config", "-
         cfg = load_config(config)
         report = auto_approve(cfg)
     except DsforgeError as exc:
-        _fail(exc)
-        return
+        fail(exc)
     console.print(
         f"[yellow]auto mode:[/] {report['records']} records approved WITHOUT review → "
         f"{cfg.output_dir / 'review' / 'approved.jsonl'}"

@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from builder.cli_support import fail
 from builder.config import CONFIG_NAME
 from builder.errors import DsforgeError
 
@@ -22,9 +23,6 @@ console = Console(stderr=True)
 ConfigOption = typer.Option(Path(CONFIG_NAME), "--config", "-c", help="project config file")
 
 
-def _fail(exc: DsforgeError) -> None:
-    console.print(f"[bold red]error:[/] {exc}")
-    raise typer.Exit(code=2)
 
 
 @app.command()
@@ -51,8 +49,7 @@ def build_command(
     try:
         summary = build(load_config(config), show_progress=progress)
     except DsforgeError as exc:
-        _fail(exc)
-        return
+        fail(exc)
     ext = summary.report["extraction"]
     table = Table(title=f"build → {summary.paths.root}")
     for column in ("documents", "chunks", "LLM calls", "cache hits", "items", "rejects", "records", "seconds"):
@@ -124,8 +121,7 @@ def run_command(
     try:
         cfg = load_config(config)
     except DsforgeError as exc:
-        _fail(exc)
-        return
+        fail(exc)
     if auto_accept or cfg.review.auto:
         review.review_auto(config=config)
     else:
@@ -135,8 +131,7 @@ def run_command(
             try:
                 report = pull(cfg)
             except DsforgeError as exc:
-                _fail(exc)
-                return
+                fail(exc)
             undecided = report["by_status"].get("unreviewed", 0)
             if report["approved"] and (not wait or undecided == 0):
                 break
@@ -176,8 +171,7 @@ def models_fetch(name: str = typer.Argument(..., help="catalogue name, e.g. qwen
         fetch(name)
         path = resolve_gguf(name)
     except DsforgeError as exc:
-        _fail(exc)
-        return
+        fail(exc)
     console.print(f"{name}: {path}")
 
 
@@ -195,8 +189,7 @@ def cache_export(
     try:
         paths = BuildPaths(load_config(config).output_dir)
     except DsforgeError as exc:
-        _fail(exc)
-        return
+        fail(exc)
     cache = CompletionCache(paths.cache)
     count = atomic.write_jsonl(out, cache.export_rows())
     cache.close()

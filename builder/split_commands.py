@@ -8,6 +8,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from builder.cli_support import fail
 from builder.errors import DsforgeError
 from schemas.types import SplitManifest
 
@@ -32,8 +33,7 @@ def split_command(
             splits, manifest = split_records(records, cfg.split, field)
         write_splits(splits, manifest, paths)
     except DsforgeError as exc:
-        _fail(exc)
-        return
+        fail(exc)
     Console().print(split_table(manifest))
     console.print(
         f"leakage pairs before repair {manifest.leakage['before']}, after {manifest.leakage['after']}"
@@ -63,8 +63,7 @@ def export_command(
             write_card(lineage, result.paths, cfg.export)
         pushed = push_to_hub(result.paths, cfg.export)
     except DsforgeError as exc:
-        _fail(exc)
-        return
+        fail(exc)
     console.print(f"exported {result.sizes} to {result.paths.root}; card: {result.paths.card}")
     if pushed:
         console.print(f"pushed to https://huggingface.co/datasets/{pushed}")
@@ -88,6 +87,3 @@ def split_table(manifest: SplitManifest) -> Table:
     return table
 
 
-def _fail(exc: DsforgeError) -> None:
-    console.print(f"[bold red]error:[/] {exc}")
-    raise typer.Exit(code=2)

@@ -8,6 +8,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from builder.cli_support import fail
 from builder.errors import DsforgeError
 
 console = Console(stderr=True)
@@ -26,8 +27,7 @@ def train_command(
         cfg = load_config(config)
         card = train(cfg, show_progress=progress)
     except DsforgeError as exc:
-        console.print(f"[bold red]error:[/] {exc}")
-        raise typer.Exit(code=2) from None
+        fail(exc)
     if card.status != "complete":  # a non-main DDP rank
         return
     for warning in card.warnings:
@@ -61,8 +61,7 @@ def eval_command(
         cfg = load_config(config)
         result = evaluate(cfg, show_progress=progress)
     except DsforgeError as exc:
-        console.print(f"[bold red]error:[/] {exc}")
-        raise typer.Exit(code=2) from None
+        fail(exc)
     table = Table(title=f"eval → {TrainPaths(cfg.output_dir).report}")
     for column in ("metric", "base", "tuned", "Δ"):
         table.add_column(column, justify="right")

@@ -1,0 +1,17 @@
+"""How every command reports a DsforgeError: a red line on stderr and exit code 2."""
+
+from __future__ import annotations
+
+from typing import NoReturn
+
+import typer
+from rich.console import Console
+
+from builder.errors import DsforgeError
+
+_stderr = Console(stderr=True)
+
+
+def fail(exc: DsforgeError) -> NoReturn:
+    _stderr.print(f"[bold red]error:[/] {exc}")
+    raise typer.Exit(code=2)
