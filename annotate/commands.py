@@ -31,8 +31,14 @@ def review_serve(config: Path = typer.Option(Path("dsforge.yaml"), "--config", "
     verb = "already running" if result.already_running else f"started in {state.start_seconds:.1f} s"
     out.print(f"Argilla {verb} at [bold]{state.url}[/]")
     table = Table("user", "role", "password", "API key")
+    shown = "(from environment)"
     for user in result.users:
-        table.add_row(user.username, user.role, "(from environment)" if user.from_env else user.password, user.api_key)
+        table.add_row(
+            user.username,
+            user.role,
+            shown if user.from_env else user.password,
+            shown if user.key_from_env else user.api_key,
+        )
     out.print(table)
     out.print("Stop it with `dsforge review stop`.")
 

@@ -48,8 +48,8 @@ class ReviewOptions(BaseModel):
     server: EmbeddedServerOptions = Field(default_factory=EmbeddedServerOptions)
 
     batch_size: int = Field(200, ge=1, le=1000, description="records per push request")
-    retries: int = Field(5, ge=0)
-    retry_backoff_s: float = Field(1.0, ge=0)
+    retries: int = Field(5, ge=0, description="more tries while the server is unreachable or failing (5xx)")
+    retry_backoff_s: float = Field(1.0, ge=0, description="first wait between tries; it doubles each time")
     context_chars: int = Field(300, ge=0, description="document text shown around the evidence span")
     span_question: bool = Field(False, description="also ask reviewers to mark the evidence span")
     vectors: bool = Field(True, description="MiniLM embeddings for 'find similar'")

@@ -17,7 +17,7 @@ from typing import Any
 
 from annotate import dataset_settings as ds
 from annotate.agreement import agreement
-from annotate.connection import endpoint
+from annotate.connection import check_reachable, endpoint
 from annotate.decisions import Outcome, decide
 from annotate.fetch import ServerRecord, find_dataset, iter_records, open_http, usernames
 from annotate.inputs import ReviewInputs, load_inputs
@@ -40,6 +40,7 @@ def pull(config: DsforgeConfig, write: bool = True) -> dict[str, Any]:
         return auto_approve(config)
     inputs = load_inputs(config)
     point = endpoint(options, config.project_root)
+    check_reachable(point, options.retries, options.retry_backoff_s)
     name = ds.dataset_name(inputs.schema, options)
     with open_http(point) as http:
         dataset = find_dataset(http, options.workspace, name)

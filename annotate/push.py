@@ -95,7 +95,7 @@ def ensure_dataset(point: Endpoint, inputs: ReviewInputs, options: ReviewOptions
     """The review dataset, created from the schema on first push; refused if its settings drifted."""
     import argilla as rg
 
-    argilla = client(point)
+    argilla = client(point, options.retries, options.retry_backoff_s)
     workspace = argilla.workspaces(options.workspace)
     if workspace is None:
         workspace = rg.Workspace(name=options.workspace, client=argilla).create()
@@ -104,6 +104,11 @@ def ensure_dataset(point: Endpoint, inputs: ReviewInputs, options: ReviewOptions
     with warnings.catch_warnings():  # "not found" is the expected answer on a first push
         warnings.simplefilter("ignore", UserWarning)
         existing = argilla.datasets(name=name, workspace=workspace)
+    if existing is not None and existing.api_model().status == "draft":
+        # A push killed while creating the dataset left it unpublished: it can hold no records, so
+        # it is made again rather than refused as drifted.
+        existing.delete()
+        existing = None
     if existing is not None:
         have = {q.name for q in existing.settings.questions} | {f.name for f in existing.settings.fields}
         need = {q.name for q in wanted.questions} | {f.name for f in wanted.fields}

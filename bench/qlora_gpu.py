@@ -1,99 +1,378 @@
-"""Throughput and peak GPU memory of `dsforge train` under each memory policy.
+"""QLoRA training speed and memory on a GPU: `dsforge train` against the plain recipe.
 
-Speed and memory do not depend on weight values, so a model initialised at
-random from a real architecture's config (e.g. Qwen2.5-Coder-1.5B's) stands in
-for weights too large to bring along. Each policy runs the project's own
-`train.qlora.train` on the same dataset and prints one JSON line per policy.
+    python bench/qlora_gpu.py --tokenizer DIR [--archs qwen2.5-0.5b,qwen2.5-1.5b] [--steps 20]
 
-    python bench/qlora_gpu.py --arch DIR --dataset DIR --out DIR [--steps 40]
+Each (architecture, policy, repeat) trains in its own process so peak memory,
+allocator state and an out-of-memory error stay with that run. Weights are
+random: speed and memory do not depend on their values, and real checkpoints
+of these sizes cannot be shipped with a benchmark. Every sequence is exactly
+`--seq-len` tokens, so tokens/s counts the same real tokens for every policy.
 
-DIR for --arch holds config.json and the tokenizer; --dataset is an exported
-DatasetDict (train/validation/test).
+Baseline = the recipe as the transformers/peft/bitsandbytes docs show it:
+`BitsAndBytesConfig(nf4, double quant, bf16 compute)`, `prepare_model_for_kbit_training`
+(fp32 upcast of embeddings, norms and head), `get_peft_model`, `Trainer`, loss from
+full logits, `adamw_torch`, gradient checkpointing, SDPA. `lora-bf16` is the same
+with an unquantised bf16 base. `dsforge-*` policies call `train.qlora.train`.
 """
 
 from __future__ import annotations
 
 import argparse
-import gc
 import json
-import shutil
+import os
+import statistics
+import subprocess
 import sys
+import time
 import types
 from pathlib import Path
+from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
 
-POLICIES = {
-    "qlora-dsforge-defaults": {"mode": "qlora"},  # frozen non-quantised weights stay bf16
-    "qlora-fp32-upcast": {"mode": "qlora", "upcast_frozen_to_fp32": True},  # the plain recipe
-    "lora-bf16": {"mode": "lora"},
-    "qlora-dsforge-packed": {"mode": "qlora", "packing": True},
+from bench.gpu_archs import ARCHS, lora_training_flops_per_token  # noqa: E402
+
+PEAK_BF16_TFLOPS = 800.0  # an 8192³ bf16 matmul measured on the H100 used (HOPPER/KINDS notes: 769–798)
+
+POLICIES: dict[str, dict[str, Any]] = {
+    "baseline-qlora": {"kind": "baseline", "quantise": True},
+    "baseline-lora-bf16": {"kind": "baseline", "quantise": False},
+    # dsforge levers, one at a time on top of the previous where it won.
+    "dsforge-qlora-plain": {"kind": "dsforge", "options": {"liger_kernels": "off", "optimizer": "paged_adamw_8bit"}},
+    "dsforge-qlora-liger": {"kind": "dsforge", "options": {"liger_kernels": "on", "optimizer": "paged_adamw_8bit"}},
+    "dsforge-qlora": {"kind": "dsforge", "options": {}},  # the defaults
+    "dsforge-qlora-no-ckpt": {"kind": "dsforge", "options": {"gradient_checkpointing": False}},
+    "dsforge-qlora-b32": {"kind": "dsforge", "options": {}, "batch": 32},
+    "dsforge-lora-bf16": {"kind": "dsforge", "options": {"mode": "lora"}},
 }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--arch", type=Path, required=True)
-    parser.add_argument("--dataset", type=Path, required=True)
-    parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--steps", type=int, default=40)
+    parser.add_argument("--tokenizer", type=Path, required=True, help="a Qwen2.5 tokenizer folder")
+    parser.add_argument("--archs", default="qwen2.5-0.5b,qwen2.5-1.5b")
+    parser.add_argument("--policies", default=",".join(POLICIES))
+    parser.add_argument("--steps", type=int, default=20, help="timed optimiser steps after warm-up")
+    parser.add_argument("--warmup", type=int, default=4)
+    parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--max-seq-len", type=int, default=1024)
-    parser.add_argument(
-        "--policies", default=",".join(POLICIES), help="comma-separated; repeat one to warm up"
-    )
+    parser.add_argument("--seq-len", type=int, default=1024)
+    parser.add_argument("--work", type=Path, default=Path("/tmp/dsforge-bench"))
+    parser.add_argument("--results", type=Path, default=REPO / "bench" / "results")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.worker:
+        print("RESULT " + json.dumps(run_policy(args, json.loads(args.worker))), flush=True)
+        return
+    runs = []
+    for arch in args.archs.split(","):
+        base = make_random_base(arch, args.tokenizer, args.work / arch)
+        dataset = make_dataset(args.tokenizer, args.work / f"dataset-{args.seq_len}", args.seq_len, _most_rows(args))
+        for repeat in range(args.repeats):
+            for policy in args.policies.split(","):
+                job = {"arch": arch, "policy": policy, "repeat": repeat, "base": str(base), "dataset": str(dataset)}
+                runs.append(run_in_subprocess(job, args))
+                print(json.dumps(runs[-1]), flush=True)
+    summary = summarise(runs, args)
+    args.results.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    (args.results / f"qlora_gpu-{stamp}.json").write_text(json.dumps({"runs": runs, "summary": summary}, indent=2))
+    print_table(summary)
 
+
+def _most_rows(args: argparse.Namespace) -> int:
+    batch = max(POLICIES[p].get("batch", args.batch_size) for p in args.policies.split(","))
+    return batch * (args.steps + args.warmup + 2)
+
+
+def make_random_base(arch: str, tokenizer: Path, target: Path) -> Path:
+    """A checkpoint of the architecture with random bf16 weights, built on the GPU (fast) and saved once."""
     import torch
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM, AutoTokenizer, Qwen2Config
+
+    if (target / "config.json").is_file():
+        return target
+    config = Qwen2Config(**ARCHS[arch])
+    torch.manual_seed(0)
+    with torch.device("cuda" if torch.cuda.is_available() else "cpu"):
+        model = AutoModelForCausalLM.from_config(config, dtype=torch.bfloat16)
+    model.save_pretrained(target)
+    AutoTokenizer.from_pretrained(tokenizer).save_pretrained(target)
+    del model
+    return target
+
+
+def make_dataset(tokenizer_dir: Path, target: Path, seq_len: int, rows: int) -> Path:
+    """Records whose rendered prompt + answer exceed seq_len, so every sequence is cut to exactly seq_len."""
+    if (target / "dataset_dict.json").is_file():
+        return target
+    import random
+
+    from datasets import Dataset, DatasetDict
+
+    words = (REPO / "samples" / "docs" / "mit.txt").read_text("utf-8").split()
+    rng = random.Random(0)
+
+    def record(i: int) -> dict[str, str]:
+        text = lambda n: " ".join(rng.choice(words) for _ in range(n))  # noqa: E731
+        return {
+            "id": f"r{i}",
+            "instruction": "Summarise the clause below.",
+            "input": text(int(seq_len * 0.35)),  # ≈ 1.5 tokens a word: prompt ≈ half the sequence
+            "output": text(int(seq_len * 0.6)),
+            "doc_id": f"d{i % 50}",
+            "stratum": "s",
+            "template": "t",
+            "schema_name": "bench",
+        }
+
+    data = DatasetDict(
+        train=Dataset.from_list([record(i) for i in range(rows)]),
+        validation=Dataset.from_list([record(rows + i) for i in range(16)]),
+        test=Dataset.from_list([record(rows + 16 + i) for i in range(16)]),
+    )
+    data.save_to_disk(str(target))
+    return target
+
+
+def run_in_subprocess(job: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+    cmd = [sys.executable, __file__, "--tokenizer", str(args.tokenizer), "--steps", str(args.steps),
+           "--warmup", str(args.warmup), "--batch-size", str(args.batch_size), "--seq-len", str(args.seq_len),
+           "--work", str(args.work), "--worker", json.dumps(job)]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    for line in proc.stdout.splitlines():
+        if line.startswith("RESULT "):
+            return json.loads(line[7:])
+    tail = (proc.stdout + proc.stderr)[-3000:]
+    oom = "OutOfMemoryError" in tail or "CUDA out of memory" in tail
+    return {**job, "error": "out of memory" if oom else f"exit {proc.returncode}", "log_tail": tail[-1500:]}
+
+
+class StepTimer:
+    """Wall time of each optimiser step with the GPU drained, excluding evaluation and saving."""
+
+    def __new__(cls) -> Any:
+        from transformers import TrainerCallback
+
+        class _Timer(TrainerCallback):
+            def __init__(self) -> None:
+                self.durations: list[float] = []
+                self._start = 0.0
+
+            def on_step_begin(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+                _sync()
+                self._start = time.perf_counter()
+
+            def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+                _sync()
+                self.durations.append(time.perf_counter() - self._start)
+
+        return _Timer()
+
+
+def run_policy(args: argparse.Namespace, job: dict[str, Any]) -> dict[str, Any]:
+    import torch
+
+    spec = POLICIES[job["policy"]]
+    args.batch_size = spec.get("batch", args.batch_size)
+    timer = StepTimer()
+    total_steps = args.warmup + args.steps
+    if spec["kind"] == "baseline":
+        tokens_seen = train_baseline(job, args, spec["quantise"], total_steps, timer)
+    else:
+        tokens_seen = train_dsforge(job, args, spec["options"], total_steps, timer)
+    timed = timer.durations[args.warmup :]
+    step_s = statistics.median(timed)
+    tokens_per_step = tokens_seen / max(len(timer.durations), 1)
+    tok_s = tokens_per_step / step_s
+    flops = lora_training_flops_per_token(ARCHS[job["arch"]], args.seq_len)
+    return {
+        **job,
+        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu (smoke test only)",
+        "versions": _versions(),
+        "batch": args.batch_size,
+        "seq_len": args.seq_len,
+        "timed_steps": len(timed),
+        "step_s_median": round(step_s, 4),
+        "step_s_p10_p90": [round(q, 4) for q in statistics.quantiles(timed, n=10)[::8]] if len(timed) > 2 else None,
+        "tokens_per_step": tokens_per_step,
+        "tokens_per_s": round(tok_s, 1),
+        "mfu_lora": round(tok_s * flops["lora"] / (PEAK_BF16_TFLOPS * 1e12), 4),
+        "mfu_6n": round(tok_s * flops["6n"] / (PEAK_BF16_TFLOPS * 1e12), 4),
+        "peak_allocated_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2) if torch.cuda.is_available() else 0.0,
+        "peak_reserved_gib": round(torch.cuda.max_memory_reserved() / 2**30, 2) if torch.cuda.is_available() else 0.0,
+    }
+
+
+def _sync() -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
+def train_baseline(job: dict[str, Any], args: argparse.Namespace, quantise: bool, steps: int, timer: Any) -> int:
+    """The documented recipe, kept plain on purpose: it is what dsforge is measured against."""
+    import torch
+    from datasets import load_from_disk
+    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+    from transformers import (
+        AutoModelForCausalLM,
+        AutoTokenizer,
+        BitsAndBytesConfig,
+        DataCollatorForLanguageModeling,
+        Trainer,
+        TrainingArguments,
+    )
+
+    tokenizer = AutoTokenizer.from_pretrained(job["base"])
+    device = 0 if torch.cuda.is_available() else "cpu"
+    kwargs: dict[str, Any] = {"dtype": torch.bfloat16, "device_map": {"": device}, "attn_implementation": "sdpa"}
+    if quantise:
+        kwargs["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=True,
+            bnb_4bit_quant_type="nf4",
+            bnb_4bit_use_double_quant=True,
+            bnb_4bit_compute_dtype=torch.bfloat16,
+        )
+    model = AutoModelForCausalLM.from_pretrained(job["base"], **kwargs)
+    model.config.use_cache = False
+    if quantise:
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=True)
+    else:
+        model.gradient_checkpointing_enable()
+        model.enable_input_require_grads()
+    lora = LoraConfig(r=16, lora_alpha=32, lora_dropout=0.05, target_modules="all-linear", task_type="CAUSAL_LM")
+    model = get_peft_model(model, lora)
+
+    def tokenize(row: dict[str, Any]) -> dict[str, Any]:
+        messages = [
+            {"role": "user", "content": f"{row['instruction']}\n\n{row['input']}"},
+            {"role": "assistant", "content": row["output"]},
+        ]
+        text = tokenizer.apply_chat_template(messages, tokenize=False)
+        return tokenizer(text, truncation=True, max_length=args.seq_len)
+
+    train = load_from_disk(job["dataset"])["train"]
+    train = train.map(tokenize, remove_columns=train.column_names)
+    out = Path(args.work) / "runs" / f"{job['arch']}-{job['policy']}-{job['repeat']}"
+    trainer = Trainer(
+        model=model,
+        args=TrainingArguments(
+            output_dir=str(out),
+            per_device_train_batch_size=args.batch_size,
+            max_steps=steps,
+            learning_rate=2e-4,
+            bf16=torch.cuda.is_available(),
+            optim="adamw_torch",
+            gradient_checkpointing=True,
+            logging_steps=10,
+            save_strategy="no",
+            report_to="none",
+            include_num_input_tokens_seen="non_padding",
+        ),
+        train_dataset=train,
+        data_collator=DataCollatorForLanguageModeling(tokenizer, mlm=False),
+        callbacks=[timer],
+    )
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
+    trainer.train()
+    return int(trainer.state.num_input_tokens_seen)
+
+
+def train_dsforge(job: dict[str, Any], args: argparse.Namespace, options: dict[str, Any], steps: int, timer: Any) -> int:
+    import shutil
 
     from train.options import TrainOptions
     from train.qlora import train
 
-    base = args.out / "base"
-    if not (base / "config.json").is_file():
-        torch.manual_seed(0)
-        model = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(args.arch), dtype=torch.bfloat16)
-        model.save_pretrained(base)
-        AutoTokenizer.from_pretrained(args.arch).save_pretrained(base)
-        del model
-    for run, name in enumerate(args.policies.split(",")):
-        overrides = POLICIES[name]
-        project = args.out / f"{run}-{name}"
-        shutil.rmtree(project, ignore_errors=True)
-        shutil.copytree(args.dataset, project / "export" / "dataset")
-        options = TrainOptions(
-            base_model=str(base),
-            max_steps=args.steps,
-            eval_steps=args.steps,
-            logging_steps=10,
-            batch_size=args.batch_size,
-            gradient_accumulation_steps=1,
-            max_seq_len=args.max_seq_len,
-            **overrides,
-        )
-        config = types.SimpleNamespace(train=options, output_dir=project, project_root=args.out)
-        card = train(config, show_progress=False)
-        print(
-            json.dumps(
-                {
-                    "policy": name,
-                    "gpu": card.hardware.get("gpus"),
-                    "steps": card.steps,
-                    "tokens": card.train_tokens,
-                    "seconds": card.train_seconds,
-                    "tokens_per_second": card.tokens_per_second,
-                    "peak_memory": card.peak_memory,
-                    "memory_policy": card.memory_policy,
-                    "optimizer": card.hyperparameters["optimizer"],
-                    "final_train_loss": card.final_train_loss,
-                }
-            ),
-            flush=True,
-        )
-        del card
-        gc.collect()
-        torch.cuda.empty_cache()
+    project = Path(args.work) / "runs" / f"{job['arch']}-{job['policy']}-{job['repeat']}"
+    shutil.rmtree(project, ignore_errors=True)
+    shutil.copytree(job["dataset"], project / "export" / "dataset")
+    opts = TrainOptions(
+        base_model=job["base"],
+        max_steps=steps,
+        eval_steps=steps,
+        logging_steps=10,
+        batch_size=args.batch_size,
+        gradient_accumulation_steps=1,
+        max_seq_len=args.seq_len,
+        warmup_ratio=0.0,
+        min_train_examples=0,
+        **options,
+    )
+    config = types.SimpleNamespace(train=opts, output_dir=project, project_root=project)
+    card = train(config, show_progress=False, callbacks=[timer])
+    return int(card.train_tokens)
+
+
+def summarise(runs: list[dict[str, Any]], args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Median over repeats per (arch, policy), with ratios against the baseline QLoRA of the same arch."""
+    rows = []
+    for arch in dict.fromkeys(r["arch"] for r in runs):
+        ok = [r for r in runs if r["arch"] == arch and "error" not in r]
+        by_policy: dict[str, list[dict[str, Any]]] = {}
+        for r in ok:
+            by_policy.setdefault(r["policy"], []).append(r)
+        medians = {
+            p: {k: statistics.median(r[k] for r in rs) for k in
+                ("tokens_per_s", "step_s_median", "peak_allocated_gib", "peak_reserved_gib", "mfu_lora", "mfu_6n")}
+            for p, rs in by_policy.items()
+        }  # fmt: skip
+        base = medians.get("baseline-qlora")
+        bf16 = medians.get("baseline-lora-bf16")
+        for policy in args.policies.split(","):
+            failed = [r for r in runs if r["arch"] == arch and r["policy"] == policy and "error" in r]
+            if policy not in medians:
+                rows.append({"arch": arch, "policy": policy, "error": failed[0]["error"] if failed else "not run"})
+                continue
+            m = medians[policy]
+            rows.append({
+                "arch": arch, "policy": policy, "repeats": len(by_policy[policy]), **m,
+                "speed_vs_baseline_qlora": _ratio(m, base, "tokens_per_s"),
+                "memory_vs_baseline_qlora": _ratio(m, base, "peak_reserved_gib"),
+                "memory_vs_bf16_lora": _ratio(m, bf16, "peak_reserved_gib"),
+            })  # fmt: skip
+    return rows
+
+
+def _ratio(run: dict[str, float], baseline: dict[str, float] | None, key: str) -> float | None:
+    return round(run[key] / baseline[key], 2) if baseline and baseline[key] else None
+
+
+def print_table(rows: list[dict[str, Any]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="QLoRA training, random-init weights (speed/memory do not depend on weight values)")
+    for col in ("arch", "policy", "tok/s", "step s", "peak alloc GiB", "peak resv GiB", "MFU lora", "MFU 6N",
+                "× speed vs base QLoRA", "× mem vs base QLoRA", "× mem vs bf16 LoRA"):  # fmt: skip
+        table.add_column(col)
+    for r in rows:
+        if "error" in r:
+            table.add_row(r["arch"], r["policy"], r["error"], *[""] * 8)
+            continue
+        table.add_row(
+            r["arch"], r["policy"], f"{r['tokens_per_s']:.0f}", f"{r['step_s_median']:.3f}",
+            f"{r['peak_allocated_gib']:.1f}", f"{r['peak_reserved_gib']:.1f}",
+            f"{r['mfu_lora']:.1%}", f"{r['mfu_6n']:.1%}", str(r["speed_vs_baseline_qlora"]),
+            str(r["memory_vs_baseline_qlora"]), str(r["memory_vs_bf16_lora"]),
+        )  # fmt: skip
+    Console(width=200).print(table)
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for name in ("torch", "transformers", "peft", "trl", "bitsandbytes", "accelerate", "liger-kernel"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = "absent"
+    return out
 
 
 if __name__ == "__main__":

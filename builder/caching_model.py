@@ -3,7 +3,8 @@
 langextract fails a whole `extract` call when its provider raises, and drops a
 chunk whose output does not parse with only a log line. Wrapping the provider
 turns both into per-chunk events the build reports as rejects, while every
-other chunk of the document is kept.
+other chunk of the document is kept. Only usable completions are cached, so
+the next build asks again for every chunk that failed.
 """
 
 from __future__ import annotations
@@ -12,9 +13,13 @@ import json
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
+from langextract import resolver as lx_resolver
 from langextract.core import base_model
+from langextract.core import data as lx_data
+from langextract.core import format_handler as lx_format
 from langextract.core import types as lx_types
 
 from builder.llm_cache import CompletionCache, completion_key
@@ -34,6 +39,7 @@ class ChunkEvent:
 
 @dataclass
 class CallStats:
+    prompts: int = 0  # chunks asked for, answered from the cache or the model
     calls: int = 0
     cache_hits: int = 0
     failures: int = 0
@@ -76,6 +82,7 @@ class CachingModel(base_model.BaseLanguageModel):
     def infer(self, batch_prompts: Sequence[str], **kwargs: Any) -> Iterator[Sequence[lx_types.ScoredOutput]]:
         outputs: list[str | None] = []
         missing: list[int] = []
+        self.stats.prompts += len(batch_prompts)
         for index, prompt in enumerate(batch_prompts):
             cached = self.cache.get(completion_key(self.fingerprint, prompt))
             outputs.append(cached)
@@ -130,8 +137,10 @@ class CachingModel(base_model.BaseLanguageModel):
         return None
 
     def _store(self, prompt: str, index: int, output: str, outputs: list[str | None]) -> None:
-        self.cache.put(completion_key(self.fingerprint, prompt), prompt, output)
         outputs[index] = output
+        # An unparseable completion is reported now and asked for again next build, not replayed.
+        if parse_problem(output, fenced=self.requires_fence_output) is None:
+            self.cache.put(completion_key(self.fingerprint, prompt), prompt, output)
 
     def _checked(self, prompt: str, output: str) -> str:
         """Report outputs langextract would silently drop; hand them on unchanged."""
@@ -142,20 +151,47 @@ class CachingModel(base_model.BaseLanguageModel):
 
 
 def parse_problem(output: str, fenced: bool) -> str | None:
-    """Why an output is not a usable extraction envelope, or None when it is."""
+    """Why langextract's resolver would drop `output` (it only logs that), or None when it parses.
+
+    The resolver itself decides, configured as `lx.extract` configures it, so an
+    envelope of the right shape with a malformed item is caught too.
+    """
+    try:
+        _resolver(fenced).resolve(output, suppress_parse_errors=False)
+    except lx_resolver.ResolverParsingError as exc:
+        return f"{exc}{_cut_short_hint(output)}: {output[:120]!r}"
+    return None
+
+
+def format_handler(fenced: bool) -> lx_format.FormatHandler:
+    """The output format `lx.extract` renders examples in and parses completions with."""
+    handler, _ = lx_format.FormatHandler.from_resolver_params(
+        resolver_params={},
+        base_format_type=lx_data.FormatType.JSON,
+        base_use_fences=fenced,
+        base_attribute_suffix=lx_data.ATTRIBUTE_SUFFIX,
+        base_use_wrapper=True,
+        base_wrapper_key=lx_data.EXTRACTIONS_KEY,
+    )
+    return handler
+
+
+@lru_cache(maxsize=2)
+def _resolver(fenced: bool) -> lx_resolver.Resolver:
+    return lx_resolver.Resolver(format_handler=format_handler(fenced))
+
+
+def _cut_short_hint(output: str) -> str:
     text = output.strip()
-    if fenced and text.startswith("```"):
+    if text.startswith("```"):
         text = text.split("\n", 1)[-1].rsplit("```", 1)[0]
     try:
-        parsed = json.loads(text)
+        json.loads(text)
     except json.JSONDecodeError as exc:
-        cut = " (cut short: raise the provider's max_tokens or lower max_char_buffer)" if exc.pos >= len(text) - 1 else ""
-        return f"not valid JSON ({exc.msg} at char {exc.pos}){cut}: {output[:120]!r}"
-    if isinstance(parsed, dict) and isinstance(parsed.get("extractions"), list):
-        return None
-    if isinstance(parsed, list):
-        return None  # langextract also accepts a bare list of extractions
-    return f"JSON without an 'extractions' list: {output[:120]!r}"
+        # A cut inside a string is reported where the string opened, not at the end.
+        if exc.pos >= len(text) - 1 or exc.msg.startswith("Unterminated string"):
+            return " (cut short: raise the provider's max_tokens or lower max_char_buffer)"
+    return ""
 
 
 def _first_output(scored: Sequence[lx_types.ScoredOutput]) -> str:

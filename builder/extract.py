@@ -66,7 +66,7 @@ def extract_documents(
     for document in documents:
         model.current_doc_id = document.id
         events_before = len(model.stats.events)
-        calls_before = model.stats.calls + model.stats.cache_hits
+        prompts_before = model.stats.prompts
         try:
             annotated = lx.extract(
                 text_or_documents=document.text,
@@ -90,7 +90,8 @@ def extract_documents(
             )
             continue
         finally:
-            result.chunks += model.stats.calls + model.stats.cache_hits - calls_before
+            # Retries are calls, not chunks: count the prompts asked for.
+            result.chunks += model.stats.prompts - prompts_before
         for event in model.stats.events[events_before:]:
             result.rejects.append(
                 Reject(doc_id=event.doc_id, reason=event.reason, detail=event.detail)  # type: ignore[arg-type]

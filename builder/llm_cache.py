@@ -2,8 +2,9 @@
 
 Keyed on everything that determines a completion (model fingerprint, decoding
 parameters, the full prompt — which embeds the chunk text, task and examples),
-so an unchanged rerun makes no model calls and a killed build resumes from the
-last completed chunk. SQLite gives atomic, durable commits per entry.
+so an unchanged rerun calls the model only for chunks that failed and a killed
+build resumes from the last completed chunk. SQLite gives atomic, durable
+commits per entry.
 """
 
 from __future__ import annotations

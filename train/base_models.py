@@ -110,11 +110,14 @@ def _convert(ref: str, gguf_path: Path, gguf: dict[str, Any], target: Path) -> N
             gguf_file=gguf_path.name,
             dtype=torch.bfloat16,
             quantization_config=GgufConfig(dequantize=True),
+            trust_remote_code=False,
         )
         model.hf_quantizer = None
         if hasattr(model.config, "quantization_config"):
             del model.config.quantization_config
-        tokenizer = AutoTokenizer.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
+        tokenizer = AutoTokenizer.from_pretrained(
+            gguf_path.parent, gguf_file=gguf_path.name, trust_remote_code=False
+        )
         catalogued = CATALOGUE.get(ref)
         if catalogued and catalogued.chat_template:
             tokenizer.chat_template = catalogued.chat_template

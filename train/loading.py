@@ -7,6 +7,8 @@ evaluation and merging never disagree about them.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,7 +55,8 @@ def check_quantised_dtype(dtype: torch.dtype, load_in_4bit: bool) -> None:
 def load_tokenizer(path: Path, padding_side: str = "right") -> Any:
     from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+    with _no_model_code(path):
+        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True, trust_remote_code=False)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     tokenizer.padding_side = padding_side
@@ -86,7 +89,11 @@ def load_model(path: Path, hardware: Hardware, load_in_4bit: bool, for_training:
     from transformers import AutoModelForCausalLM, BitsAndBytesConfig
 
     check_quantised_dtype(hardware.compute_dtype, load_in_4bit)
-    kwargs: dict[str, Any] = {"dtype": hardware.compute_dtype, "local_files_only": True}
+    kwargs: dict[str, Any] = {
+        "dtype": hardware.compute_dtype,
+        "local_files_only": True,
+        "trust_remote_code": False,
+    }
     if load_in_4bit:
         kwargs["quantization_config"] = BitsAndBytesConfig(
             load_in_4bit=True,
@@ -101,10 +108,25 @@ def load_model(path: Path, hardware: Hardware, load_in_4bit: bool, for_training:
         kwargs["device_map"] = {"": PartialState().local_process_index}
     elif load_in_4bit:
         kwargs["device_map"] = {"": "cpu"}
-    model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
+    with _no_model_code(path):
+        model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
     if for_training:
         model.config.use_cache = False
     return model
+
+
+@contextmanager
+def _no_model_code(path: Path) -> Iterator[None]:
+    """Python shipped with a model folder never runs: say so instead of transformers' opt-in hint."""
+    try:
+        yield
+    except ValueError as exc:
+        if "trust_remote_code" not in str(exc):
+            raise
+        raise TrainError(
+            f"the model at {path} needs its own Python code (auto_map), which dsforge never runs; "
+            "pick a base model whose architecture transformers supports natively."
+        ) from None
 
 
 def keep_frozen_in_dtype(model: Any, dtype: torch.dtype) -> int:

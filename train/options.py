@@ -51,7 +51,12 @@ class TrainOptions(BaseModel):
     gradient_checkpointing: bool = True
     max_seq_len: int = Field(1024, ge=16)
     packing: bool = False
-    optimizer: str = Field("auto", description="auto: paged_adamw_8bit on CUDA, adamw_torch on CPU")
+    liger_kernels: Literal["auto", "on", "off"] = Field(
+        "auto", description="Liger's fused RMSNorm/RoPE/SwiGLU kernels on CUDA; auto: when installed"
+    )
+    optimizer: str = Field(
+        "auto", description="auto: adamw_torch_fused on CUDA (LoRA states are small), adamw_torch on CPU"
+    )
     eval_steps: int = Field(25, ge=1, description="evaluate (and checkpoint) every N optimiser steps")
     logging_steps: int = Field(5, ge=1)
     early_stopping_patience: int = Field(3, ge=1, description="evaluations without a better eval_loss")

@@ -3,7 +3,7 @@
 A secret not set in the environment is generated once and kept in the
 server's home folder (mode 0600), like argilla's own `~/.argilla`; it is
 never printed by anything but `dsforge review serve` and never written to
-build artifacts.
+build artifacts. A secret taken from the environment is never printed at all.
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ class UserCredentials:
     role: str
     password: str
     api_key: str
-    from_env: bool
+    from_env: bool  # the password came from the environment
+    key_from_env: bool
 
 
 def annotator_password_env(username: str) -> str:
@@ -54,7 +55,8 @@ def resolve(options: ReviewOptions, home: Path) -> list[UserCredentials]:
             api_key = saved["api_key"] = "dsf." + secrets.token_urlsafe(24)
             changed = True
         from_env = bool(os.environ.get(password_env))
-        users.append(UserCredentials(username, role, password, api_key, from_env))
+        key_from_env = bool(key_env and os.environ.get(key_env))
+        users.append(UserCredentials(username, role, password, api_key, from_env, key_from_env))
     if changed:
         home.mkdir(parents=True, exist_ok=True)
         atomic.write_json(path, stored)

@@ -6,63 +6,18 @@ so later sessions start in seconds plus argilla-server's import time.
 
 from __future__ import annotations
 
-import socket
-import sys
-from dataclasses import dataclass
-from pathlib import Path
-
-import httpx
 import pytest
 import yaml
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from annotate.options import EmbeddedServerOptions, ReviewOptions  # noqa: E402
-from annotate.server import credentials, supervisor  # noqa: E402
-from builder.config import load_config  # noqa: E402
-from sample_build import write_sample_build  # noqa: E402
-
-SCHEMA_FILE = Path(__file__).resolve().parents[2] / "samples" / "license_schema.py"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@dataclass
-class ReviewServer:
-    options: ReviewOptions
-    home: Path
-
-    @property
-    def state(self) -> supervisor.ServerState:
-        state = supervisor.read_state(self.home)
-        assert state is not None
-        return state
-
-    @property
-    def url(self) -> str:
-        return self.state.url
-
-    def user(self, username: str) -> credentials.UserCredentials:
-        return next(u for u in credentials.resolve(self.options, self.home) if u.username == username)
-
-    def http(self, username: str = "dsforge") -> httpx.Client:
-        return httpx.Client(base_url=self.url, headers={"X-Argilla-Api-Key": self.user(username).api_key}, timeout=60)
-
-    def ensure_running(self) -> None:
-        supervisor.serve(self.options)
+from builder.config import load_config
+from tests.annotate.review_server import SCHEMA_FILE, ReviewServer, running_server
+from tests.annotate.sample_build import write_sample_build
 
 
 @pytest.fixture(scope="session")
 def review_server(tmp_path_factory) -> ReviewServer:
-    home = tmp_path_factory.mktemp("argilla-home")
-    options = ReviewOptions(server=EmbeddedServerOptions(home=home, port=free_port()))
-    supervisor.serve(options)
-    yield ReviewServer(options, home)
-    supervisor.stop(options)
+    with running_server(tmp_path_factory.mktemp("argilla-home")) as server:
+        yield server
 
 
 @pytest.fixture
@@ -81,8 +36,14 @@ def make_project(tmp_path, review_server, license_schema):
         }
         config_path = tmp_path / "dsforge.yaml"
         config_path.write_text(
-            yaml.safe_dump({"input": "docs", "output": "build", "schema": "license_schema.py:LicenseTerm",
-                            "review": settings}),
+            yaml.safe_dump(
+                {
+                    "input": "docs",
+                    "output": "build",
+                    "schema": "license_schema.py:LicenseTerm",
+                    "review": settings,
+                }
+            ),
             "utf-8",
         )
         review_server.ensure_running()

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-
 import pytest
-from sample_build import write_sample_build
 
 from annotate.decisions import Submission, decide, parse_output, validate_output
 from annotate.options import ReviewOptions
 from builder import atomic
 from schemas.types import GroundedItem
+from tests.annotate.sample_build import write_sample_build
 
 
 @pytest.fixture(scope="module")

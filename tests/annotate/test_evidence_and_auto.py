@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import yaml
-from conftest import SCHEMA_FILE
-from sample_build import write_sample_build
 
 from annotate.auto import auto_approve
-from annotate.pull import pull
 from annotate.evidence import evidence_markdown, evidence_plain
+from annotate.pull import pull
 from builder import atomic
 from builder.config import load_config
 from schemas.types import Document, Record, Span
+from tests.annotate.review_server import SCHEMA_FILE
+from tests.annotate.sample_build import write_sample_build
 
 
 def _record(text: str, start: int, end: int) -> tuple[Record, dict]:

@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 
 import pytest
-from argilla_helpers import accept, reject, submit
 
-from annotate.fetch import find_dataset, iter_records, open_http, usernames
 from annotate.connection import endpoint
+from annotate.fetch import find_dataset, iter_records, open_http, usernames
 from annotate.pull import pull
 from annotate.push import push
 from builder import atomic
+from tests.annotate.argilla_helpers import accept, reject, submit
 
 
 def _server_ids(config) -> list[str]:

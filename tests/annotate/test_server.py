@@ -7,7 +7,6 @@ import signal
 import socket
 
 import pytest
-from conftest import free_port
 
 from annotate.connection import endpoint
 from annotate.fetch import find_dataset, iter_records, open_http, usernames
@@ -15,6 +14,7 @@ from annotate.options import EmbeddedServerOptions, ReviewOptions
 from annotate.push import push
 from annotate.server import supervisor, venv
 from builder.errors import ReviewError, ReviewServerError
+from tests.annotate.review_server import free_port
 
 
 def test_serve_twice_finds_the_running_server(review_server):

@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
-import io
 import os
-import zipfile
 from pathlib import Path
 
-import docx
 import pytest
-from fpdf import FPDF
-from pypdf import PdfWriter
 
 from builder.errors import ConfigError, InputFileError
 from builder.ingest import IngestOptions, IngestResult, ingest_folder
 from builder.ingest.parsers.docx import check_zip
 from schemas.types import Document, FileOutcome
+from tests.builder.hostile_files import (
+    ELF,
+    JSONL_WITH_BAD_LINES,
+    PNG,
+    SCRIPT_ONLY_PAGE,
+    encrypt_pdf,
+    make_docx,
+    make_pdf,
+    plain_zip,
+    zip_bomb_docx,
+)
 
 HTML_PAGE = """<!doctype html>
 <html><head><title>Pump manual</title>
@@ -37,67 +43,6 @@ HTML_PAGE = """<!doctype html>
 <footer>Copyright footer</footer>
 </body></html>
 """
-
-SCRIPT_ONLY_PAGE = (
-    "<html><head><script>var a = 1;</script></head><body>"
-    + "<script>console.log('x');</script>" * 20
-    + '<iframe src="https://example.com"></iframe>' * 5
-    + "</body></html>"
-)
-
-
-def make_pdf(*pages: str, title: str = "") -> bytes:
-    pdf = FPDF()
-    pdf.set_font("Helvetica", size=12)
-    if title:
-        pdf.set_title(title)
-    for text in pages:
-        pdf.add_page()
-        if text:
-            pdf.multi_cell(0, 10, text)
-    return bytes(pdf.output())
-
-
-def make_docx(*paragraphs: str, title: str = "") -> bytes:
-    document = docx.Document()
-    document.core_properties.title = title
-    for text in paragraphs:
-        document.add_paragraph(text)
-    table = document.add_table(rows=1, cols=2)
-    table.cell(0, 0).text = "Torque"
-    table.cell(0, 1).text = "40 Nm"
-    buffer = io.BytesIO()
-    document.save(buffer)
-    return buffer.getvalue()
-
-
-def encrypt_pdf(data: bytes, password: str) -> bytes:
-    writer = PdfWriter(clone_from=io.BytesIO(data))
-    writer.encrypt(user_password=password, owner_password="owner")
-    buffer = io.BytesIO()
-    writer.write(buffer)
-    return buffer.getvalue()
-
-
-def zip_bomb_docx(inflated_mb: int) -> bytes:
-    """A real docx plus a member of zeros: tiny on disk, `inflated_mb` MiB once inflated."""
-    source = zipfile.ZipFile(io.BytesIO(make_docx("Looks harmless.")))
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as bomb:
-        for item in source.infolist():
-            bomb.writestr(item, source.read(item))
-        with bomb.open("word/media/zeros.bin", "w", force_zip64=True) as member:
-            chunk = bytes(1 << 20)
-            for _ in range(inflated_mb):
-                member.write(chunk)
-    return buffer.getvalue()
-
-
-def plain_zip() -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr("notes/readme.txt", "not a word document")
-    return buffer.getvalue()
 
 
 @pytest.fixture(scope="module")
@@ -121,24 +66,13 @@ def corpus(tmp_path_factory: pytest.TempPathFactory, outside: Path) -> Path:
         "page.html": HTML_PAGE.encode(),
         "report.pdf": good_pdf,
         "memo.docx": make_docx("Hello from Word.", "Second paragraph.", title="Memo"),
-        "records.jsonl": (
-            b'{"id": "r1", "text": "First record.", "title": "One", "lang": "en"}\n'
-            b"{broken json\n"
-            b'{"body": "no text field here"}\n'
-            b"\n"
-            b'{"id": 4, "text": "Fourth record."}\n'
-            b'["not", "an", "object"]\n'
-            b'{"text": 42}\n'
-            b'{"text": "caf\xe9"}\n'
-            b'{"text": "half a pair \\ud800"}\n'
-            b'{"text": "a full pair \\ud83d\\ude00 is fine"}\n'
-        ),
+        "records.jsonl": JSONL_WITH_BAD_LINES,
         "caf\u00e9 \u65e5\u672c\nline.txt": b"Unicode and newline in the name.",
         # bad files
         "empty.txt": b"",
         "blank.md": b"  \n\t\n",
-        "image.txt": b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(32),
-        "program.md": b"\x7fELF\x02\x01\x01" + bytes(64),
+        "image.txt": PNG,
+        "program.md": ELF,
         "nul.txt": b"abc\x00def",
         "latin1.txt": "Caf\u00e9 cr\u00e8me".encode("latin-1"),
         "utf16.txt": "hello".encode("utf-16"),

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-from train_projects import write_project
 
 from builder.config import load_config
 from builder.errors import TrainError
+from tests.train.train_projects import write_project
 from train.data import TrainPaths, load_splits
 from train.loading import Hardware, check_chat_template, check_quantised_dtype, load_model, load_tokenizer
 from train.options import TrainOptions

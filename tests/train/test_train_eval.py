@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from train_projects import write_project
 
 from builder.config import load_config
+from tests.train.train_projects import write_project
 from train.data import TrainPaths
 from train.evaluate import evaluate
 from train.qlora import train

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import yaml
@@ -35,3 +38,20 @@ def write_project(folder: Path, records, repo: Path, train: dict, eval_: dict | 
     (folder / "dsforge.yaml").write_text(yaml.safe_dump(config), "utf-8")
     export_dataset(records, folder / "build", lineage={"records": len(records), "labels": "keyword rule"})
     return folder / "dsforge.yaml"
+
+
+@contextmanager
+def one_cpu_thread() -> Iterator[dict[str, str]]:
+    """Torch on one thread, here and in the returned environment for subprocesses.
+
+    On a two-core machine shared with the review server, two spinning threads run
+    a small model several times slower than one.
+    """
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield {**os.environ, "OMP_NUM_THREADS": "1"}
+    finally:
+        torch.set_num_threads(threads)

@@ -1,0 +1,45 @@
+"""Published architectures used by the GPU benchmark, and the FLOPs one training token costs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+_QWEN2 = {"hidden_act": "silu", "rms_norm_eps": 1e-6, "max_position_embeddings": 32768,
+          "rope_parameters": {"rope_theta": 1000000.0, "rope_type": "default"}, "use_cache": False}  # fmt: skip
+
+# config.json values of the Hugging Face releases Qwen/Qwen2.5-{0.5B,1.5B,7B}.
+ARCHS: dict[str, dict[str, Any]] = {
+    "qwen2.5-0.5b": {**_QWEN2, "hidden_size": 896, "intermediate_size": 4864, "num_hidden_layers": 24,
+                     "num_attention_heads": 14, "num_key_value_heads": 2, "vocab_size": 151936,
+                     "tie_word_embeddings": True},
+    "qwen2.5-1.5b": {**_QWEN2, "hidden_size": 1536, "intermediate_size": 8960, "num_hidden_layers": 28,
+                     "num_attention_heads": 12, "num_key_value_heads": 2, "vocab_size": 151936,
+                     "tie_word_embeddings": True},
+    "qwen2.5-7b": {**_QWEN2, "hidden_size": 3584, "intermediate_size": 18944, "num_hidden_layers": 28,
+                   "num_attention_heads": 28, "num_key_value_heads": 4, "vocab_size": 152064,
+                   "tie_word_embeddings": False},
+    # Not a release: a few-MB model that lets the benchmark's plumbing run on a CPU in seconds.
+    "tiny-smoke": {**_QWEN2, "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
+                   "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 151936,
+                   "tie_word_embeddings": True},
+}  # fmt: skip
+
+
+def lora_training_flops_per_token(arch: dict[str, Any], seq_len: int) -> dict[str, float]:
+    """Matmul FLOPs per trained token; gradient-checkpointing recompute is not counted (MFU convention).
+
+    `lora`: the base is frozen, so its linear layers cost forward + input gradient (4 per weight)
+    and attention's two activation matmuls cost forward + both gradients (3× forward).
+    `6n`: the full-fine-tuning convention (6 per weight, PaLM appendix B), for comparison with
+    figures quoted elsewhere.
+    """
+    h, layers = arch["hidden_size"], arch["num_hidden_layers"]
+    head_dim = h // arch["num_attention_heads"]
+    kv = arch["num_key_value_heads"] * head_dim
+    per_layer = h * h * 2 + h * kv * 2 + 3 * h * arch["intermediate_size"]
+    linear = layers * per_layer + arch["vocab_size"] * h  # the output head runs whatever the tying
+    attention_forward = layers * 4 * seq_len * h
+    return {
+        "lora": 4 * linear + 3 * attention_forward,
+        "6n": 6 * linear + 3 * attention_forward,
+    }

@@ -1,0 +1,75 @@
+"""`dsforge train` on CPU killed with SIGKILL once a checkpoint is on disk, then run again: it resumes."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import torch
+from peft import PeftModel
+from transformers.utils import logging as hf_logging
+
+from builder.config import load_config
+from tests.faults import LogLines, kill_when
+from tests.train.train_projects import one_cpu_thread, write_project
+from train.data import TrainPaths
+from train.loading import Hardware, load_model
+from train.qlora import train
+
+TINY = {
+    "base_model": "smollm2-135m",
+    "mode": "lora",
+    "max_steps": 2,
+    "batch_size": 1,
+    "gradient_accumulation_steps": 1,
+    "gradient_checkpointing": False,
+    "eval_steps": 1,  # a checkpoint after every step
+    "logging_steps": 1,
+    "max_seq_len": 128,
+    "lora_r": 4,
+    "target_modules": ["q_proj", "v_proj"],
+}
+
+
+def test_train_killed_after_a_checkpoint_resumes_from_it(tmp_path, license_records, repo_root, smollm_base):
+    config_path = write_project(tmp_path, license_records, repo_root, train=TINY)
+    paths = TrainPaths(tmp_path / "build")
+    checkpoint = paths.checkpoints / "checkpoint-1"
+    command = [sys.executable, "-m", "builder.cli", "train", "-c", str(config_path), "--no-progress"]
+    with one_cpu_thread() as env:
+        process = subprocess.Popen(
+            command, cwd=repo_root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        # The trainer state is the last file of a checkpoint: once it exists, the checkpoint is whole.
+        kill_when(process, (checkpoint / "trainer_state.json").exists, timeout_s=400)
+        assert not paths.run_json.exists() and not (paths.checkpoints / "checkpoint-2").exists()
+
+        with _transformers_log() as log:
+            card = train(load_config(config_path), show_progress=False)
+
+    assert f"Loading model from {checkpoint}" in log.text
+    saved = re.findall(r"Saving model checkpoint to \S*checkpoint-(\d+)", log.text)
+    assert saved == ["2"]  # step 1 was not run again
+    assert card.status == "complete" and card.steps == 2
+    base = load_model(
+        smollm_base.path, Hardware("cpu", torch.float32, "cpu"), load_in_4bit=False, for_training=False
+    )
+    model = PeftModel.from_pretrained(base, paths.adapter)
+    trained = [p for name, p in model.named_parameters() if "lora_B" in name]
+    assert trained and any(p.abs().sum() > 0 for p in trained)  # LoRA B starts at zero
+
+
+@contextmanager
+def _transformers_log() -> Iterator[LogLines]:
+    """transformers' own INFO lines (which checkpoint it loads and saves) for the duration of a block."""
+    lines, level = LogLines(), hf_logging.get_verbosity()
+    hf_logging.set_verbosity_info()
+    hf_logging.add_handler(lines)
+    try:
+        yield lines
+    finally:
+        hf_logging.remove_handler(lines)
+        hf_logging.set_verbosity(level)
