@@ -26,7 +26,7 @@ import httpx
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO), str(REPO / "tests" / "annotate")]
+sys.path.insert(0, str(REPO))
 
 from annotate.options import EmbeddedServerOptions, ReviewOptions  # noqa: E402
 from annotate.pull import pull  # noqa: E402
@@ -35,7 +35,7 @@ from annotate.server import credentials, supervisor  # noqa: E402
 from builder import atomic  # noqa: E402
 from builder.config import load_config  # noqa: E402
 from builder.schema_loader import load_schema  # noqa: E402
-from sample_build import write_sample_build  # noqa: E402
+from tests.annotate.sample_build import write_sample_build  # noqa: E402
 from schemas.types import Record, content_id  # noqa: E402
 
 WORDS = "licensee licensor copy modify distribute notice warranty liability patent source binary".split()
@@ -167,6 +167,9 @@ def main() -> None:
             print(json.dumps({size: results[str(size)]}), flush=True)
     finally:
         supervisor.stop(options)
+    out = REPO / "bench" / "results" / f"review-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2))
     print(json.dumps(results, indent=2))
 
 

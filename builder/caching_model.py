@@ -3,8 +3,10 @@
 langextract fails a whole `extract` call when its provider raises, and drops a
 chunk whose output does not parse with only a log line. Wrapping the provider
 turns both into per-chunk events the build reports as rejects, while every
-other chunk of the document is kept. Only usable completions are cached, so
-the next build asks again for every chunk that failed.
+other chunk of the document is kept. Every completion is cached, unparseable
+ones too (at temperature 0 the model would answer the same again), so an
+unchanged rerun makes no calls; a chunk whose provider raised has nothing
+cached and is asked for again.
 """
 
 from __future__ import annotations
@@ -137,10 +139,8 @@ class CachingModel(base_model.BaseLanguageModel):
         return None
 
     def _store(self, prompt: str, index: int, output: str, outputs: list[str | None]) -> None:
+        self.cache.put(completion_key(self.fingerprint, prompt), prompt, output)
         outputs[index] = output
-        # An unparseable completion is reported now and asked for again next build, not replayed.
-        if parse_problem(output, fenced=self.requires_fence_output) is None:
-            self.cache.put(completion_key(self.fingerprint, prompt), prompt, output)
 
     def _checked(self, prompt: str, output: str) -> str:
         """Report outputs langextract would silently drop; hand them on unchanged."""

@@ -2,8 +2,8 @@
 
 Keyed on everything that determines a completion (model fingerprint, decoding
 parameters, the full prompt — which embeds the chunk text, task and examples),
-so an unchanged rerun calls the model only for chunks that failed and a killed
-build resumes from the last completed chunk. SQLite gives atomic, durable
+so an unchanged rerun makes no model calls (only chunks whose provider raised
+are asked again) and a killed build resumes from the last completed chunk. SQLite gives atomic, durable
 commits per entry.
 """
 

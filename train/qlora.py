@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -338,12 +339,20 @@ def _reset_stale_checkpoints(folder: Path, fingerprint: str) -> None:
 
 
 def _last_checkpoint(folder: Path) -> Path | None:
-    from transformers.trainer_utils import get_last_checkpoint
+    """The newest whole checkpoint; newer ones a kill left half-written are deleted.
 
+    transformers writes `trainer_state.json` last, so a checkpoint without it was cut
+    short: resuming from it would crash on a truncated file or silently start over.
+    """
     if not folder.is_dir():
         return None
-    last = get_last_checkpoint(str(folder))
-    return Path(last) if last else None
+    numbered = [p for p in folder.iterdir() if p.is_dir() and re.fullmatch(r"checkpoint-\d+", p.name)]
+    for checkpoint in sorted(numbered, key=lambda p: int(p.name.split("-")[1]), reverse=True):
+        if (checkpoint / "trainer_state.json").is_file():
+            return checkpoint
+        log.warning("removing %s: a stopped run left it incomplete", checkpoint)
+        shutil.rmtree(checkpoint)
+    return None
 
 
 def _tokens_at_resume(checkpoint: Path | None) -> int:

@@ -3,8 +3,7 @@
 Recordings come from `dsforge cache export` after a real build, so tests can
 assert exact grounding, rejects and cache behaviour without minutes of CPU
 inference, while the live path is tested separately. A prompt with no
-recording raises, exactly like a failing provider would; so does one whose
-live output did not parse, since such outputs are never cached.
+recording raises, exactly like a failing provider would.
 """
 
 from __future__ import annotations

@@ -2,8 +2,9 @@
 
 Each faulty chunk must end as a reject with its own reason while the other
 chunks of its document, and the other documents, are kept; only calls that
-can succeed on a second try are retried; nothing failed is cached, so a
-healthy rerun asks for exactly the chunks that failed.
+can succeed on a second try are retried. Every completion is cached, an
+unparseable one too (at temperature 0 the model would repeat it), while a call
+that raised leaves nothing behind: a healthy rerun asks for exactly those chunks.
 """
 
 from __future__ import annotations
@@ -55,7 +56,8 @@ FAULTS = {
     "FillerP3": truncated,
     "FillerP4": replaced_by(ILL_SHAPED),
 }
-FAILED = ["FillerP1", "FillerP2", "MIT No Attribution", "FillerP3", "FillerP4"]
+RAISED = ["FillerP2", "MIT No Attribution"]
+UNPARSEABLE = ["FillerP1", "FillerP3", "FillerP4"]
 HEALTHY = ["MIT License", "NTP License", "ISC License", "zlib License"]
 
 
@@ -225,19 +227,19 @@ def test_only_failed_calls_are_retried_with_backoff(runs: Runs) -> None:
     assert runs.faulty.summary.report["extraction"]["failed_chunks"] == 2
 
 
-def test_nothing_failed_is_cached(runs: Runs) -> None:
-    healthy = {prompt_sha256(p) for marker in HEALTHY for p in runs.faulty.prompts(marker)}
-    assert runs.faulty.cached == healthy
+def test_every_completion_is_cached_and_a_raised_call_is_not(runs: Runs) -> None:
+    answered = {prompt_sha256(p) for marker in HEALTHY + UNPARSEABLE for p in runs.faulty.prompts(marker)}
+    assert runs.faulty.cached == answered
 
 
-def test_a_healthy_rerun_asks_only_for_the_chunks_that_failed(runs: Runs) -> None:
-    failed = {p for marker in FAILED for p in runs.faulty.prompts(marker)}
+def test_a_healthy_rerun_asks_only_for_the_chunks_whose_call_raised(runs: Runs) -> None:
+    raised = {p for marker in RAISED for p in runs.faulty.prompts(marker)}
     asked = [prompt for prompt, _ in runs.healthy.attempts]
-    assert sorted(asked) == sorted(failed)
+    assert sorted(asked) == sorted(raised)
     ext = runs.healthy.summary.report["extraction"]
-    assert (ext["llm_calls"], ext["cache_hits"], ext["failed_chunks"]) == (len(FAILED), len(HEALTHY), 0)
-    # The served (and cached) zlib answer keeps its two bad items; every chunk-level failure is gone.
-    assert ext["rejects"] == {"ungrounded": 1, "invalid": 1}
+    assert (ext["llm_calls"], ext["cache_hits"], ext["failed_chunks"]) == (len(RAISED), 7, 0)
+    # Cached answers replay their faults: unparseable chunks and zlib's two bad items stay rejected.
+    assert ext["rejects"] == {"parse_error": len(UNPARSEABLE), "ungrounded": 1, "invalid": 1}
     assert ext["items"] > runs.faulty.summary.report["extraction"]["items"]
     again = runs.again.summary.report["extraction"]
     assert (again["llm_calls"], again["cache_hits"], runs.again.attempts) == (0, 9, [])

@@ -8,7 +8,7 @@ import json
 import pytest
 import typer
 import yaml
-from license_records import reviewed_records
+from tests.builder.license_records import reviewed_records
 from typer.testing import CliRunner
 
 from builder import atomic

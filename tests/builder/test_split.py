@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 import typer
-from license_records import reviewed_records
+from tests.builder.license_records import reviewed_records
 from typer.testing import CliRunner
 
 from builder import atomic

@@ -73,3 +73,21 @@ def _transformers_log() -> Iterator[LogLines]:
     finally:
         hf_logging.remove_handler(lines)
         hf_logging.set_verbosity(level)
+
+
+def test_a_half_written_checkpoint_is_dropped_and_the_last_whole_one_resumed(tmp_path):
+    from train.qlora import _last_checkpoint
+
+    whole = tmp_path / "checkpoint-1"
+    whole.mkdir()
+    (whole / "adapter_model.safetensors").write_bytes(b"\0" * 64)
+    (whole / "trainer_state.json").write_text("{}")
+    cut = tmp_path / "checkpoint-10"  # numeric order, not string order, decides what is newest
+    cut.mkdir()
+    (cut / "adapter_model.safetensors").write_bytes(b"\x08\0\0")  # truncated header, no trainer state
+    empty = tmp_path / "checkpoint-2"
+    empty.mkdir()
+
+    assert _last_checkpoint(tmp_path) == whole
+    assert not cut.exists() and not empty.exists()
+    assert _last_checkpoint(tmp_path / "absent") is None
