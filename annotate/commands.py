@@ -8,13 +8,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from builder.cli_support import fail
-from builder.errors import DsforgeError
+from builder.cli_support import reported_errors
 
 console = Console(stderr=True)
 out = Console()
-
-
 
 
 def review_serve(config: Path = typer.Option(Path("dsforge.yaml"), "--config", "-c")) -> None:
@@ -22,11 +19,9 @@ def review_serve(config: Path = typer.Option(Path("dsforge.yaml"), "--config", "
     from annotate.server.supervisor import serve
     from builder.config import load_config
 
-    try:
+    with reported_errors():
         cfg = load_config(config)
         result = serve(cfg.review, cfg.project_root, log=lambda m: console.print(m))
-    except DsforgeError as exc:
-        fail(exc)
     state = result.state
     verb = "already running" if result.already_running else f"started in {state.start_seconds:.1f} s"
     out.print(f"Argilla {verb} at [bold]{state.url}[/]")
@@ -48,11 +43,9 @@ def review_stop(config: Path = typer.Option(Path("dsforge.yaml"), "--config", "-
     from annotate.server.supervisor import stop
     from builder.config import load_config
 
-    try:
+    with reported_errors():
         cfg = load_config(config)
         stopped = stop(cfg.review, cfg.project_root)
-    except DsforgeError as exc:
-        fail(exc)
     out.print("review server stopped" if stopped else "no review server was running")
 
 
@@ -64,10 +57,8 @@ def review_push(
     from annotate.push import push
     from builder.config import load_config
 
-    try:
+    with reported_errors():
         summary = push(load_config(config), show_progress=progress)
-    except DsforgeError as exc:
-        fail(exc)
     out.print(
         f"pushed {summary.records} records to {summary.url} ({summary.workspace}/{summary.dataset}) "
         f"in {summary.seconds:.1f} s"
@@ -79,11 +70,9 @@ def review_pull(config: Path = typer.Option(Path("dsforge.yaml"), "--config", "-
     from annotate.pull import pull
     from builder.config import load_config
 
-    try:
+    with reported_errors():
         cfg = load_config(config)
         report = pull(cfg)
-    except DsforgeError as exc:
-        fail(exc)
     _print_summary(report)
     out.print(f"approved: {report['approved']} of {report['records']} → {cfg.output_dir / 'review' / 'approved.jsonl'}")
 
@@ -93,10 +82,8 @@ def review_status(config: Path = typer.Option(Path("dsforge.yaml"), "--config", 
     from annotate.pull import pull
     from builder.config import load_config
 
-    try:
+    with reported_errors():
         report = pull(load_config(config), write=False)
-    except DsforgeError as exc:
-        fail(exc)
     _print_summary(report)
 
 
@@ -105,11 +92,9 @@ def review_auto(config: Path = typer.Option(Path("dsforge.yaml"), "--config", "-
     from annotate.auto import auto_approve
     from builder.config import load_config
 
-    try:
+    with reported_errors():
         cfg = load_config(config)
         report = auto_approve(cfg)
-    except DsforgeError as exc:
-        fail(exc)
     console.print(
         f"[yellow]auto mode:[/] {report['records']} records approved WITHOUT review → "
         f"{cfg.output_dir / 'review' / 'approved.jsonl'}"

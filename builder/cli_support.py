@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import NoReturn
 
 import typer
@@ -15,3 +17,12 @@ _stderr = Console(stderr=True)
 def fail(exc: DsforgeError) -> NoReturn:
     _stderr.print(f"[bold red]error:[/] {exc}")
     raise typer.Exit(code=2)
+
+
+@contextmanager
+def reported_errors() -> Iterator[None]:
+    """Run a command's stage calls; a DsforgeError ends the command through `fail`."""
+    try:
+        yield
+    except DsforgeError as exc:
+        fail(exc)

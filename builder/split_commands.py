@@ -8,8 +8,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from builder.cli_support import fail
-from builder.errors import DsforgeError
+from builder.cli_support import reported_errors
 from schemas.types import SplitManifest
 
 console = Console(stderr=True)
@@ -23,7 +22,7 @@ def split_command(
     from builder.schema_loader import load_schema
     from builder.split import SplitPaths, read_approved, resolve_stratify_by, split_records, write_splits
 
-    try:
+    with reported_errors():
         cfg = load_config(config)
         paths = SplitPaths(cfg.output_dir)
         records = read_approved(paths.approved)
@@ -32,8 +31,6 @@ def split_command(
         with console.status("splitting and checking for leakage"):
             splits, manifest = split_records(records, cfg.split, field)
         write_splits(splits, manifest, paths)
-    except DsforgeError as exc:
-        fail(exc)
     Console().print(split_table(manifest))
     console.print(
         f"leakage pairs before repair {manifest.leakage['before']}, after {manifest.leakage['after']}"
@@ -53,7 +50,7 @@ def export_command(
     from builder.schema_loader import load_schema
     from builder.split import SplitPaths, read_splits
 
-    try:
+    with reported_errors():
         cfg = load_config(config)
         splits, manifest = read_splits(SplitPaths(cfg.output_dir))
         schema = load_schema(cfg.schema_ref, cfg.project_root)
@@ -62,8 +59,6 @@ def export_command(
             lineage = build_lineage(cfg.output_dir, splits, manifest, result, cfg.export, schema)
             write_card(lineage, result.paths, cfg.export)
         pushed = push_to_hub(result.paths, cfg.export)
-    except DsforgeError as exc:
-        fail(exc)
     console.print(f"exported {result.sizes} to {result.paths.root}; card: {result.paths.card}")
     if pushed:
         console.print(f"pushed to https://huggingface.co/datasets/{pushed}")

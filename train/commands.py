@@ -8,8 +8,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from builder.cli_support import fail
-from builder.errors import DsforgeError
+from builder.cli_support import reported_errors
 
 console = Console(stderr=True)
 
@@ -23,11 +22,9 @@ def train_command(
     from train.data import TrainPaths
     from train.qlora import train
 
-    try:
+    with reported_errors():
         cfg = load_config(config)
         card = train(cfg, show_progress=progress)
-    except DsforgeError as exc:
-        fail(exc)
     if card.status != "complete":  # a non-main DDP rank
         return
     for warning in card.warnings:
@@ -57,11 +54,9 @@ def eval_command(
     from train.data import TrainPaths
     from train.evaluate import evaluate
 
-    try:
+    with reported_errors():
         cfg = load_config(config)
         result = evaluate(cfg, show_progress=progress)
-    except DsforgeError as exc:
-        fail(exc)
     table = Table(title=f"eval → {TrainPaths(cfg.output_dir).report}")
     for column in ("metric", "base", "tuned", "Δ"):
         table.add_column(column, justify="right")
