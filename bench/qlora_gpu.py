@@ -31,6 +31,8 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from transformers import TrainerCallback  # noqa: E402
+
 from bench.gpu_archs import ARCHS, lora_training_flops_per_token  # noqa: E402
 
 PEAK_BF16_TFLOPS = 800.0  # an 8192³ bf16 matmul measured on the H100 used (HOPPER/KINDS notes: 769–798)
@@ -149,26 +151,20 @@ def run_in_subprocess(job: dict[str, Any], args: argparse.Namespace) -> dict[str
     return {**job, "error": "out of memory" if oom else f"exit {proc.returncode}", "log_tail": tail[-1500:]}
 
 
-class StepTimer:
+class StepTimer(TrainerCallback):
     """Wall time of each optimiser step with the GPU drained, excluding evaluation and saving."""
 
-    def __new__(cls) -> Any:
-        from transformers import TrainerCallback
+    def __init__(self) -> None:
+        self.durations: list[float] = []
+        self._start = 0.0
 
-        class _Timer(TrainerCallback):
-            def __init__(self) -> None:
-                self.durations: list[float] = []
-                self._start = 0.0
+    def on_step_begin(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+        _sync()
+        self._start = time.perf_counter()
 
-            def on_step_begin(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
-                _sync()
-                self._start = time.perf_counter()
-
-            def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
-                _sync()
-                self.durations.append(time.perf_counter() - self._start)
-
-        return _Timer()
+    def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+        _sync()
+        self.durations.append(time.perf_counter() - self._start)
 
 
 def run_policy(args: argparse.Namespace, job: dict[str, Any]) -> dict[str, Any]:
@@ -195,7 +191,7 @@ def run_policy(args: argparse.Namespace, job: dict[str, Any]) -> dict[str, Any]:
         "seq_len": args.seq_len,
         "timed_steps": len(timed),
         "step_s_median": round(step_s, 4),
-        "step_s_p10_p90": [round(q, 4) for q in statistics.quantiles(timed, n=10)[::8]] if len(timed) > 2 else None,
+        "step_s_p10_p90": _p10_p90(timed),
         "tokens_per_step": tokens_per_step,
         "tokens_per_s": round(tok_s, 1),
         "mfu_lora": round(tok_s * flops["lora"] / (PEAK_BF16_TFLOPS * 1e12), 4),
@@ -203,6 +199,13 @@ def run_policy(args: argparse.Namespace, job: dict[str, Any]) -> dict[str, Any]:
         "peak_allocated_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2) if torch.cuda.is_available() else 0.0,
         "peak_reserved_gib": round(torch.cuda.max_memory_reserved() / 2**30, 2) if torch.cuda.is_available() else 0.0,
     }
+
+
+def _p10_p90(values: list[float]) -> list[float] | None:
+    if len(values) < 3:
+        return None
+    deciles = statistics.quantiles(values, n=10)
+    return [round(deciles[0], 4), round(deciles[-1], 4)]
 
 
 def _sync() -> None:

@@ -86,7 +86,7 @@ def train(
 
     trainer = SFTTrainer(
         model=model,
-        args=sft_config(opts, hardware, paths.checkpoints, show_progress),
+        args=sft_config(opts, hardware, paths.checkpoints, show_progress, memory_policy["liger_kernels"]),
         train_dataset=conversational(data["train"]),
         eval_dataset=conversational(data["validation"]),
         processing_class=tokenizer,
@@ -235,7 +235,9 @@ def add_lora(model: Any, opts: TrainOptions, hardware: Hardware) -> tuple[Any, d
     return model, policy
 
 
-def sft_config(opts: TrainOptions, hardware: Hardware, output_dir: Path, show_progress: bool) -> Any:
+def sft_config(
+    opts: TrainOptions, hardware: Hardware, output_dir: Path, show_progress: bool, liger_kernels: bool
+) -> Any:
     import torch
     from trl import SFTConfig
 
@@ -257,7 +259,7 @@ def sft_config(opts: TrainOptions, hardware: Hardware, output_dir: Path, show_pr
         fp16=False,
         max_length=opts.max_seq_len,
         packing=opts.packing,
-        use_liger_kernel=use_liger_kernels(opts, hardware),
+        use_liger_kernel=liger_kernels,
         completion_only_loss=True,
         eval_strategy="steps",
         eval_steps=opts.eval_steps,
