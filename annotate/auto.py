@@ -13,8 +13,8 @@ from typing import Any
 
 from annotate.inputs import load_inputs
 from annotate.report import write_review_report
-from builder import atomic
-from builder.config import DsforgeConfig
+from core import atomic
+from core.config import DsforgeConfig
 from schemas.types import Review, ReviewedRecord
 
 

@@ -17,7 +17,7 @@ out = Console()
 def review_serve(config: Path = typer.Option(Path("dsforge.yaml"), "--config", "-c")) -> None:
     """Start the embedded Argilla review server (or find it running) and print how to log in."""
     from annotate.server.supervisor import serve
-    from builder.config import load_config
+    from core.config import load_config
 
     with reported_errors():
         cfg = load_config(config)
@@ -41,7 +41,7 @@ def review_serve(config: Path = typer.Option(Path("dsforge.yaml"), "--config", "
 def review_stop(config: Path = typer.Option(Path("dsforge.yaml"), "--config", "-c")) -> None:
     """Stop the embedded review server; its data stays for the next `serve`."""
     from annotate.server.supervisor import stop
-    from builder.config import load_config
+    from core.config import load_config
 
     with reported_errors():
         cfg = load_config(config)
@@ -55,7 +55,7 @@ def review_push(
 ) -> None:
     """Send the build's records to Argilla for expert review (re-runs update, never duplicate)."""
     from annotate.push import push
-    from builder.config import load_config
+    from core.config import load_config
 
     with reported_errors():
         summary = push(load_config(config), show_progress=progress)
@@ -68,7 +68,7 @@ def review_push(
 def review_pull(config: Path = typer.Option(Path("dsforge.yaml"), "--config", "-c")) -> None:
     """Fetch reviews, apply corrections, and write approved.jsonl with the gate's report."""
     from annotate.pull import pull
-    from builder.config import load_config
+    from core.config import load_config
 
     with reported_errors():
         cfg = load_config(config)
@@ -80,7 +80,7 @@ def review_pull(config: Path = typer.Option(Path("dsforge.yaml"), "--config", "-
 def review_status(config: Path = typer.Option(Path("dsforge.yaml"), "--config", "-c")) -> None:
     """Counts by status, per-annotator progress and agreement, without writing anything."""
     from annotate.pull import pull
-    from builder.config import load_config
+    from core.config import load_config
 
     with reported_errors():
         report = pull(load_config(config), write=False)
@@ -90,7 +90,7 @@ def review_status(config: Path = typer.Option(Path("dsforge.yaml"), "--config", 
 def review_auto(config: Path = typer.Option(Path("dsforge.yaml"), "--config", "-c")) -> None:
     """Approve every record without review (clearly marked unreviewed in lineage)."""
     from annotate.auto import auto_approve
-    from builder.config import load_config
+    from core.config import load_config
 
     with reported_errors():
         cfg = load_config(config)

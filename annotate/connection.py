@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from annotate.options import ReviewOptions
 from annotate.server import credentials, supervisor
-from builder.errors import ReviewServerError
+from core.errors import ReviewServerError
+from core.options.review import ReviewOptions
 
 if TYPE_CHECKING:
     import argilla as rg

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from annotate.options import ReviewOptions
+from core.options.review import ReviewOptions
 from schemas.base import ExtractionSchema
 
 if TYPE_CHECKING:

@@ -19,7 +19,7 @@ from pydantic import ValidationError
 
 from annotate import dataset_settings as ds
 from annotate.agreement import majority
-from annotate.options import ReviewOptions
+from core.options.review import ReviewOptions
 from schemas.base import ExtractionSchema, RecordTemplate
 from schemas.types import GroundedItem, Record, Review, ReviewedRecord
 

@@ -11,7 +11,7 @@ import httpx
 from annotate import dataset_settings as ds
 from annotate.connection import Endpoint
 from annotate.decisions import Submission
-from builder.errors import ReviewError
+from core.errors import ReviewError
 
 PAGE = 1000  # the server's maximum page size
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from builder import atomic
-from builder.config import DsforgeConfig
-from builder.errors import ReviewError
 from builder.schema_loader import load_schema
+from core import atomic
+from core.config import DsforgeConfig
+from core.errors import ReviewError
 from schemas.base import ExtractionSchema
 from schemas.types import Document, GroundedItem, Record
 

@@ -22,9 +22,9 @@ from annotate.decisions import Outcome, decide
 from annotate.fetch import ServerRecord, find_dataset, iter_records, open_http, usernames
 from annotate.inputs import ReviewInputs, load_inputs
 from annotate.report import write_review_report
-from builder import atomic
-from builder.config import DsforgeConfig
-from builder.errors import ReviewError
+from core import atomic
+from core.config import DsforgeConfig
+from core.errors import ReviewError
 
 
 def pull(config: DsforgeConfig, write: bool = True) -> dict[str, Any]:

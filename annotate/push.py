@@ -23,11 +23,11 @@ from annotate.connection import Endpoint, client, endpoint
 from annotate.embeddings import embed_records
 from annotate.evidence import evidence_markdown, evidence_plain
 from annotate.inputs import ReviewInputs, load_inputs
-from annotate.options import ReviewOptions
-from builder import atomic
-from builder.config import DsforgeConfig
-from builder.errors import ReviewError
-from builder.progress import progress_bar
+from core import atomic
+from core.config import DsforgeConfig
+from core.errors import ReviewError
+from core.options.review import ReviewOptions
+from core.progress import progress_bar
 from schemas.types import Record
 
 _AGENT_UNSAFE = re.compile(r"[^a-zA-Z0-9\-_:./\s]")

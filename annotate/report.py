@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from builder import atomic
+from core import atomic
 
 
 def write_review_report(report: dict[str, Any], json_path: Path, md_path: Path) -> None:

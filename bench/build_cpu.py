@@ -46,10 +46,12 @@ sys.path.insert(0, str(REPO))
 from bench import naive_clean
 from bench.license_corpus import Corpus, corpus_of, write_pool
 from bench.machine import machine_info, write_results
-from builder.clean import CleanOptions, NearDedupOptions, clean_documents
+from builder.clean import clean_documents
 from builder.clean.dedup import find_near_duplicates
-from builder.config import DsforgeConfig
-from builder.ingest import IngestOptions, ingest_folder
+from builder.ingest import ingest_folder
+from core.config import DsforgeConfig
+from core.options.clean import CleanOptions, NearDedupOptions
+from core.options.ingest import IngestOptions
 
 MB = 1e6
 FORMATS = {

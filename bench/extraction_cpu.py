@@ -56,8 +56,8 @@ sys.path.insert(0, str(REPO))
 from bench.llama_timing import Recorder, raw_speed, recording
 from bench.machine import load_average, machine_info, usable_cpus, write_results
 from builder import model_store
-from builder.config import load_config
 from builder.pipeline import build
+from core.config import load_config
 
 SETTINGS: dict[str, dict[str, int]] = {
     "b1-p1": {"batch_length": 1, "n_parallel": 1},

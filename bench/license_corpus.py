@@ -30,7 +30,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from builder.ingest import IngestOptions, ingest_folder
+from builder.ingest import ingest_folder
+from core.options.ingest import IngestOptions
 
 REPO = Path(__file__).resolve().parent.parent
 ORIGINALS = REPO / "samples" / "docs"

@@ -288,7 +288,7 @@ def train_baseline(job: dict[str, Any], args: argparse.Namespace, quantise: bool
 def train_dsforge(job: dict[str, Any], args: argparse.Namespace, options: dict[str, Any], steps: int, timer: Any) -> int:
     import shutil
 
-    from train.options import TrainOptions
+    from core.options.train import TrainOptions
     from train.qlora import train
 
     project = Path(args.work) / "runs" / f"{job['arch']}-{job['policy']}-{job['repeat']}"

@@ -28,15 +28,15 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from annotate.options import EmbeddedServerOptions, ReviewOptions  # noqa: E402
 from annotate.pull import pull  # noqa: E402
 from annotate.push import push  # noqa: E402
 from annotate.server import credentials, supervisor  # noqa: E402
-from builder import atomic  # noqa: E402
-from builder.config import load_config  # noqa: E402
 from builder.schema_loader import load_schema  # noqa: E402
-from tests.annotate.sample_build import write_sample_build  # noqa: E402
+from core import atomic  # noqa: E402
+from core.config import load_config  # noqa: E402
+from core.options.review import EmbeddedServerOptions, ReviewOptions  # noqa: E402
 from schemas.types import Record, content_id  # noqa: E402
+from tests.annotate.sample_build import write_sample_build  # noqa: E402
 
 WORDS = "licensee licensor copy modify distribute notice warranty liability patent source binary".split()
 

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from builder.cli_support import reported_errors
-from builder.config import CONFIG_NAME
+from core.config import CONFIG_NAME
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Documents → reviewed dataset → evaluated model.")
 models_app = typer.Typer(no_args_is_help=True, help="Packaged GGUF models.")
@@ -40,8 +40,8 @@ def build_command(
     progress: bool = typer.Option(True, help="show progress bars"),
 ) -> None:
     """Ingest, clean, extract and turn grounded items into records."""
-    from builder.config import load_config
     from builder.pipeline import build
+    from core.config import load_config
 
     with reported_errors():
         summary = build(load_config(config), show_progress=progress)
@@ -108,8 +108,8 @@ def run_command(
 
     from annotate import commands as review
     from annotate.pull import pull
-    from builder.config import load_config
     from builder.split_commands import export_command, split_command
+    from core.config import load_config
     from train.commands import eval_command, train_command
 
     build_command(config=config, progress=progress)
@@ -170,10 +170,10 @@ def cache_export(
     config: Path = ConfigOption,
 ) -> None:
     """Save a build's completions as a recording the dsforge-replay provider can serve."""
-    from builder import atomic
-    from builder.config import load_config
     from builder.llm_cache import CompletionCache
     from builder.pipeline import BuildPaths
+    from core import atomic
+    from core.config import load_config
 
     with reported_errors():
         paths = BuildPaths(load_config(config).output_dir)

@@ -9,7 +9,7 @@ from typing import NoReturn
 import typer
 from rich.console import Console
 
-from builder.errors import DsforgeError
+from core.errors import DsforgeError
 
 _stderr = Console(stderr=True)
 

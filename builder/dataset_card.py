@@ -15,9 +15,10 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from builder import atomic
-from builder.export import COLUMNS, ExportOptions, ExportPaths, ExportResult
+from builder.export import COLUMNS, ExportPaths, ExportResult
 from builder.split import SPLITS
+from core import atomic
+from core.options.export import ExportOptions
 from schemas.base import ExtractionSchema
 from schemas.types import Document, ReviewedRecord, SplitManifest
 

@@ -18,28 +18,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-
-from builder import atomic
-from builder.errors import ExportError
 from builder.split import SPLITS, stratum_of
+from core import atomic
+from core.errors import ExportError
+from core.options.export import ExportOptions
 from schemas.types import ReviewedRecord, SplitManifest
 
 COLUMNS = ("id", "instruction", "input", "output", "doc_id", "stratum", "template", "schema_name")
-
-
-class ExportOptions(BaseModel):
-    """What the export adds around the records: a system prompt, card metadata, an optional Hub push."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    system_prompt: str | None = Field(None, description="first message of ChatML and ShareGPT rows, if set")
-    pretty_name: str | None = Field(None, description="dataset name on the card; default: the schema's name")
-    license: str = Field("other", description="license of the dataset, as an HF license id")
-    language: list[str] = Field(default_factory=lambda: ["en"])
-    hub_repo: str | None = Field(None, description="push to this Hub dataset repo, e.g. org/name")
-    hub_token_env: str = Field("HF_TOKEN", description="environment variable holding the Hub token")
-    hub_private: bool = True
 
 
 class ExportPaths:

@@ -16,31 +16,14 @@ from typing import Any
 import langextract as lx
 from langextract import data_lib
 from langextract.core import data as lx_data
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
 from builder.caching_model import CachingModel
+from core.options.extraction import ExtractionOptions
 from schemas.base import ExtractionSchema
 from schemas.types import Document, GroundedItem, Reject, Span, content_id
 
 log = logging.getLogger(__name__)
-
-
-class ExtractionOptions(BaseModel):
-    """langextract's knobs, exposed as they are named there."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    max_char_buffer: int = Field(1200, ge=100, description="chunk size in characters")
-    batch_length: int = Field(4, ge=1, description="chunks per provider call")
-    max_workers: int = Field(1, ge=1, description="parallel provider workers (remote providers)")
-    extraction_passes: int = Field(1, ge=1, le=5)
-    context_window_chars: int | None = Field(None, ge=0)
-    retries: int = Field(2, ge=0, description="retries of a failed chunk before it is rejected")
-    retry_backoff_s: float = Field(1.0, ge=0)
-
-    def fingerprint(self) -> dict[str, Any]:
-        """The options that change prompts or outputs (workers and retries do not)."""
-        return self.model_dump(include={"max_char_buffer", "extraction_passes", "context_window_chars"})
 
 
 @dataclass

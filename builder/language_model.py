@@ -9,8 +9,8 @@ import langextract as lx
 from langextract.core import base_model
 from langextract.core import exceptions as lx_exceptions
 
-from builder.config import ProviderConfig
-from builder.errors import ConfigError
+from core.config import ProviderConfig
+from core.errors import ConfigError
 from schemas.base import ExtractionSchema
 
 LOCAL_PREFIX = "dsforge-gguf:"

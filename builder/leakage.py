@@ -19,29 +19,11 @@ from typing import Literal
 
 import numpy as np
 from datasketch import MinHash, MinHashLSH
-from pydantic import BaseModel, ConfigDict, Field
 
+from core.options.split import SPLIT_ORDER, LeakageOptions
 from schemas.types import Record
 
 LeakKind = Literal["exact", "near", "semantic"]
-SPLIT_ORDER = ("train", "validation", "test")
-
-
-class LeakageOptions(BaseModel):
-    """How alike two records may be before they count as the same example."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    near_threshold: float = Field(0.8, gt=0, le=1, description="MinHash Jaccard on word 3-shingles")
-    num_perm: int = Field(128, ge=16)
-    semantic: bool = Field(False, description="also compare MiniLM embeddings (loads a 90 MB model)")
-    semantic_threshold: float = Field(0.9, gt=0, le=1, description="cosine similarity of MiniLM embeddings")
-    # drop by default: licences, contracts and manuals share boilerplate, and moving
-    # every document linked by it into one split wrecks the ratios.
-    action: Literal["move", "drop"] = Field(
-        "drop",
-        description="drop: remove the later split's copy; move: put linked documents in one split",
-    )
 
 
 @dataclass(frozen=True)

@@ -20,8 +20,8 @@ from typing import Any, Literal
 import filelock
 import platformdirs
 
-from builder.atomic import fsync_dir, write_json
-from builder.errors import (
+from core.atomic import fsync_dir, write_json
+from core.errors import (
     ConfigError,
     DsforgeError,
     ModelIntegrityError,

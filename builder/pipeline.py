@@ -15,19 +15,19 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 
-from builder import atomic
 from builder.caching_model import CachingModel
 from builder.clean import clean_documents
-from builder.config import DsforgeConfig
-from builder.errors import BuildLockedError
 from builder.extract import annotated_rows, extract_documents, visualization_html
 from builder.ingest import ingest_folder
 from builder.language_model import create_language_model
 from builder.llm_cache import CompletionCache
-from builder.progress import progress_bar
 from builder.records import build_records
 from builder.report import write_report
 from builder.schema_loader import load_schema
+from core import atomic
+from core.config import DsforgeConfig
+from core.errors import BuildLockedError
+from core.progress import progress_bar
 
 
 class BuildPaths:

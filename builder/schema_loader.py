@@ -8,7 +8,7 @@ import importlib.util
 import sys
 from pathlib import Path
 
-from builder.errors import PathEscapeError, SchemaError
+from core.errors import PathEscapeError, SchemaError
 from schemas.base import ExtractionSchema
 
 

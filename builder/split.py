@@ -16,27 +16,17 @@ stratify and the ratios achieved.
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from builder import atomic
-from builder.errors import ConfigError, SplitError
-from builder.leakage import (
-    SPLIT_ORDER,
-    Embedder,
-    LeakageOptions,
-    checked_kinds,
-    cross_split,
-    duplicate_pairs,
-    minilm_embedder,
-    repair,
-)
+from builder.leakage import Embedder, checked_kinds, cross_split, duplicate_pairs, minilm_embedder, repair
+from core import atomic
+from core.errors import ConfigError, SplitError
+from core.options.split import SPLIT_ORDER, SplitOptions
 from schemas.types import Record, ReviewedRecord, SplitManifest
 
 SPLITS = SPLIT_ORDER
@@ -45,44 +35,6 @@ NO_STRATUM = "(none)"
 MAX_FOLDS = 50
 MIN_DOCS_PER_FOLD = 3
 PAIRS_IN_MANIFEST = 200
-
-
-class SplitRatios(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    train: float = Field(0.8, ge=0, le=1)
-    validation: float = Field(0.1, ge=0, le=1)
-    test: float = Field(0.1, ge=0, le=1)
-
-    @model_validator(mode="after")
-    def _sum_to_one(self) -> SplitRatios:
-        total = self.train + self.validation + self.test
-        if not math.isclose(total, 1.0, abs_tol=1e-6):
-            raise ValueError(
-                f"split.ratios must sum to 1 (got {total:g}); e.g. train 0.8, validation 0.1, test 0.1"
-            )
-        if self.train <= 0:
-            raise ValueError("split.ratios.train must be above 0")
-        return self
-
-    def as_dict(self) -> dict[str, float]:
-        return {name: getattr(self, name) for name in SPLITS}
-
-
-class SplitOptions(BaseModel):
-    """How reviewed records are divided; the same options and seed give the same splits."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    ratios: SplitRatios = Field(default_factory=SplitRatios)
-    seed: int = 42
-    stratify_by: str | None = Field(
-        None, description="field to balance on; default: the schema's stratify_by"
-    )
-    min_stratum_size: int = Field(
-        10, ge=1, description="strata smaller than this are reported as not stratifiable"
-    )
-    leakage: LeakageOptions = Field(default_factory=LeakageOptions)
 
 
 class SplitPaths:

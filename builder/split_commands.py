@@ -18,9 +18,9 @@ def split_command(
     config: Path = typer.Option(Path("dsforge.yaml"), "--config", "-c", help="project config file"),
 ) -> None:
     """Split reviewed records into train/validation/test by document, stratified, leakage-checked."""
-    from builder.config import load_config
     from builder.schema_loader import load_schema
     from builder.split import SplitPaths, read_approved, resolve_stratify_by, split_records, write_splits
+    from core.config import load_config
 
     with reported_errors():
         cfg = load_config(config)
@@ -44,11 +44,11 @@ def export_command(
     config: Path = typer.Option(Path("dsforge.yaml"), "--config", "-c", help="project config file"),
 ) -> None:
     """Write the splits as an HF DatasetDict, Alpaca, ChatML and ShareGPT, with a dataset card and lineage."""
-    from builder.config import load_config
     from builder.dataset_card import build_lineage, write_card
     from builder.export import export_splits, push_to_hub
     from builder.schema_loader import load_schema
     from builder.split import SplitPaths, read_splits
+    from core.config import load_config
 
     with reported_errors():
         cfg = load_config(config)

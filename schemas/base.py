@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from builder.errors import SchemaError
+from core.errors import SchemaError
 
 EVIDENCE_FIELD = "evidence"
 # Placeholders a template may use besides the schema's own fields.

@@ -16,14 +16,14 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from annotate.options import ReviewOptions
 from annotate.push import push
 from annotate.server import credentials, supervisor
-from builder import atomic
 from builder.cli import app
-from builder.config import load_config
-from builder.errors import DsforgeError
 from builder.model_store import is_installed
+from core import atomic
+from core.config import load_config
+from core.errors import DsforgeError
+from core.options.review import ReviewOptions
 from tests.annotate.argilla_helpers import accept, submit
 from tests.annotate.review_server import free_port
 from tests.builder.replay_project import make_project

@@ -1,6 +1,6 @@
 """`dsforge split` + `dsforge export` killed with SIGKILL at a random file, then run again.
 
-A reader never sees half a file (every write goes through builder.atomic or a
+A reader never sees half a file (every write goes through core.atomic or a
 staged folder swap), and the rerun writes exactly the bytes of a clean run.
 """
 
@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from builder import atomic
 from builder.cli import app
+from core import atomic
 from tests.builder.license_records import reviewed_records
 from tests.faults import kill_when
 

@@ -19,9 +19,9 @@ from typing import Any
 
 import filelock
 
-from builder.atomic import write_json
-from builder.errors import ConfigError, DsforgeError
 from builder.model_store import CATALOGUE, cached_sha256, model_provenance, models_dir
+from core.atomic import write_json
+from core.errors import ConfigError, DsforgeError
 
 CONVERSION_RECORD = "dsforge_conversion.json"
 # Bump when the conversion itself changes, so old folders are rebuilt.

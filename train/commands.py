@@ -18,7 +18,7 @@ def train_command(
     progress: bool = typer.Option(True, help="show progress bars"),
 ) -> None:
     """Fine-tune a QLoRA adapter on the train split; stop early on validation loss."""
-    from builder.config import load_config
+    from core.config import load_config
     from train.data import TrainPaths
     from train.qlora import train
 
@@ -50,7 +50,7 @@ def eval_command(
     progress: bool = typer.Option(True, help="show progress bars"),
 ) -> None:
     """Compare the base model and base + adapter on the test split; write the report."""
-    from builder.config import load_config
+    from core.config import load_config
     from train.data import TrainPaths
     from train.evaluate import evaluate
 

@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from builder.errors import TrainError
+from core.errors import TrainError
 from schemas.types import content_id
 
 SPLITS = ("train", "validation", "test")

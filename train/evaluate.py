@@ -19,17 +19,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from builder import atomic
-from builder.config import DsforgeConfig
-from builder.errors import TrainError
-from builder.progress import progress_bar
 from builder.schema_loader import load_schema
+from core import atomic
+from core.config import DsforgeConfig
+from core.errors import TrainError
+from core.options.train import EvalOptions
+from core.progress import progress_bar
 from schemas.types import content_id
 from train import metrics as M
 from train.base_models import resolve_base_model
 from train.data import TrainPaths, load_splits, prompt_messages, to_prompt_completion
 from train.loading import load_model, load_tokenizer, pick_hardware
-from train.options import EvalOptions
 from train.run_card import RunCard, read_run_card
 
 log = logging.getLogger(__name__)

@@ -9,8 +9,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from builder.config import ProviderConfig
-from train.options import JudgeOptions
+from core.config import ProviderConfig
+from core.options.train import JudgeOptions
 
 LOCAL_PREFIX = "dsforge-gguf:"
 PROMPT = """You grade answers to a task against a reference answer.

@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from builder.errors import TrainError
+from core.errors import TrainError
 
 log = logging.getLogger(__name__)
 

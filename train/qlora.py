@@ -17,12 +17,13 @@ import re
 import shutil
 import tempfile
 import time
-from datetime import UTC, datetime
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from builder.errors import TrainError
+from core.errors import TrainError
+from core.options.train import TrainOptions
 from schemas.types import content_id
 from train import run_card as cards
 from train.base_models import ResolvedBase, resolve_base_model
@@ -35,10 +36,9 @@ from train.loading import (
     load_tokenizer,
     pick_hardware,
 )
-from train.options import TrainOptions
 
 if TYPE_CHECKING:  # the config pulls every build stage in; training needs none of them
-    from builder.config import DsforgeConfig
+    from core.config import DsforgeConfig
 
 log = logging.getLogger(__name__)
 
@@ -335,7 +335,7 @@ def _reset_stale_checkpoints(folder: Path, fingerprint: str) -> None:
         shutil.rmtree(folder)
     folder.mkdir(parents=True, exist_ok=True)
     if not marker.is_file():
-        from builder.atomic import write_text
+        from core.atomic import write_text
 
         write_text(marker, fingerprint + "\n")
 

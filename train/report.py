@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 from typing import Any
 
-from builder import atomic
+from core import atomic
 from train.data import TrainPaths
 from train.run_card import RunCard, plot_losses, render_markdown
 

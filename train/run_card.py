@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from builder import atomic
+from core import atomic
 
 PACKAGES = (
     "dsforge",

@@ -14,8 +14,8 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from annotate.options import ReviewOptions
-from builder import atomic
+from core import atomic
+from core.options.review import ReviewOptions
 
 FILE = "credentials.json"
 

@@ -22,10 +22,10 @@ from urllib.parse import urlparse
 import httpx
 from platformdirs import user_data_dir
 
-from annotate.options import ReviewOptions
 from annotate.server import credentials, venv
-from builder import atomic
-from builder.errors import ReviewServerError
+from core import atomic
+from core.errors import ReviewServerError
+from core.options.review import ReviewOptions
 
 HOME_ENV = "DSFORGE_ARGILLA_HOME"
 STATE = "server.json"

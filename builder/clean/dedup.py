@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from datasketch import MinHash, MinHashLSH
 
-from builder.clean.options import NearDedupOptions
+from core.options.clean import NearDedupOptions
 from schemas.types import Document
 
 _WORD = re.compile(r"\w+")

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from builder.clean.options import NER_LABELS, PiiOptions
-from builder.errors import ConfigError
+from core.errors import ConfigError
+from core.options.clean import NER_LABELS, PiiOptions
 
 if TYPE_CHECKING:
     from spacy.language import Language

@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from builder.clean.dedup import Duplicate, find_exact_duplicates, find_near_duplicates
-from builder.clean.options import CleanOptions
 from builder.clean.registry import TextStep, build_steps
 from builder.clean.report import CleanResult, DroppedDocument, DropReason, StepReport
+from core.options.clean import CleanOptions
 from schemas.types import Document
 
 # Rounds until a fixed point; real text settles in one, plus one to confirm.

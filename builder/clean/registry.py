@@ -11,8 +11,8 @@ import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from builder.clean.options import CleanOptions
-from builder.errors import ConfigError
+from core.errors import ConfigError
+from core.options.clean import CleanOptions
 
 TextStep = Callable[[str], str]
 StepFactory = Callable[[CleanOptions], TextStep | None]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from builder.ingest.options import IngestOptions
+from core.options.ingest import IngestOptions
 
 
 @dataclass(frozen=True)

@@ -5,14 +5,15 @@ from __future__ import annotations
 import re
 from pathlib import Path, PurePosixPath
 
-from builder.errors import ConfigError, InputFileError
 from builder.ingest import reasons
 from builder.ingest.formats import Format, format_for, supported_suffixes
-from builder.ingest.options import IngestOptions, IngestResult
 from builder.ingest.parsed import ParseContext, ParsedText
 from builder.ingest.read import read_bounded
+from builder.ingest.result import IngestResult
 from builder.ingest.sniff import require_text
 from builder.ingest.walk import Candidate, display, list_files
+from core.errors import ConfigError, InputFileError
+from core.options.ingest import IngestOptions
 from schemas.types import Document, FileOutcome
 
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")

@@ -7,8 +7,8 @@ import os
 import stat
 from pathlib import Path
 
-from builder.errors import InputFileError
 from builder.ingest import reasons
+from core.errors import InputFileError
 
 # O_NOFOLLOW: a file swapped for a symlink after listing fails instead of being followed.
 # O_NONBLOCK: a file swapped for a FIFO cannot hang the build.

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import shlex
 
-from builder.errors import InputFileError
 from builder.ingest import reasons
+from core.errors import InputFileError
 
 SNIFF_BYTES = 8192
 

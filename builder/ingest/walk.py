@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from builder.ingest import globs, reasons
-from builder.ingest.options import IngestOptions
+from core.options.ingest import IngestOptions
 from schemas.types import FileOutcome
 
 

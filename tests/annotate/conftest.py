@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from builder.config import load_config
+from core.config import load_config
 from tests.annotate.review_server import SCHEMA_FILE, ReviewServer, running_server
 from tests.annotate.sample_build import write_sample_build
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import httpx
 
-from annotate.options import EmbeddedServerOptions, ReviewOptions
 from annotate.server import credentials, supervisor
+from core.options.review import EmbeddedServerOptions, ReviewOptions
 
 SCHEMA_FILE = Path(__file__).resolve().parents[2] / "samples" / "license_schema.py"
 

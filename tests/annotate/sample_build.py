@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from builder import atomic
-from builder.records import RecordOptions, build_records
+from builder.records import build_records
+from core import atomic
+from core.options.records import RecordOptions
 from schemas.types import Document, GroundedItem, Span
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"

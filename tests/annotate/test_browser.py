@@ -13,7 +13,7 @@ import pytest
 
 from annotate.pull import pull
 from annotate.push import push
-from builder import atomic
+from core import atomic
 
 BROWSER_DIR = Path(__file__).resolve().parent / "browser"
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "annotate"

@@ -15,8 +15,8 @@ from annotate.connection import endpoint
 from annotate.fetch import find_dataset
 from annotate.pull import pull
 from annotate.push import push
-from builder import atomic
-from builder.errors import ReviewServerError
+from core import atomic
+from core.errors import ReviewServerError
 from tests.annotate.review_server import free_port
 
 KEY_ENV = "DSFORGE_TEST_ARGILLA_KEY"

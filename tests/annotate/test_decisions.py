@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from annotate.decisions import Submission, decide, parse_output, validate_output
-from annotate.options import ReviewOptions
-from builder import atomic
+from core import atomic
+from core.options.review import ReviewOptions
 from schemas.types import GroundedItem
 from tests.annotate.sample_build import write_sample_build
 

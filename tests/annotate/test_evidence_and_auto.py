@@ -7,8 +7,8 @@ import yaml
 from annotate.auto import auto_approve
 from annotate.evidence import evidence_markdown, evidence_plain
 from annotate.pull import pull
-from builder import atomic
-from builder.config import load_config
+from core import atomic
+from core.config import load_config
 from schemas.types import Document, Record, Span
 from tests.annotate.review_server import SCHEMA_FILE
 from tests.annotate.sample_build import write_sample_build

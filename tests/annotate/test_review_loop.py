@@ -10,7 +10,7 @@ from annotate.connection import endpoint
 from annotate.fetch import find_dataset, iter_records, open_http, usernames
 from annotate.pull import pull
 from annotate.push import push
-from builder import atomic
+from core import atomic
 from tests.annotate.argilla_helpers import accept, reject, submit
 
 

@@ -10,10 +10,10 @@ import pytest
 
 from annotate.connection import endpoint
 from annotate.fetch import find_dataset, iter_records, open_http, usernames
-from annotate.options import EmbeddedServerOptions, ReviewOptions
 from annotate.push import push
 from annotate.server import supervisor, venv
-from builder.errors import ReviewError, ReviewServerError
+from core.errors import ReviewError, ReviewServerError
+from core.options.review import EmbeddedServerOptions, ReviewOptions
 from tests.annotate.review_server import free_port
 
 

@@ -8,8 +8,8 @@ import stat
 import httpx
 import psutil
 
-from annotate.options import ReviewOptions
 from annotate.server import credentials
+from core.options.review import ReviewOptions
 
 # Argilla's quickstart and docker defaults: none may open the embedded server.
 DEFAULT_LOGINS = [

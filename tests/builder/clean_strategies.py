@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from builder.clean import CleanOptions, PiiOptions
+from core.options.clean import CleanOptions, PiiOptions
 
 FRAGMENTS = [
     "<p>", "</p>", "<b>x</b>", "&amp;", "&lt;b&gt;", "&#x41;", "<!-- c -->", "a < b", " ", "\t", "\n",

@@ -12,7 +12,8 @@ import json
 import re
 from pathlib import Path
 
-from builder.records import RecordOptions, build_records
+from builder.records import build_records
+from core.options.records import RecordOptions
 from schemas.types import Document, GroundedItem, Review, ReviewedRecord, Span, content_id
 
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "licenses" / "spdx_sample.jsonl"

@@ -22,9 +22,9 @@ import pytest
 from langextract import prompting
 
 from builder.caching_model import format_handler
-from builder.config import load_config
 from builder.ingest import reasons
 from builder.pipeline import build
+from core.config import load_config
 from tests.builder.faulty_provider import PREFIX, FaultyLanguageModel, chunk_of, replaced_by
 from tests.builder.hostile_files import (
     ELF,

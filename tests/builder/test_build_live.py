@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from builder.config import load_config
 from builder.model_store import is_installed
 from builder.pipeline import build
+from core.config import load_config
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.skipif(not is_installed("smollm2-135m"), reason="run `dsforge models fetch smollm2-135m`")

@@ -19,12 +19,14 @@ from typing import Any
 
 import pytest
 
-from builder.clean import CleanOptions, clean_documents
-from builder.config import load_config
-from builder.ingest import IngestOptions, ingest_folder
+from builder.clean import clean_documents
+from builder.ingest import ingest_folder
 from builder.llm_cache import prompt_sha256
 from builder.pipeline import BuildSummary, build
 from builder.providers.replay import load_recording
+from core.config import load_config
+from core.options.clean import CleanOptions
+from core.options.ingest import IngestOptions
 from tests.builder.faulty_provider import (
     PREFIX,
     FaultyLanguageModel,

@@ -21,10 +21,9 @@ import pytest
 from datasets import load_from_disk
 from filelock import FileLock
 
-from builder.config import load_config
-from builder.errors import BuildLockedError
 from builder.pipeline import build
-
+from core.config import load_config
+from core.errors import BuildLockedError
 from tests.builder.replay_project import KEPT_DOCUMENTS, RECORDING, make_project
 
 

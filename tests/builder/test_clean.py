@@ -7,22 +7,13 @@ from collections.abc import Iterator
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from builder.clean import (
-    CleanOptions,
-    NearDedupOptions,
-    PiiOptions,
-    TextStep,
-    clean_documents,
-    clean_text,
-    register_step,
-    step_names,
-    unregister_step,
-)
+from builder.clean import TextStep, clean_documents, clean_text, register_step, step_names, unregister_step
 from builder.clean.steps.control import strip_control_chars
 from builder.clean.steps.markup import strip_html
 from builder.clean.steps.punctuation import strip_punctuation
 from builder.clean.steps.stopwords import remove_stopwords
 from builder.clean.steps.whitespace import normalize_whitespace
+from core.options.clean import CleanOptions, NearDedupOptions, PiiOptions
 from schemas.types import Document
 from tests.builder.clean_strategies import option_sets, texts
 

@@ -7,8 +7,8 @@ import yaml
 from typer.testing import CliRunner
 
 from builder.cli import app
-from builder.config import load_config
-from builder.errors import ConfigError, PathEscapeError
+from core.config import load_config
+from core.errors import ConfigError, PathEscapeError
 
 
 def _write(folder: Path, data: dict) -> Path:

@@ -8,16 +8,18 @@ import json
 import pytest
 import typer
 import yaml
-from tests.builder.license_records import reviewed_records
 from typer.testing import CliRunner
 
-from builder import atomic
 from builder.dataset_card import build_lineage, file_sha256, write_card
-from builder.errors import ExportError
-from builder.export import COLUMNS, ExportOptions, ExportPaths, export_splits, push_to_hub, user_turn
-from builder.split import SPLITS, SplitOptions, SplitPaths, split_records, write_splits
+from builder.export import COLUMNS, ExportPaths, export_splits, push_to_hub, user_turn
+from builder.split import SPLITS, SplitPaths, split_records, write_splits
 from builder.split_commands import export_command
+from core import atomic
+from core.errors import ExportError
+from core.options.export import ExportOptions
+from core.options.split import SplitOptions
 from schemas.types import Review, ReviewedRecord
+from tests.builder.license_records import reviewed_records
 
 # What a build of the sample project writes as model provenance (values from the packaged 1.5B).
 MODEL = {

@@ -26,10 +26,13 @@ from langextract.core import data as lx_data
 from langextract.core import types as lx_types
 
 from builder.caching_model import CachingModel
-from builder.clean import CleanOptions, NearDedupOptions, PiiOptions, clean_documents
-from builder.extract import ExtractionOptions, ExtractionResult, extract_documents, ground_extractions
-from builder.ingest import IngestOptions, ingest_folder
+from builder.clean import clean_documents
+from builder.extract import ExtractionResult, extract_documents, ground_extractions
+from builder.ingest import ingest_folder
 from builder.llm_cache import CompletionCache
+from core.options.clean import CleanOptions, NearDedupOptions, PiiOptions
+from core.options.extraction import ExtractionOptions
+from core.options.ingest import IngestOptions
 from schemas.base import Example, ExtractionSchema, RecordTemplate
 from schemas.types import Document, GroundedItem, Reject
 from tests.builder.clean_strategies import FRAGMENTS, option_sets, texts

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from builder.errors import ConfigError, InputFileError
-from builder.ingest import IngestOptions, IngestResult, ingest_folder
+from builder.ingest import IngestResult, ingest_folder
 from builder.ingest.parsers.docx import check_zip
+from core.errors import ConfigError, InputFileError
+from core.options.ingest import IngestOptions
 from schemas.types import Document, FileOutcome
 from tests.builder.hostile_files import (
     ELF,

@@ -12,8 +12,8 @@ from langextract.core import exceptions
 from langextract.core import output_schema as osl
 from langextract.providers import router
 
-from builder.errors import ConfigError, ModelNotInstalledError
 from builder.providers.llamacpp import JsonSchemaConstraint, LlamaCppLanguageModel
+from core.errors import ConfigError, ModelNotInstalledError
 
 PARAGRAPH = (
     "The supplier shall deliver the goods within 30 days. The buyer may inspect the goods "

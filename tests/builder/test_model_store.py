@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from builder import model_store
-from builder.errors import ConfigError, ModelIntegrityError, ModelNotInstalledError
 from builder.model_store import CATALOGUE, PackagedModel
+from core.errors import ConfigError, ModelIntegrityError, ModelNotInstalledError
 
 N_PARTS = 11  # more than 9, so lexical order ("part10" < "part2") would be wrong
 VERSION = "1.0.0"

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-from builder.records import RecordOptions, build_records
+from builder.records import build_records
+from core.options.records import RecordOptions
 from schemas.types import Document, GroundedItem, Span
 
 TEXT = (

@@ -7,9 +7,9 @@ import logging
 import pytest
 import yaml
 
-from builder.config import load_config
-from builder.errors import ConfigError
 from builder.pipeline import build
+from core.config import load_config
+from core.errors import ConfigError
 from tests.builder.replay_project import make_project
 
 SECRET = "sk-planted-7f3a9c1e5b2d4680"

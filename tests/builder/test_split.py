@@ -7,23 +7,16 @@ from collections import Counter
 
 import pytest
 import typer
-from tests.builder.license_records import reviewed_records
 from typer.testing import CliRunner
 
-from builder import atomic
-from builder.errors import SplitError
-from builder.leakage import LeakageOptions, checked_kinds, cross_split, duplicate_pairs, repair
-from builder.split import (
-    SplitOptions,
-    SplitPaths,
-    fold_plan,
-    read_splits,
-    split_records,
-    stratum_of,
-    write_splits,
-)
+from builder.leakage import checked_kinds, cross_split, duplicate_pairs, repair
+from builder.split import SplitPaths, fold_plan, read_splits, split_records, stratum_of, write_splits
 from builder.split_commands import split_command
+from core import atomic
+from core.errors import SplitError
+from core.options.split import LeakageOptions, SplitOptions
 from schemas.types import Review, ReviewedRecord, content_id
+from tests.builder.license_records import reviewed_records
 
 # Tolerance on each stratum's share of a split versus its share of the whole set. Train holds
 # ~23 of 30 documents; validation and test hold 3-5 whole documents each, and a licence is

@@ -5,7 +5,7 @@ from typing import Literal
 import pytest
 from pydantic import Field, ValidationError
 
-from builder.errors import SchemaError
+from core.errors import SchemaError
 from schemas.base import Example, ExtractionSchema, RecordTemplate, item_values
 
 TEXT = "The licensee must keep this notice. The licensee may copy the work."

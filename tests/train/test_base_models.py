@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from builder.errors import ConfigError
 from builder.model_store import CATALOGUE
+from core.errors import ConfigError
 from train.base_models import CONVERSION_RECORD, resolve_base_model
 
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 import transformers
 
-from builder.errors import TrainError
+from core.errors import TrainError
 from train.loading import Hardware, load_model, load_tokenizer
 
 

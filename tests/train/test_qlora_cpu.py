@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-from builder.config import load_config
-from builder.errors import TrainError
+from core.config import load_config
+from core.errors import TrainError
+from core.options.train import TrainOptions
 from tests.train.train_projects import write_project
 from train.data import TrainPaths, load_splits
 from train.loading import Hardware, check_chat_template, check_quantised_dtype, load_model, load_tokenizer
-from train.options import TrainOptions
 from train.qlora import data_warnings, train
 
 CPU = Hardware("cpu", torch.float32, "cpu")

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from builder.config import load_config
+from core.config import load_config
 from tests.train.train_projects import write_project
 from train.data import TrainPaths
 from train.evaluate import evaluate

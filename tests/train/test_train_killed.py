@@ -12,7 +12,7 @@ import torch
 from peft import PeftModel
 from transformers.utils import logging as hf_logging
 
-from builder.config import load_config
+from core.config import load_config
 from tests.faults import LogLines, kill_when
 from tests.train.train_projects import one_cpu_thread, write_project
 from train.data import TrainPaths

@@ -11,8 +11,10 @@ from pathlib import Path
 
 import yaml
 
-from builder.export import ExportOptions, export_splits
-from builder.split import SplitOptions, split_records
+from builder.export import export_splits
+from builder.split import split_records
+from core.options.export import ExportOptions
+from core.options.split import SplitOptions
 
 
 def export_dataset(records, output: Path, lineage: dict | None = None) -> Path:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from builder.clean.options import CleanOptions
 from builder.clean.registry import TextStep, register_step
+from core.options.clean import CleanOptions
 
 
 @register_step("lowercase")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-from builder.clean.options import CleanOptions
 from builder.clean.registry import TextStep, register_step
+from core.options.clean import CleanOptions
 
 # Legacy line and page breaks become plain newlines rather than vanishing and gluing lines.
 _BREAKS = re.compile(r"\r\n?|[\x0b\x0c\x85]")

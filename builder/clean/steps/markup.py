@@ -10,8 +10,8 @@ from __future__ import annotations
 import html
 import re
 
-from builder.clean.options import CleanOptions
 from builder.clean.registry import TextStep, register_step
+from core.options.clean import CleanOptions
 
 BLOCK_TAGS = frozenset(
     {

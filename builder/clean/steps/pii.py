@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from functools import partial
 
-from builder.clean.options import CleanOptions
 from builder.clean.pii import redact
 from builder.clean.registry import TextStep, register_step
+from core.options.clean import CleanOptions
 
 
 @register_step("pii")

@@ -6,9 +6,9 @@ import re
 import unicodedata
 from functools import partial
 
-from builder.clean.options import CleanOptions
 from builder.clean.pii import placeholder_pattern
 from builder.clean.registry import TextStep, register_step
+from core.options.clean import CleanOptions
 
 # Apostrophes inside words are deleted ("don't" → "dont"); other marks become a space
 # so "end.Start" does not fuse into one word.

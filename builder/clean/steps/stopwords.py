@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from builder.clean.options import CleanOptions
 from builder.clean.registry import TextStep, register_step
+from core.options.clean import CleanOptions
 
 # A word is letters with inner apostrophes; the spaces after a removed word go with it.
 _WORD = re.compile(r"(?<![\w'\u2019])([^\W\d_]+(?:['\u2019][^\W\d_]+)*)(?![\w'\u2019])[ \t]*")

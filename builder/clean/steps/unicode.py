@@ -5,8 +5,8 @@ from __future__ import annotations
 import unicodedata
 from functools import partial
 
-from builder.clean.options import CleanOptions
 from builder.clean.registry import TextStep, register_step
+from core.options.clean import CleanOptions
 
 
 @register_step("unicode")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-from builder.clean.options import CleanOptions
 from builder.clean.registry import TextStep, register_step
+from core.options.clean import CleanOptions
 
 _LINE_BREAKS = re.compile(r"\r\n?|[\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
 _HORIZONTAL = re.compile(r"[^\S\n]+")

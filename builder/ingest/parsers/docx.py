@@ -13,11 +13,11 @@ import docx
 from docx.document import Document as DocxDocument
 from docx.table import Table
 
-from builder.errors import InputFileError
 from builder.ingest import reasons
 from builder.ingest.formats import register_format
 from builder.ingest.parsed import ParseContext, ParsedText, ParseResult
 from builder.ingest.sniff import identify
+from core.errors import InputFileError
 
 MAX_MEMBERS = 10_000
 MAX_RATIO = 100  # real Word XML deflates ~10x; 100x+ on a big member is a bomb

@@ -11,11 +11,11 @@ import re
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from builder.errors import InputFileError
 from builder.ingest import reasons
 from builder.ingest.formats import register_format
 from builder.ingest.parsed import ParseContext, ParsedText, ParseResult
 from builder.ingest.sniff import decode_nonblank
+from core.errors import InputFileError
 
 DROP_TAGS = frozenset(
     {

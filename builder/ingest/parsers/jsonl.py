@@ -6,12 +6,12 @@ import json
 import re
 from typing import Any
 
-from builder.errors import InputFileError
 from builder.ingest import reasons
 from builder.ingest.formats import register_format
-from builder.ingest.options import IngestOptions
 from builder.ingest.parsed import ParseContext, ParsedText, ParseResult, PartFailure
 from builder.ingest.sniff import UTF8_BOM, decode_utf8
+from core.errors import InputFileError
+from core.options.ingest import IngestOptions
 
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 

@@ -7,11 +7,11 @@ from io import BytesIO
 from pypdf import PasswordType, PdfReader
 from pypdf.errors import DependencyError
 
-from builder.errors import InputFileError
 from builder.ingest import reasons
 from builder.ingest.formats import register_format
 from builder.ingest.parsed import ParseContext, ParsedText, ParseResult
 from builder.ingest.sniff import identify
+from core.errors import InputFileError
 
 HEADER_WINDOW = 1024  # where readers accept the %PDF- header
 TRAILER_WINDOW = 4096  # where a complete file has its final %%EOF

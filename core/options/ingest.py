@@ -1,10 +1,8 @@
-"""What ingestion is asked to do and what it hands back."""
+"""The `ingest:` section of dsforge.yaml: which files ingestion reads."""
 
 from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
-
-from schemas.types import Document, FileOutcome
 
 
 class IngestOptions(BaseModel):
@@ -19,9 +17,3 @@ class IngestOptions(BaseModel):
     jsonl_id_field: str | None = "id"
     jsonl_title_field: str | None = "title"
 
-
-class IngestResult(BaseModel):
-    """Documents in input order plus one outcome per file (and per failed jsonl line)."""
-
-    documents: list[Document] = Field(default_factory=list)
-    files: list[FileOutcome] = Field(default_factory=list)

@@ -15,15 +15,15 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from builder.clean import CleanOptions
-from builder.errors import ConfigError, PathEscapeError
-from builder.export import ExportOptions
-from builder.extract import ExtractionOptions
-from builder.ingest import IngestOptions
-from builder.records import RecordOptions
-from builder.split import SplitOptions
-from annotate.options import ReviewOptions
-from train.options import EvalOptions, TrainOptions
+from core.errors import ConfigError, PathEscapeError
+from core.options.clean import CleanOptions
+from core.options.export import ExportOptions
+from core.options.extraction import ExtractionOptions
+from core.options.ingest import IngestOptions
+from core.options.records import RecordOptions
+from core.options.review import ReviewOptions
+from core.options.split import SplitOptions
+from core.options.train import EvalOptions, TrainOptions
 
 CONFIG_NAME = "dsforge.yaml"
 DEFAULT_MODEL = "dsforge-gguf:qwen2.5-coder-1.5b"

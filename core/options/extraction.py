@@ -1,0 +1,25 @@
+"""The `extraction:` section of dsforge.yaml."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ExtractionOptions(BaseModel):
+    """langextract's knobs, exposed as they are named there."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_char_buffer: int = Field(1200, ge=100, description="chunk size in characters")
+    batch_length: int = Field(4, ge=1, description="chunks per provider call")
+    max_workers: int = Field(1, ge=1, description="parallel provider workers (remote providers)")
+    extraction_passes: int = Field(1, ge=1, le=5)
+    context_window_chars: int | None = Field(None, ge=0)
+    retries: int = Field(2, ge=0, description="retries of a failed chunk before it is rejected")
+    retry_backoff_s: float = Field(1.0, ge=0)
+
+    def fingerprint(self) -> dict[str, Any]:
+        """The options that change prompts or outputs (workers and retries do not)."""
+        return self.model_dump(include={"max_char_buffer", "extraction_passes", "context_window_chars"})
