@@ -8,8 +8,8 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from builder.cli import app
 from builder.model_store import is_installed
+from dsforge.cli import app
 from tests.builder.replay_project import make_project
 
 pytestmark = pytest.mark.skipif(not is_installed("smollm2-135m"), reason="run `dsforge models fetch smollm2-135m`")

@@ -18,12 +18,12 @@ from typer.testing import CliRunner
 
 from annotate.push import push
 from annotate.server import credentials, supervisor
-from builder.cli import app
 from builder.model_store import is_installed
 from core import atomic
 from core.config import load_config
 from core.errors import DsforgeError
 from core.options.review import ReviewOptions
+from dsforge.cli import app
 from tests.annotate.argilla_helpers import accept, submit
 from tests.annotate.review_server import free_port
 from tests.builder.replay_project import make_project

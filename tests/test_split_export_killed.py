@@ -15,13 +15,13 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from builder.cli import app
 from core import atomic
+from dsforge.cli import app
 from tests.builder.license_records import reviewed_records
 from tests.faults import kill_when
 
 REPO = Path(__file__).resolve().parent.parent
-WRITERS = ("builder/split.py", "builder/export.py", "builder/dataset_card.py", "builder/split_commands.py")
+WRITERS = ("builder/split.py", "builder/export.py", "builder/dataset_card.py", "dsforge/split_commands.py")
 STAGING = ("export/dataset.tmp/", "export/dataset.old/")  # the dataset folder's swap: partial by design
 
 
@@ -72,7 +72,7 @@ def test_killed_at_a_random_file_then_rerun_writes_the_clean_bytes(tmp_path, cle
     config = make_project(tmp_path, license_schema)
     build = tmp_path / "build"
     stages = " && ".join(
-        f"{sys.executable} -m builder.cli {stage} -c {config}" for stage in ("split", "export")
+        f"{sys.executable} -m dsforge {stage} -c {config}" for stage in ("split", "export")
     )
     process = subprocess.Popen(
         ["sh", "-c", stages],

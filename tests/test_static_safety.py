@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-PACKAGES = ("core", "builder", "annotate", "train", "schemas")
+PACKAGES = ("core", "dsforge", "builder", "annotate", "train", "schemas")
 PICKLERS = {"pickle", "_pickle", "cPickle", "dill", "joblib", "cloudpickle", "shelve", "marshal"}
 
 

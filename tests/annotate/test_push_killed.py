@@ -25,7 +25,7 @@ def test_push_killed_then_rerun_holds_each_record_exactly_once(make_project, rev
     # 0: as soon as the dataset exists, before it is published; k: once k records landed.
     landed = 0 if moment == "creating the dataset" else random.randint(1, len(records) - 2)
     config_path = str(config.project_root / "dsforge.yaml")
-    command = [sys.executable, "-m", "builder.cli", "review", "push", "-c", config_path, "--no-progress"]
+    command = [sys.executable, "-m", "dsforge", "review", "push", "-c", config_path, "--no-progress"]
     process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     with review_server.http() as http:
 

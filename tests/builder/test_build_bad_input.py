@@ -137,7 +137,7 @@ def bad_build(corpus: dict[str, tuple[bytes, str, str]]) -> BadBuild:
     (BAD / "outside" / "secret.txt").write_text("outside secret", encoding="utf-8")
     os.symlink(BAD / "outside" / "secret.txt", docs / "escape.txt")
 
-    command = [sys.executable, "-m", "builder.cli", "build", "-c", str(config_path), "--no-progress"]
+    command = [sys.executable, "-m", "dsforge", "build", "-c", str(config_path), "--no-progress"]
     # A hang fails the test (TimeoutExpired) instead of stalling the suite.
     process = subprocess.run(
         command, check=False, capture_output=True, text=True, timeout=BUILD_TIMEOUT_S, cwd=REPO

@@ -119,7 +119,7 @@ def test_kill_minus_nine_mid_build_then_rerun_gives_the_same_output(tmp_path, bu
     config_path = make_project(tmp_path / "project", latency_s=0.4)
     cache = tmp_path / "project" / "build" / "cache" / "completions.sqlite"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    cmd = [sys.executable, "-m", "builder.cli", "build", "-c", str(config_path), "--no-progress"]
+    cmd = [sys.executable, "-m", "dsforge", "build", "-c", str(config_path), "--no-progress"]
     process = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and _cached(cache) < 3:

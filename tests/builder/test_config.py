@@ -6,9 +6,9 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from builder.cli import app
 from core.config import load_config
 from core.errors import ConfigError, PathEscapeError
+from dsforge.cli import app
 
 
 def _write(folder: Path, data: dict) -> Path:

@@ -13,11 +13,11 @@ from typer.testing import CliRunner
 from builder.dataset_card import build_lineage, file_sha256, write_card
 from builder.export import COLUMNS, ExportPaths, export_splits, push_to_hub, user_turn
 from builder.split import SPLITS, SplitPaths, split_records, write_splits
-from builder.split_commands import export_command
 from core import atomic
 from core.errors import ExportError
 from core.options.export import ExportOptions
 from core.options.split import SplitOptions
+from dsforge.split_commands import export_command
 from schemas.types import Review, ReviewedRecord
 from tests.builder.license_records import reviewed_records
 

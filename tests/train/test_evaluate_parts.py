@@ -7,7 +7,7 @@ import torch
 import typer
 from typer.testing import CliRunner
 
-from train.commands import eval_command, train_command
+from dsforge.train_commands import eval_command, train_command
 from train.evaluate import sequence_nll
 from train.judge import parse_score
 from train.loading import Hardware, load_model, load_tokenizer

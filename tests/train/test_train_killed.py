@@ -38,7 +38,7 @@ def test_train_killed_after_a_checkpoint_resumes_from_it(tmp_path, license_recor
     config_path = write_project(tmp_path, license_records, repo_root, train=TINY)
     paths = TrainPaths(tmp_path / "build")
     checkpoint = paths.checkpoints / "checkpoint-1"
-    command = [sys.executable, "-m", "builder.cli", "train", "-c", str(config_path), "--no-progress"]
+    command = [sys.executable, "-m", "dsforge", "train", "-c", str(config_path), "--no-progress"]
     with one_cpu_thread() as env:
         process = subprocess.Popen(
             command, cwd=repo_root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL

@@ -1,4 +1,4 @@
-"""CLI commands of the train stage; registered by name in builder.cli."""
+"""CLI commands of the train stage; registered by name in dsforge.cli."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from builder.cli_support import reported_errors
+from dsforge.cli_support import reported_errors
 
 console = Console(stderr=True)
 

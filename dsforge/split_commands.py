@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from builder.cli_support import reported_errors
+from dsforge.cli_support import reported_errors
 from schemas.types import SplitManifest
 
 console = Console(stderr=True)

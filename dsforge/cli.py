@@ -9,8 +9,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from builder.cli_support import reported_errors
 from core.config import CONFIG_NAME
+from dsforge.cli_support import reported_errors
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Documents → reviewed dataset → evaluated model.")
 models_app = typer.Typer(no_args_is_help=True, help="Packaged GGUF models.")
@@ -30,7 +30,7 @@ def init(folder: Path = typer.Argument(Path("."), help="project folder")) -> Non
         console.print(f"{target} exists; not overwriting it.")
         raise typer.Exit(code=1)
     folder.mkdir(parents=True, exist_ok=True)
-    target.write_text(resources.files("builder").joinpath("templates/dsforge.yaml").read_text("utf-8"), "utf-8")
+    target.write_text(resources.files("dsforge").joinpath("templates/dsforge.yaml").read_text("utf-8"), "utf-8")
     console.print(f"wrote {target}; set 'schema' and 'input', then run `dsforge build -c {target}`.")
 
 
@@ -65,12 +65,12 @@ def build_command(
 
 def _register_stage_commands() -> None:
     """Later stages' commands live beside their code; the CLI only names them."""
-    from builder.split_commands import export_command, split_command
+    from dsforge.split_commands import export_command, split_command
 
     app.command("split")(split_command)
     app.command("export")(export_command)
 
-    from annotate import commands as review
+    from dsforge import review_commands as review
 
     review_app = typer.Typer(no_args_is_help=True, help="Expert review in Argilla.")
     for name, command in (
@@ -84,7 +84,7 @@ def _register_stage_commands() -> None:
         review_app.command(name)(command)
     app.add_typer(review_app, name="review")
 
-    from train.commands import eval_command, train_command
+    from dsforge.train_commands import eval_command, train_command
 
     app.command("train")(train_command)
     app.command("eval")(eval_command)
@@ -106,11 +106,11 @@ def run_command(
     """Documents → records → review → splits → adapter → evaluation report, resuming what is done."""
     import time
 
-    from annotate import commands as review
     from annotate.pull import pull
-    from builder.split_commands import export_command, split_command
     from core.config import load_config
-    from train.commands import eval_command, train_command
+    from dsforge import review_commands as review
+    from dsforge.split_commands import export_command, split_command
+    from dsforge.train_commands import eval_command, train_command
 
     build_command(config=config, progress=progress)
     with reported_errors():

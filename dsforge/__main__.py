@@ -1,0 +1,5 @@
+"""`python -m dsforge` runs the command line."""
+
+from dsforge.cli import main
+
+main()
