@@ -18,19 +18,12 @@ from typing import Any
 from builder.export import COLUMNS, ExportPaths, ExportResult
 from builder.split import SPLITS
 from core import atomic
+from core.hashing import file_sha256
 from core.options.export import ExportOptions
 from schemas.base import ExtractionSchema
 from schemas.types import Document, ReviewedRecord, SplitManifest
 
 SOURCES_SHOWN = 100
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -175,15 +174,7 @@ def build_dataset_dict(splits: dict[str, list[ReviewedRecord]], stratify_by: str
 
 def save_dataset_dict(dataset_dict: Any, target: Path) -> None:
     """Saved beside the target and swapped in: a crash leaves the previous dataset whole."""
-    staging = target.with_name(target.name + ".tmp")
-    old = target.with_name(target.name + ".old")
-    shutil.rmtree(staging, ignore_errors=True)
-    dataset_dict.save_to_disk(str(staging))
-    shutil.rmtree(old, ignore_errors=True)
-    if target.exists():
-        target.rename(old)
-    staging.rename(target)
-    shutil.rmtree(old, ignore_errors=True)
+    atomic.replace_dir(target, lambda staging: dataset_dict.save_to_disk(str(staging)))
 
 
 def push_to_hub(paths: ExportPaths, options: ExportOptions) -> str | None:
@@ -208,6 +199,6 @@ def push_to_hub(paths: ExportPaths, options: ExportOptions) -> str | None:
         repo_id=options.hub_repo,
         repo_type="dataset",
         folder_path=str(paths.root),
-        ignore_patterns=["dataset/**", "dataset.tmp/**", "dataset.old/**", ".*"],
+        ignore_patterns=["dataset/**", ".*"],
     )
     return options.hub_repo

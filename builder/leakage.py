@@ -11,19 +11,20 @@ Three detectors, each catching what the previous misses: exact text, MinHash
 from __future__ import annotations
 
 import hashlib
-import re
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-from datasketch import MinHash, MinHashLSH
+from datasketch import MinHashLSH
 
 from core.options.split import SPLIT_ORDER, LeakageOptions
+from core.shingles import minhash
 from schemas.types import Record
 
 LeakKind = Literal["exact", "near", "semantic"]
+SHINGLE_WORDS = 3
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,7 @@ def duplicate_pairs(
             for second in members[i + 1 :]:
                 found[(ids[first], ids[second])] = DuplicatePair("exact", ids[first], ids[second], 1.0)
 
-    signatures = [_minhash(text, options.num_perm) for text in texts]
+    signatures = [minhash(text, SHINGLE_WORDS, options.num_perm) for text in texts]
     lsh = MinHashLSH(threshold=options.near_threshold, num_perm=options.num_perm)
     for index, signature in enumerate(signatures):
         lsh.insert(index, signature)
@@ -151,15 +152,6 @@ def _similar_pairs(vectors: np.ndarray, threshold: float, block: int = 1024) -> 
             if col > first:
                 pairs.append((first, col, float(sims[row, col])))
     return pairs
-
-
-def _minhash(text: str, num_perm: int) -> MinHash:
-    words = re.findall(r"\w+", text)
-    shingles = {" ".join(words[i : i + 3]) for i in range(max(1, len(words) - 2))}
-    signature = MinHash(num_perm=num_perm, seed=1)
-    for shingle in shingles:
-        signature.update(shingle.encode("utf-8"))
-    return signature
 
 
 @dataclass

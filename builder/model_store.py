@@ -27,6 +27,7 @@ from core.errors import (
     ModelIntegrityError,
     ModelNotInstalledError,
 )
+from core.hashing import file_sha256
 
 CACHE_ENV = "DSFORGE_CACHE_DIR"
 
@@ -165,7 +166,7 @@ def cached_sha256(path: Path) -> str:
     recorded = _read_record(path)
     if recorded is not None:
         return recorded
-    digest = _hash_file(path)
+    digest = file_sha256(path)
     _write_record(path, digest)
     return digest
 
@@ -319,14 +320,6 @@ def _remove_stale_temps(target: Path) -> None:
     # Called under the lock: any temp for this target is a leftover of a killed process.
     for leftover in target.parent.glob(f".{target.name}.*.tmp"):
         leftover.unlink(missing_ok=True)
-
-
-def _hash_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _record_path(path: Path) -> Path:

@@ -155,8 +155,6 @@ def _build_locked(config: DsforgeConfig, paths: BuildPaths, show_progress: bool)
 
 def _save_dataset(records: list, target: Path) -> None:
     """An HF Dataset on disk; saved beside and swapped in so a crash leaves the old one."""
-    import shutil
-
     from datasets import Dataset
     from datasets.utils.logging import disable_progress_bar
 
@@ -165,12 +163,4 @@ def _save_dataset(records: list, target: Path) -> None:
     rows = [record.model_dump(mode="json") for record in records]
     columns = list(rows[0]) if rows else ["id", "instruction", "input", "output", "doc_id"]
     dataset = Dataset.from_list(rows) if rows else Dataset.from_dict({name: [] for name in columns})
-    staging = target.with_name(target.name + ".tmp")
-    shutil.rmtree(staging, ignore_errors=True)
-    dataset.save_to_disk(str(staging))
-    old = target.with_name(target.name + ".old")
-    shutil.rmtree(old, ignore_errors=True)
-    if target.exists():
-        target.rename(old)
-    staging.rename(target)
-    shutil.rmtree(old, ignore_errors=True)
+    atomic.replace_dir(target, lambda staging: dataset.save_to_disk(str(staging)))

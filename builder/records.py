@@ -5,12 +5,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from datasketch import MinHash, MinHashLSH
+from datasketch import MinHashLSH
 from pydantic import BaseModel
 
 from core.options.records import RecordOptions
+from core.shingles import minhash
 from schemas.base import ExtractionSchema, item_values
 from schemas.types import Document, GroundedItem, Record, content_id
+
+SHINGLE_WORDS = 3
 
 
 class DroppedRecord(BaseModel):
@@ -76,7 +79,8 @@ def build_records(
                         threshold=options.near_threshold, num_perm=options.num_perm
                     )
                 lsh = lsh_by_template[template.name]
-                signature = _minhash(f"{record.instruction}\n{record.input}\n{record.output}", options.num_perm)
+                text = f"{record.instruction}\n{record.input}\n{record.output}"
+                signature = minhash(text, SHINGLE_WORDS, options.num_perm)
                 near = lsh.query(signature)
                 if near:
                     result.dropped.append(
@@ -98,11 +102,3 @@ def _bounds_problem(record: Record, options: RecordOptions) -> str | None:
         return "output_too_long"
     return None
 
-
-def _minhash(text: str, num_perm: int) -> MinHash:
-    words = text.lower().split()
-    shingles = {" ".join(words[i : i + 3]) for i in range(max(1, len(words) - 2))}
-    signature = MinHash(num_perm=num_perm, seed=1)
-    for shingle in shingles:
-        signature.update(shingle.encode("utf-8"))
-    return signature

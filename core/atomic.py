@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,35 @@ def _plain(obj: Any) -> Any:
     if isinstance(obj, BaseModel):
         return obj.model_dump(mode="json")
     return obj
+
+
+def replace_dir(target: Path, write: Callable[[Path], object]) -> None:
+    """Fill a staging folder beside `target` with `write(staging)`, then swap it in.
+
+    Readers see the old folder or the new one, never half of one. A failure
+    removes the staging folder and keeps the old one; the leftovers of a
+    killed run (hidden `.NAME.tmp` / `.NAME.old` siblings) are cleared first.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = target.with_name(f".{target.name}.tmp")
+    old = target.with_name(f".{target.name}.old")
+    shutil.rmtree(staging, ignore_errors=True)
+    if old.exists() and not target.exists():
+        os.replace(old, target)  # killed between the two renames: the old folder is still whole
+    shutil.rmtree(old, ignore_errors=True)
+    try:
+        staging.mkdir()
+        write(staging)
+        if target.exists():
+            os.replace(target, old)
+        os.replace(staging, target)
+    except BaseException:
+        if old.exists() and not target.exists():
+            os.replace(old, target)
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+    fsync_dir(target.parent)
 
 
 def fsync_dir(folder: Path) -> None:

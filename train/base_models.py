@@ -8,11 +8,8 @@ with the sha256 of both ends recorded for the run card.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,8 +17,9 @@ from typing import Any
 import filelock
 
 from builder.model_store import CATALOGUE, cached_sha256, model_provenance, models_dir
-from core.atomic import write_json
+from core.atomic import replace_dir, write_json
 from core.errors import ConfigError, DsforgeError
+from core.hashing import file_sha256
 
 CONVERSION_RECORD = "dsforge_conversion.json"
 # Bump when the conversion itself changes, so old folders are rebuilt.
@@ -102,8 +100,7 @@ def _convert(ref: str, gguf_path: Path, gguf: dict[str, Any], target: Path) -> N
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig
 
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
+    def write(tmp: Path) -> None:
         # dequantize=True gives a plain dense model: no GGUF quantizer left for trainers to refuse.
         model = AutoModelForCausalLM.from_pretrained(
             gguf_path.parent,
@@ -123,7 +120,7 @@ def _convert(ref: str, gguf_path: Path, gguf: dict[str, Any], target: Path) -> N
             tokenizer.chat_template = catalogued.chat_template
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
-        weights = {w.name: _sha256(w) for w in sorted(tmp.glob("*.safetensors"))}
+        weights = {w.name: file_sha256(w) for w in sorted(tmp.glob("*.safetensors"))}
         write_json(
             tmp / CONVERSION_RECORD,
             {
@@ -134,17 +131,5 @@ def _convert(ref: str, gguf_path: Path, gguf: dict[str, Any], target: Path) -> N
                 "note": "dequantised from GGUF; weights carry the GGUF quantisation error",
             },
         )
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(8 * 1024 * 1024):
-            digest.update(chunk)
-    return digest.hexdigest()
+    replace_dir(target, write)

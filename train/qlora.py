@@ -12,16 +12,16 @@ frozen non-quantised weights stay in bf16 on GPUs (see loading.keep_frozen_in_dt
 from __future__ import annotations
 
 import logging
-import os
 import re
 import shutil
-import tempfile
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from core.atomic import replace_dir, write_text
+from core.config import DsforgeConfig
 from core.errors import TrainError
 from core.options.train import TrainOptions
 from schemas.types import content_id
@@ -36,9 +36,6 @@ from train.loading import (
     load_tokenizer,
     pick_hardware,
 )
-
-if TYPE_CHECKING:  # the config pulls every build stage in; training needs none of them
-    from core.config import DsforgeConfig
 
 log = logging.getLogger(__name__)
 
@@ -299,29 +296,12 @@ def merge_adapter(base_path: Path, adapter: Path, target: Path, hardware: Hardwa
     model = load_model(base_path, hardware, load_in_4bit=False, for_training=False)
     merged = PeftModel.from_pretrained(model, adapter).merge_and_unload()
     tokenizer = load_tokenizer(base_path)
-    _replace_dir(target, lambda tmp: (merged.save_pretrained(tmp), tokenizer.save_pretrained(tmp)))
+    replace_dir(target, lambda tmp: (merged.save_pretrained(tmp), tokenizer.save_pretrained(tmp)))
 
 
 def _save_adapter(trainer: Any, tokenizer: Any, target: Path) -> None:
     # load_best_model_at_end left the best weights in the trainer's model.
-    _replace_dir(target, lambda tmp: (trainer.model.save_pretrained(tmp), tokenizer.save_pretrained(tmp)))
-
-
-def _replace_dir(target: Path, write: Any) -> None:
-    """Write a folder beside its target, then swap it in: readers never see half of one."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
-        write(tmp)
-        old = target.with_name(f".{target.name}.old")
-        if target.exists():
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(target, old)
-        os.replace(tmp, target)
-        shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    replace_dir(target, lambda tmp: (trainer.model.save_pretrained(tmp), tokenizer.save_pretrained(tmp)))
 
 
 def _adapter_exists(path: Path) -> bool:
@@ -335,8 +315,6 @@ def _reset_stale_checkpoints(folder: Path, fingerprint: str) -> None:
         shutil.rmtree(folder)
     folder.mkdir(parents=True, exist_ok=True)
     if not marker.is_file():
-        from core.atomic import write_text
-
         write_text(marker, fingerprint + "\n")
 
 

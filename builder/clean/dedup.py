@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass
 
 from datasketch import MinHash, MinHashLSH
 
 from core.options.clean import NearDedupOptions
+from core.shingles import minhash, words
 from schemas.types import Document
-
-_WORD = re.compile(r"\w+")
 
 
 @dataclass(frozen=True)
@@ -40,25 +38,15 @@ def find_exact_duplicates(docs: list[Document]) -> list[Duplicate]:
     return found
 
 
-def shingles(text: str, size: int) -> set[str]:
-    """Word n-grams; a text shorter than n words is one shingle so it can still match."""
-    words = _WORD.findall(text.casefold())
-    if len(words) <= size:
-        return {" ".join(words)} if words else set()
-    return {" ".join(words[i : i + size]) for i in range(len(words) - size + 1)}
-
-
 def find_near_duplicates(docs: list[Document], options: NearDedupOptions) -> list[Duplicate]:
     """LSH proposes candidates; the MinHash estimate against each decides."""
     lsh = _lsh(options.threshold, options.num_perm)
     kept: dict[int, MinHash] = {}
     found: list[Duplicate] = []
     for index, doc in enumerate(docs):
-        grams = shingles(doc.text, options.shingle_size)
-        if not grams:
+        if not words(doc.text):
             continue
-        signature = MinHash(num_perm=options.num_perm, seed=1)
-        signature.update_batch([g.encode("utf-8") for g in sorted(grams)])
+        signature = minhash(doc.text, options.shingle_size, options.num_perm)
         scored = [(signature.jaccard(kept[int(key)]), int(key)) for key in lsh.query(signature)]
         best = max(scored, key=lambda pair: (pair[0], -pair[1]), default=None)
         if best is not None and best[0] >= options.threshold:

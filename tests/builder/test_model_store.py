@@ -91,7 +91,7 @@ def test_second_resolution_is_a_cache_hit(cache: Path, parts, monkeypatch) -> No
     def fail(*_: object) -> None:
         raise AssertionError("a cache hit must neither hash nor assemble")
 
-    monkeypatch.setattr(model_store, "_hash_file", fail)
+    monkeypatch.setattr(model_store, "file_sha256", fail)
     monkeypatch.setattr(model_store, "_assemble", fail)
     # The packages are no longer needed once the model is assembled.
     monkeypatch.setattr(sys, "path", [p for p in sys.path if p != str(site)])
