@@ -44,8 +44,9 @@ def export_command(
     config: Path = typer.Option(Path("dsforge.yaml"), "--config", "-c", help="project config file"),
 ) -> None:
     """Write the splits as an HF DatasetDict, Alpaca, ChatML and ShareGPT, with a dataset card and lineage."""
-    from builder.dataset_card import build_lineage, write_card
+    from builder.card import write_card
     from builder.export import export_splits, push_to_hub
+    from builder.lineage import build_lineage
     from builder.schema_loader import load_schema
     from builder.split import SplitPaths, read_splits
     from core.config import load_config

@@ -21,7 +21,13 @@ from tests.builder.license_records import reviewed_records
 from tests.faults import kill_when
 
 REPO = Path(__file__).resolve().parent.parent
-WRITERS = ("builder/split.py", "builder/export.py", "builder/dataset_card.py", "dsforge/split_commands.py")
+WRITERS = (
+    "builder/split.py",
+    "builder/export.py",
+    "builder/lineage.py",
+    "builder/card.py",
+    "dsforge/split_commands.py",
+)
 STAGING = ("export/dataset.tmp/", "export/dataset.old/")  # the dataset folder's swap: partial by design
 
 

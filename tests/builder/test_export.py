@@ -10,11 +10,13 @@ import typer
 import yaml
 from typer.testing import CliRunner
 
-from builder.dataset_card import build_lineage, file_sha256, write_card
+from builder.card import write_card
 from builder.export import COLUMNS, ExportPaths, export_splits, push_to_hub, user_turn
+from builder.lineage import build_lineage
 from builder.split import SPLITS, SplitPaths, split_records, write_splits
 from core import atomic
 from core.errors import ExportError
+from core.hashing import file_sha256
 from core.options.export import ExportOptions
 from core.options.split import SplitOptions
 from dsforge.split_commands import export_command
