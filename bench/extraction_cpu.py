@@ -57,7 +57,7 @@ from bench.llama_timing import Recorder, raw_speed, recording
 from bench.machine import load_average, machine_info, usable_cpus, write_results
 from builder import model_store
 from builder.pipeline import build
-from core.config import load_config
+from core.config import GGUF_PREFIX, load_config
 
 SETTINGS: dict[str, dict[str, int]] = {
     "b1-p1": {"batch_length": 1, "n_parallel": 1},
@@ -198,7 +198,7 @@ def write_config(project: Path, model: str, args: argparse.Namespace, setting: s
     params = dict(data["provider"].get("params", {}))
     params.update(n_threads=args.threads, n_parallel=SETTINGS[setting]["n_parallel"])
     params["max_tokens"] = args.max_tokens
-    data["provider"] = {"model_id": f"dsforge-gguf:{model}", "params": params}
+    data["provider"] = {"model_id": f"{GGUF_PREFIX}{model}", "params": params}
     data["extraction"] = {
         **data.get("extraction", {}),
         "batch_length": SETTINGS[setting]["batch_length"],

@@ -11,6 +11,7 @@ from collections import Counter
 from typing import Any
 
 from builder.export import ExportPaths
+from builder.export_formats import export_formats
 from builder.split import SPLITS
 from core import atomic
 from core.options.export import ExportOptions
@@ -33,13 +34,13 @@ def render_card(lineage: dict[str, Any], options: ExportOptions) -> str:
         tags=["instruction-tuning", "dsforge", "grounded"],
         configs=[
             {
-                "config_name": fmt,
-                "default": fmt == "alpaca",
+                "config_name": fmt.name,
+                "default": fmt.default,
                 "data_files": [
-                    {"split": name, "path": f"{fmt}/{name}.jsonl"} for name in SPLITS if sizes.get(name)
+                    {"split": name, "path": f"{fmt.name}/{name}.jsonl"} for name in SPLITS if sizes.get(name)
                 ],
             }
-            for fmt in ("alpaca", "chatml", "sharegpt")
+            for fmt in export_formats()
         ],
     ).to_yaml()
     parts = [f"---\n{header}\n---", f"# {lineage['dataset']['name']}", _summary(lineage)]
@@ -83,8 +84,7 @@ def _structure(lineage: dict[str, Any]) -> str:
         + ", ".join(f"`{c}`" for c in lineage["dataset"]["columns"])
         + " (`provenance`: model, source, item id, evidence spans with character offsets, review).",
         "",
-        "Files: `alpaca/<split>.json[l]` (instruction, input, output), `chatml/<split>.jsonl` "
-        "(`messages`), `sharegpt/<split>.jsonl` (`conversations`), `lineage.json`.",
+        "Files: " + ", ".join(fmt.card_line for fmt in export_formats()) + ", `lineage.json`.",
     ]
     return "\n".join(lines)
 

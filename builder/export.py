@@ -4,9 +4,9 @@
   `save_to_disk`; `train/` reads it with `load_from_disk`, so its column names
   are a contract: id, instruction, input, output, doc_id, stratum, template,
   schema_name, plus a nested `provenance` struct.
-- `alpaca/<split>.json` and `.jsonl`: instruction, input, output.
-- `chatml/<split>.jsonl`: OpenAI-style `messages`.
-- `sharegpt/<split>.jsonl`: `conversations` with from/value turns.
+- one folder per registered format (builder.export_formats): `alpaca/<split>.json`
+  and `.jsonl` (instruction, input, output), `chatml/<split>.jsonl` (OpenAI-style
+  `messages`), `sharegpt/<split>.jsonl` (`conversations` with from/value turns).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from builder.export_formats import export_formats
 from builder.split import SPLITS, stratum_of
 from core import atomic
 from core.errors import ExportError
@@ -105,30 +106,6 @@ def dataset_row(record: ReviewedRecord, stratify_by: str | None) -> dict[str, An
     }
 
 
-def alpaca_row(record: ReviewedRecord) -> dict[str, str]:
-    return record.alpaca()
-
-
-def chatml_row(record: ReviewedRecord, system_prompt: str | None) -> dict[str, Any]:
-    messages = [{"role": "system", "content": system_prompt}] if system_prompt else []
-    messages += [
-        {"role": "user", "content": user_turn(record)},
-        {"role": "assistant", "content": record.output},
-    ]
-    return {"id": record.id, "messages": messages}
-
-
-def sharegpt_row(record: ReviewedRecord, system_prompt: str | None) -> dict[str, Any]:
-    turns = [{"from": "system", "value": system_prompt}] if system_prompt else []
-    turns += [{"from": "human", "value": user_turn(record)}, {"from": "gpt", "value": record.output}]
-    return {"id": record.id, "conversations": turns}
-
-
-def user_turn(record: ReviewedRecord) -> str:
-    """Alpaca's instruction and input as one user message, the way Alpaca's own prompt joins them."""
-    return f"{record.instruction}\n\n{record.input}" if record.input else record.instruction
-
-
 def export_splits(
     splits: dict[str, list[ReviewedRecord]],
     manifest: SplitManifest,
@@ -140,19 +117,13 @@ def export_splits(
     result = ExportResult(paths=paths, sizes={name: len(splits.get(name, [])) for name in SPLITS})
     for name in SPLITS:
         rows = splits.get(name, [])
-        alpaca = [alpaca_row(r) for r in rows]
-        atomic.write_json(paths.file("alpaca", name, "json"), alpaca)
-        atomic.write_jsonl(paths.file("alpaca", name), alpaca)
-        atomic.write_jsonl(paths.file("chatml", name), [chatml_row(r, options.system_prompt) for r in rows])
-        atomic.write_jsonl(
-            paths.file("sharegpt", name), [sharegpt_row(r, options.system_prompt) for r in rows]
-        )
-        result.files += [
-            paths.file("alpaca", name, "json"),
-            paths.file("alpaca", name),
-            paths.file("chatml", name),
-            paths.file("sharegpt", name),
-        ]
+        for fmt in export_formats():
+            written = [fmt.row(record, options) for record in rows]
+            if fmt.json_array:
+                atomic.write_json(paths.file(fmt.name, name, "json"), written)
+                result.files.append(paths.file(fmt.name, name, "json"))
+            atomic.write_jsonl(paths.file(fmt.name, name), written)
+            result.files.append(paths.file(fmt.name, name))
     dataset_dict = build_dataset_dict(splits, manifest.stratify_by)
     save_dataset_dict(dataset_dict, paths.dataset)
     return result

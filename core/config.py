@@ -26,7 +26,9 @@ from core.options.split import SplitOptions
 from core.options.train import EvalOptions, TrainOptions
 
 CONFIG_NAME = "dsforge.yaml"
-DEFAULT_MODEL = "dsforge-gguf:qwen2.5-coder-1.5b"
+# Model ids of the in-process llama.cpp provider (builder.providers.llamacpp) start with this.
+GGUF_PREFIX = "dsforge-gguf:"
+DEFAULT_MODEL = f"{GGUF_PREFIX}qwen2.5-coder-1.5b"
 SECRET_KEYS = frozenset({"api_key", "password", "token", "secret"})
 
 

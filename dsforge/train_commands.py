@@ -53,6 +53,7 @@ def eval_command(
     from core.config import load_config
     from train.data import TrainPaths
     from train.evaluate import evaluate
+    from train.metrics import metrics
 
     with reported_errors():
         cfg = load_config(config)
@@ -61,15 +62,7 @@ def eval_command(
     for column in ("metric", "base", "tuned", "Δ"):
         table.add_column(column, justify="right")
     base, tuned = result["overall"]["base"], result["overall"]["tuned"]
-    for key in (
-        "exact_match",
-        "token_f1",
-        "rouge_l",
-        "bleu",
-        "schema_valid",
-        "perplexity",
-        "probe_perplexity",
-    ):
+    for key in (metric.name for metric in metrics()):
         if base.get(key) is None:
             continue
         table.add_row(key, f"{base[key]:.3f}", f"{tuned[key]:.3f}", f"{tuned[key] - base[key]:+.3f}")

@@ -1,4 +1,4 @@
-"""Optional LLM-as-judge: any configured langextract provider scores answers 1–5.
+"""Optional LLM-as-judge: any provider the build can use (builder.providers.registry) scores answers 1–5.
 
 Off by default: a judge is slow, costs money on hosted providers, and its
 scores drift with its own model; the string metrics stay the primary evidence.
@@ -9,10 +9,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from builder.providers.registry import create_model, provider_for
 from core.config import ProviderConfig
 from core.options.train import JudgeOptions
 
-LOCAL_PREFIX = "dsforge-gguf:"
 PROMPT = """You grade answers to a task against a reference answer.
 
 Task: {instruction}
@@ -37,18 +37,8 @@ def judge_outputs(
     options: JudgeOptions, fallback: ProviderConfig, rows: list[dict[str, Any]], answers: list[str]
 ) -> list[float | None]:
     """A 1–5 score per answer (None past `max_examples` or when the reply has no score)."""
-    import langextract as lx
-
     provider = _provider(options, fallback)
-    key = provider.api_key()
-    kwargs = dict(provider.params)
-    if key:
-        kwargs["api_key"] = key
-    import builder.providers.llamacpp  # noqa: F401  (registers the in-process GGUF provider)
-
-    model = lx.factory.create_model(
-        lx.factory.ModelConfig(model_id=provider.model_id, provider_kwargs=kwargs)
-    )
+    model = create_model(provider, setting="provider" if options.model_id is None else "eval.judge")
     limit = min(options.max_examples, len(rows))
     prompts = [
         PROMPT.format(
@@ -56,7 +46,8 @@ def judge_outputs(
         )
         for r, a in zip(rows[:limit], answers[:limit], strict=True)
     ]
-    extra = {"json_schema": SCORE_SCHEMA} if provider.model_id.startswith(LOCAL_PREFIX) else {}
+    registered = provider_for(provider.model_id)
+    extra = {"json_schema": SCORE_SCHEMA} if registered and registered.json_schema_per_call else {}
     scores: list[float | None] = []
     for outputs in model.infer(prompts, **extra):
         scores.append(parse_score(outputs[0].output if outputs else ""))

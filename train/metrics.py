@@ -1,4 +1,12 @@
-"""Text metrics for generated answers against references, from the maintained libraries.
+"""Text metrics for generated answers against references, and the table that lists them.
+
+A metric is one registration: `@register_metric("name", label="report row")`
+on a `(prediction, reference) -> float` function (averaged over examples), or
+with `corpus=True` on a `(predictions, references) -> float` one. It then
+appears in metrics.json, predictions.jsonl, report.md, metrics.png and the
+`dsforge eval` table. Columns measured by the evaluation itself (schema
+validity, perplexities, the judge) sit in the same table, so the report reads
+its rows from one place.
 
 Exact match and token F1 follow the SQuAD definitions (lower-case, drop
 punctuation and English articles, split on whitespace). ROUGE-L comes from
@@ -12,17 +20,68 @@ import json
 import re
 import string
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
 from pydantic import ValidationError
 
+from core.plugins import load_plugins
 from schemas.base import ExtractionSchema
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _PUNCT = str.maketrans("", "", string.punctuation)
 STRUCTURED_OUTPUT = "{item_json}"
+
+ExampleScore = Callable[[str, str], float]
+CorpusScore = Callable[[Sequence[str], Sequence[str]], float]
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A row of the report. `score` is None for columns the evaluation measures itself."""
+
+    name: str
+    label: str
+    score: ExampleScore | CorpusScore | None = None
+    corpus: bool = False
+    # Multiplier that puts the value on 0–1 for metrics.png; None keeps it off the chart.
+    chart_scale: float | None = 1.0
+
+
+_METRICS: dict[str, Metric] = {}
+
+
+def register_metric(
+    name: str, *, label: str, corpus: bool = False, chart_scale: float | None = 1.0
+) -> Callable[[Any], Any]:
+    """Decorator: add `fn` to the table; re-registering a name replaces it in place."""
+
+    def decorate(fn: Any) -> Any:
+        _METRICS[name] = Metric(name=name, label=label, score=fn, corpus=corpus, chart_scale=chart_scale)
+        return fn
+
+    return decorate
+
+
+def unregister_metric(name: str) -> None:
+    _METRICS.pop(name, None)
+
+
+def metrics() -> list[Metric]:
+    """Every report row, in registration order."""
+    load_plugins()
+    return list(_METRICS.values())
+
+
+def text_metrics() -> list[Metric]:
+    """The rows computed from predictions and references alone."""
+    return [m for m in metrics() if m.score is not None]
+
+
+def _measured(name: str, label: str, chart_scale: float | None = None) -> None:
+    _METRICS[name] = Metric(name=name, label=label, chart_scale=chart_scale)
 
 
 def normalize(text: str) -> str:
@@ -30,10 +89,12 @@ def normalize(text: str) -> str:
     return " ".join(_ARTICLES.sub(" ", text).split())
 
 
+@register_metric("exact_match", label="exact match")
 def exact_match(prediction: str, reference: str) -> float:
     return float(normalize(prediction) == normalize(reference))
 
 
+@register_metric("token_f1", label="token F1")
 def token_f1(prediction: str, reference: str) -> float:
     pred, ref = normalize(prediction).split(), normalize(reference).split()
     if not pred or not ref:
@@ -52,11 +113,13 @@ def _rouge() -> Any:
     return rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
 
 
+@register_metric("rouge_l", label="ROUGE-L F")
 def rouge_l(prediction: str, reference: str) -> float:
     """ROUGE-L F-measure (longest common subsequence), Porter-stemmed tokens."""
     return _rouge().score(reference, prediction)["rougeL"].fmeasure
 
 
+@register_metric("bleu", label="BLEU (0–100)", corpus=True, chart_scale=0.01)
 def corpus_bleu(predictions: Sequence[str], references: Sequence[str]) -> float:
     """sacreBLEU on the whole set (0–100); sentence BLEU is too noisy to average."""
     import sacrebleu
@@ -64,6 +127,12 @@ def corpus_bleu(predictions: Sequence[str], references: Sequence[str]) -> float:
     if not predictions:
         return 0.0
     return sacrebleu.corpus_bleu(list(predictions), [list(references)]).score
+
+
+_measured("schema_valid", "schema-valid share", chart_scale=1.0)
+_measured("perplexity", "perplexity on references ↓")
+_measured("probe_perplexity", "general-text perplexity ↓ (forgetting probe)")
+_measured("judge", "LLM judge (1–5)")
 
 
 def structured_templates(schema: type[ExtractionSchema]) -> set[str]:
@@ -87,11 +156,8 @@ def schema_valid(output: str, evidence: str, schema: type[ExtractionSchema]) -> 
 
 
 def example_scores(prediction: str, reference: str) -> dict[str, float]:
-    return {
-        "exact_match": exact_match(prediction, reference),
-        "token_f1": token_f1(prediction, reference),
-        "rouge_l": rouge_l(prediction, reference),
-    }
+    """Every per-example metric of one answer."""
+    return {m.name: m.score(prediction, reference) for m in text_metrics() if not m.corpus}
 
 
 def aggregate(
@@ -99,13 +165,17 @@ def aggregate(
     references: Sequence[str],
     valid: Sequence[bool | None] | None = None,
 ) -> dict[str, float | int | None]:
-    """Mean of the per-example scores, corpus BLEU, and the schema-valid share where it applies."""
+    """Mean of the per-example scores, the corpus scores, and the schema-valid share where it applies."""
     n = len(predictions)
     scores = [example_scores(p, r) for p, r in zip(predictions, references, strict=True)]
     result: dict[str, float | int | None] = {"n": n}
-    for key in ("exact_match", "token_f1", "rouge_l"):
-        result[key] = sum(s[key] for s in scores) / n if n else None
-    result["bleu"] = corpus_bleu(predictions, references) if n else None
+    for m in text_metrics():
+        if not n:
+            result[m.name] = None
+        elif m.corpus:
+            result[m.name] = m.score(predictions, references)
+        else:
+            result[m.name] = sum(s[m.name] for s in scores) / n
     checked = [v for v in (valid or []) if v is not None]
     result["schema_valid"] = sum(checked) / len(checked) if checked else None
     result["schema_checked"] = len(checked)

@@ -7,18 +7,9 @@ from typing import Any
 
 from core import atomic
 from train.data import TrainPaths
+from train.metrics import metrics
 from train.run_card import RunCard, plot_losses, render_markdown
 
-METRICS = (
-    ("exact_match", "exact match", 1.0),
-    ("token_f1", "token F1", 1.0),
-    ("rouge_l", "ROUGE-L F", 1.0),
-    ("bleu", "BLEU (0–100)", 0.01),
-    ("schema_valid", "schema-valid share", 1.0),
-    ("perplexity", "perplexity on references ↓", None),
-    ("probe_perplexity", "general-text perplexity ↓ (forgetting probe)", None),
-    ("judge", "LLM judge (1–5)", None),
-)
 SNIPPET = 400
 
 
@@ -49,11 +40,11 @@ def render(result: dict[str, Any], card: RunCard, has_loss: bool = True) -> str:
         "| metric | base | tuned | Δ |",
         "| --- | ---: | ---: | ---: |",
     ]
-    for key, label, _ in METRICS:
-        if base.get(key) is None and tuned.get(key) is None:
+    for metric in metrics():
+        b, t = base.get(metric.name), tuned.get(metric.name)
+        if b is None and t is None:
             continue
-        b, t = base.get(key), tuned.get(key)
-        lines.append(f"| {label} | {_f(b)} | {_f(t)} | {_delta(b, t)} |")
+        lines.append(f"| {metric.label} | {_f(b)} | {_f(t)} | {_delta(b, t)} |")
     if base.get("schema_checked"):
         lines.append("")
         lines.append(
@@ -140,11 +131,14 @@ def _examples(title: str, examples: list[dict[str, Any]]) -> list[str]:
 
 def _bar_chart(result: dict[str, Any], path: Any) -> None:
     base, tuned = result["overall"]["base"], result["overall"]["tuned"]
-    keys = [(k, label, scale) for k, label, scale in METRICS if scale is not None and base.get(k) is not None]
-    labels = [label.split(" (")[0] for _, label, _ in keys]
+    charted = [m for m in metrics() if m.chart_scale is not None and base.get(m.name) is not None]
+    labels = [m.label.split(" (")[0] for m in charted]
     _bars(
         labels,
-        {"base": [base[k] * s for k, _, s in keys], "tuned": [tuned[k] * s for k, _, s in keys]},
+        {
+            "base": [base[m.name] * m.chart_scale for m in charted],
+            "tuned": [tuned[m.name] * m.chart_scale for m in charted],
+        },
         "score (BLEU / 100)",
         path,
     )

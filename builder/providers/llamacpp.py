@@ -18,12 +18,12 @@ from typing import Any
 from langextract.core import base_model, data, exceptions, schema
 from langextract.core import output_schema as output_schema_lib
 from langextract.core import types as core_types
-from langextract.providers import router
 
 from builder import model_store
+from builder.providers.registry import register_provider
+from core.config import GGUF_PREFIX
 
-MODEL_PREFIX = "dsforge-gguf:"
-PROVIDER_NAME = "dsforge-gguf"
+PROVIDER_NAME = GGUF_PREFIX.rstrip(":")
 
 _servers: dict[tuple[Any, ...], Any] = {}
 _servers_lock = threading.Lock()
@@ -89,7 +89,12 @@ class JsonSchemaConstraint(schema.BaseSchema):
         return True
 
 
-@router.register(rf"^{MODEL_PREFIX}", priority=50)
+def gguf_provenance(model_id: str) -> dict[str, Any]:
+    """The GGUF file's sha256, size and the packages that carry it."""
+    return model_store.model_provenance(model_id[len(GGUF_PREFIX) :])
+
+
+@register_provider(GGUF_PREFIX, provenance=gguf_provenance, json_schema_per_call=True)
 class LlamaCppLanguageModel(base_model.BaseLanguageModel):
     """Chat completions from a local GGUF model, JSON-constrained, one loaded copy per process."""
 
@@ -109,9 +114,9 @@ class LlamaCppLanguageModel(base_model.BaseLanguageModel):
         **kwargs: Any,
     ) -> None:
         """Resolve the model file now (clear errors early); load weights on first use."""
-        if not model_id.startswith(MODEL_PREFIX):
+        if not model_id.startswith(GGUF_PREFIX):
             raise exceptions.InferenceConfigError(
-                f"model_id must start with '{MODEL_PREFIX}', e.g. '{MODEL_PREFIX}qwen2.5-coder-1.5b'."
+                f"model_id must start with '{GGUF_PREFIX}', e.g. '{GGUF_PREFIX}qwen2.5-coder-1.5b'."
             )
         if format_type != data.FormatType.JSON:
             raise exceptions.InferenceConfigError(
@@ -122,7 +127,7 @@ class LlamaCppLanguageModel(base_model.BaseLanguageModel):
         super().__init__(**kwargs)
         self.model_id = model_id
         self.format_type = format_type
-        target = model_id[len(MODEL_PREFIX) :]
+        target = model_id[len(GGUF_PREFIX) :]
         self.model_path: Path = model_store.resolve_gguf(target)
         entry = model_store.CATALOGUE.get(target)
         self.chat_template = entry.chat_template if entry else None

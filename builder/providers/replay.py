@@ -16,10 +16,10 @@ from typing import Any
 
 from langextract.core import base_model
 from langextract.core import types as lx_types
-from langextract.providers import router
 
 from builder.llm_cache import prompt_sha256
 from builder.providers.llamacpp import JsonSchemaConstraint
+from builder.providers.registry import register_provider
 
 PREFIX = "dsforge-replay:"
 
@@ -28,7 +28,7 @@ class MissingRecordingError(KeyError):
     """The recording holds no completion for this prompt."""
 
 
-@router.register(rf"^{PREFIX}", priority=50)
+@register_provider(PREFIX)
 class ReplayLanguageModel(base_model.BaseLanguageModel):
     """`dsforge-replay:<path to recording.jsonl>`; mirrors the local provider's schema handling."""
 

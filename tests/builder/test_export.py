@@ -11,7 +11,8 @@ import yaml
 from typer.testing import CliRunner
 
 from builder.card import write_card
-from builder.export import COLUMNS, ExportPaths, export_splits, push_to_hub, user_turn
+from builder.export import COLUMNS, ExportPaths, export_splits, push_to_hub
+from builder.export_formats import user_turn
 from builder.lineage import build_lineage
 from builder.split import SPLITS, SplitPaths, split_records, write_splits
 from core import atomic

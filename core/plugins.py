@@ -1,0 +1,23 @@
+"""Installed extensions: packages that declare a `dsforge.plugins` entry point.
+
+Each entry point names a module; importing it runs its `register_metric`,
+`register_export_format` or `register_provider` calls. A registry loads them
+on first lookup, so an installed extension needs no import anywhere in dsforge.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module, metadata
+
+GROUP = "dsforge.plugins"
+_loaded = False
+
+
+def load_plugins() -> None:
+    """Import every `dsforge.plugins` entry point once per process."""
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    for entry in sorted(metadata.entry_points(group=GROUP), key=lambda e: e.name):
+        import_module(entry.value.split(":", 1)[0])

@@ -1,0 +1,132 @@
+"""A metric, an export format and a provider added from outside dsforge's packages, each in one place.
+
+`tests/extension/acme_extension.py` registers all three the way a user would;
+each test shows its addition reaching the real outputs: the export through the
+`dsforge` command finding it as an installed `dsforge.plugins` entry point, the
+provider serving a real build (and built by the judge through the same table),
+the metric in metrics.json, predictions.jsonl, report.md and the `dsforge eval`
+table after a real tiny training run.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from builder.pipeline import build
+from core.config import load_config
+from tests.builder.license_records import reviewed_records
+from tests.builder.replay_project import RECORDING, make_project
+from tests.test_split_export_killed import make_project as make_split_project
+
+REPO = Path(__file__).resolve().parent.parent
+EXTENSION = "tests.extension.acme_extension"
+
+
+@pytest.fixture(scope="module")
+def acme():
+    """The extension imported (once: its classes must stay the registered ones), unregistered at the end."""
+    from builder.export_formats import unregister_export_format
+    from train.metrics import unregister_metric
+
+    yield importlib.import_module(EXTENSION)
+    unregister_metric("length_ratio")
+    unregister_export_format("plaintext")
+
+
+def _jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text("utf-8").splitlines() if line]
+
+
+def installed_as_entry_point(root: Path) -> dict[str, str]:
+    """An environment whose Python sees the extension as an installed distribution's plugin."""
+    dist = root / "site" / "acme_dsforge_extension-0.1.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-dsforge-extension\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text(f"[dsforge.plugins]\nacme = {EXTENSION}\n")
+    path = os.pathsep.join([str(root / "site"), str(REPO), os.environ.get("PYTHONPATH", "")])
+    return {**os.environ, "PYTHONPATH": path}
+
+
+def test_an_installed_export_format_is_written_hashed_and_on_the_card(tmp_path, license_schema):
+    config = make_split_project(tmp_path / "project", license_schema)
+    env = installed_as_entry_point(tmp_path)
+    for stage in ("split", "export"):
+        done = subprocess.run(
+            [sys.executable, "-m", "dsforge", stage, "-c", str(config)],
+            cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+    export = config.parent / "build" / "export"
+    lineage = json.loads((export / "lineage.json").read_text("utf-8"))
+    for split, size in lineage["dataset"]["sizes"].items():
+        rows = _jsonl(export / "plaintext" / f"{split}.jsonl")
+        alpaca = _jsonl(export / "alpaca" / f"{split}.jsonl")
+        assert len(rows) == len(alpaca) == size
+        for row, a in zip(rows, alpaca, strict=True):
+            assert row["text"].startswith(a["instruction"]) and row["text"].endswith(a["output"])
+        assert f"plaintext/{split}.jsonl" in lineage["files"]
+    card = (export / "README.md").read_text("utf-8")
+    assert "`plaintext/<split>.jsonl` (`text`: prompt and answer in one string)" in card
+    header = yaml.safe_load(card.split("---")[1])
+    assert "plaintext" in {config["config_name"] for config in header["configs"]}
+
+
+def test_a_registered_provider_serves_the_build_and_the_judge(tmp_path, acme):
+    config = load_config(make_project(tmp_path, provider=acme.PREFIX))
+    served = acme.AcmeRecordedModel.served
+    summary = build(config, show_progress=False)
+    assert acme.AcmeRecordedModel.served > served
+    assert summary.report["records"]["kept"] > 0
+    model = summary.report["model"]
+    assert model["model_id"] == f"{acme.PREFIX}{RECORDING}"
+    assert model["recording_sha256"] == acme.recording_provenance(model["model_id"])["recording_sha256"]
+    records = _jsonl(summary.paths.records)
+    assert {record["model"] for record in records} == {model["model_id"]}
+
+    # The judge builds its model through the same table: the recording has no grading prompts.
+    from core.options.train import JudgeOptions
+    from train.judge import judge_outputs
+
+    row = {key: records[0][key] for key in ("instruction", "input", "output")}
+    options = JudgeOptions(enabled=True, model_id=model["model_id"])
+    with pytest.raises(acme.NotRecordedError):
+        judge_outputs(options, config.provider, [row], ["an answer"])
+
+
+def test_a_registered_metric_reaches_every_eval_output(tmp_path, acme, license_schema):
+    from dsforge.cli import app
+    from tests.train.train_projects import one_cpu_thread, write_project
+    from train.base_models import resolve_base_model
+    from train.data import TrainPaths
+
+    resolve_base_model("smollm2-135m", REPO)
+    records, _ = reviewed_records(license_schema, limit=12)
+    config_path = write_project(
+        tmp_path, records, REPO,
+        train={"base_model": "smollm2-135m", "mode": "lora", "max_steps": 1, "batch_size": 2,
+               "gradient_accumulation_steps": 1, "eval_steps": 1, "max_seq_len": 96, "lora_r": 4},
+        eval_={"max_examples": 2, "max_new_tokens": 8, "batch_size": 2, "examples_shown": 1},
+    )  # fmt: skip
+    with one_cpu_thread():
+        for stage in ("train", "eval"):
+            result = CliRunner().invoke(app, [stage, "-c", str(config_path), "--no-progress"])
+            assert result.exit_code == 0, result.output
+    assert "length_ratio" in result.output  # the `dsforge eval` table
+
+    paths = TrainPaths(load_config(config_path).output_dir)
+    metrics = json.loads(paths.metrics.read_text("utf-8"))
+    predictions = _jsonl(paths.predictions)
+    for name in ("base", "tuned"):
+        expected = [acme.length_ratio(p[name], p["output"]) for p in predictions]
+        assert [p[f"{name}_scores"]["length_ratio"] for p in predictions] == expected
+        assert metrics["overall"][name]["length_ratio"] == pytest.approx(sum(expected) / len(expected))
+    assert "| answer length / reference length |" in paths.report.read_text("utf-8")
