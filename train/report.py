@@ -7,6 +7,7 @@ from typing import Any
 
 from builder import atomic
 from train.data import TrainPaths
+from train.preference import markdown_section as human_section
 from train.run_card import RunCard, plot_losses, render_markdown
 
 METRICS = (
@@ -68,6 +69,7 @@ def render(result: dict[str, Any], card: RunCard, has_loss: bool = True) -> str:
         "",
         _probe_sentence(base.get("probe_perplexity"), tuned.get("probe_perplexity"), result.get("probe", {})),
         "",
+        *human_section(result.get("human")),
         "## Per stratum",
         "",
         *_group_table(result["by_stratum"], "stratum"),
