@@ -180,7 +180,9 @@ def push_pairs(
 
     for pair in pairs:
         if len(pair.answers) != 2:
-            raise ReviewError(f"pair {pair.record_id} has {len(pair.answers)} answers; a comparison needs two.")
+            raise ReviewError(
+                f"pair {pair.record_id} has {len(pair.answers)} answers; a comparison needs two."
+            )
     started = time.perf_counter()
     dataset = ensure_dataset(point, options, name, build_settings(show_reference, min_submitted))
     payloads = [record_payload(pair, seed, show_reference) for pair in pairs]
@@ -232,7 +234,9 @@ def pull_votes(
         pair_id = row.get("external_id")
         if pair_id not in orders:
             continue
-        votes[pair_id] = sorted(_votes(row, orders[pair_id], users), key=lambda v: (v.submitted_at, v.reviewer))
+        votes[pair_id] = sorted(
+            _votes(row, orders[pair_id], users), key=lambda v: (v.submitted_at, v.reviewer)
+        )
     return votes
 
 

@@ -51,7 +51,9 @@ def human_eval_command(config: Path, action: str, human: bool, progress: bool) -
         table.add_column(column, justify="right")
     for outcome, entry in stats["rates"].items():
         rate = "–" if entry["rate"] is None else f"{entry['rate']:.0%}"
-        interval = "–" if entry["interval"] is None else f"[{entry['interval'][0]:.0%}, {entry['interval'][1]:.0%}]"
+        interval = (
+            "–" if entry["interval"] is None else f"[{entry['interval'][0]:.0%}, {entry['interval'][1]:.0%}]"
+        )
         table.add_row(outcome, str(entry["count"]), rate, interval)
     table.add_row("pending", str(stats["pending"]), "–", "–")
     console.print(table)

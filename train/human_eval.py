@@ -100,7 +100,9 @@ def push_human(config: DsforgeConfig) -> dict[str, Any]:
     seed = _seed(options.seed, state, blinding_path)
     pushed = (state or {}).get("pairs", [])
     orders = {p["pair_id"]: (p["a"], p["b"]) for p in pushed}
-    record_ids = {p["pair_id"]: p["record_id"] for p in pushed} | {p.id: p.record_id for p in comparison.pairs}
+    record_ids = {p["pair_id"]: p["record_id"] for p in pushed} | {
+        p.id: p.record_id for p in comparison.pairs
+    }
     for pair in comparison.pairs:
         orders.setdefault(pair.id, blind_order(pair.id, list(pair.answers), seed))
         if orders[pair.id] != blind_order(pair.id, list(pair.answers), seed):
@@ -228,4 +230,3 @@ def _vote_row(pair: Pair, order: tuple[str, str], votes: list[Vote], settled: Ve
         "reason": settled.reason,
         "votes": [asdict(v) for v in votes],
     }
-

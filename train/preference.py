@@ -30,7 +30,9 @@ class Verdict:
     reason: str  # preferred, tie, identical, disagreed, split, too few reviews
 
 
-def verdict(choices: list[str], min_submitted: int, rule: str, tuned: str = "tuned", base: str = "base") -> Verdict:
+def verdict(
+    choices: list[str], min_submitted: int, rule: str, tuned: str = "tuned", base: str = "base"
+) -> Verdict:
     """One prompt's outcome from its reviewers' un-blinded choices (system names or 'tie').
 
     Reviewers who cannot agree (an even split, or any dissent under the
@@ -121,7 +123,9 @@ def markdown_section(human: dict[str, Any] | None) -> list[str]:
     labels = {WIN: "win (tuned better)", TIE: "tie", LOSS: "loss (base better)"}
     for outcome, label in labels.items():
         entry = stats["rates"][outcome]
-        lines.append(f"| {label} | {entry['count']} | {_pct(entry['rate'])} | {_interval(entry['interval'])} |")
+        lines.append(
+            f"| {label} | {entry['count']} | {_pct(entry['rate'])} | {_interval(entry['interval'])} |"
+        )
     lines.append(f"| pending (too few reviews) | {stats['pending']} | – | – |")
     pref = stats["preference"]
     lines.append("")

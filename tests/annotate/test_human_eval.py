@@ -70,9 +70,13 @@ def _server_rows(server, config) -> tuple[dict, list[dict]]:
 
 
 def test_blind_push_review_pull_unblinds_into_the_report(tmp_path, review_server, license_schema):
-    config = load_config(_project(tmp_path, review_server, license_schema, dataset="human-loop", min_submitted=1))
+    config = load_config(
+        _project(tmp_path, review_server, license_schema, dataset="human-loop", min_submitted=1)
+    )
     predictions = {row["id"]: row for row in atomic.read_jsonl(TrainPaths(config.output_dir).predictions)}
-    differing = [r for r in predictions.values() if " ".join(r["base"].split()) != " ".join(r["tuned"].split())]
+    differing = [
+        r for r in predictions.values() if " ".join(r["base"].split()) != " ".join(r["tuned"].split())
+    ]
     assert len(differing) >= 4, "the recording should have several prompts the adapter answers differently"
 
     summary = push_human(config)
@@ -82,7 +86,9 @@ def test_blind_push_review_pull_unblinds_into_the_report(tmp_path, review_server
     # Blinding: nothing the reviewers can see names a model; the owner sees all they see, and more.
     settings, rows = _server_rows(review_server, config)
     card = json.loads(TrainPaths(config.output_dir).run_json.read_text("utf-8"))
-    visible = json.dumps(settings) + json.dumps([{k: r[k] for k in ("fields", "metadata", "external_id")} for r in rows])
+    visible = json.dumps(settings) + json.dumps(
+        [{k: r[k] for k in ("fields", "metadata", "external_id")} for r in rows]
+    )
     for name in ("tuned", "base", "adapter", "smollm", "lora", card["base_model"]["ref"]):
         assert not re.search(rf"\b{re.escape(name)}\b", visible, re.I), name
     assert {tuple(sorted(r["fields"])) for r in rows} == {("answer_a", "answer_b", "prompt", "reference")}
@@ -98,19 +104,27 @@ def test_blind_push_review_pull_unblinds_into_the_report(tmp_path, review_server
     assert tuned_first == {True, False}
 
     # A second push changes nothing: same records, same order, no duplicates.
-    blinding = (config.output_dir / "eval" / "human" / summary["dataset"] / "blinding.json").read_text("utf-8")
+    blinding = (config.output_dir / "eval" / "human" / summary["dataset"] / "blinding.json").read_text(
+        "utf-8"
+    )
     push_human(config)
     _, again = _server_rows(review_server, config)
     assert sorted((r["external_id"], r["fields"]["answer_a"]) for r in again) == sorted(
         (r["external_id"], r["fields"]["answer_a"]) for r in rows
     )
-    assert (config.output_dir / "eval" / "human" / summary["dataset"] / "blinding.json").read_text("utf-8") == blinding
+    assert (config.output_dir / "eval" / "human" / summary["dataset"] / "blinding.json").read_text(
+        "utf-8"
+    ) == blinding
 
     # annotator1 always picks the tuned model's answer, wherever it is shown.
     url, workspace, name = review_server.url, config.review.workspace, summary["dataset"]
     owner = review_server.user("dsforge").api_key
     pick_tuned = {
-        r["external_id"]: {"preference": "A" if r["fields"]["answer_a"] == by_pair[r["external_id"]].answers["tuned"] else "B"}
+        r["external_id"]: {
+            "preference": "A"
+            if r["fields"]["answer_a"] == by_pair[r["external_id"]].answers["tuned"]
+            else "B"
+        }
         for r in rows
     }
     first = next(iter(pick_tuned))
@@ -121,7 +135,9 @@ def test_blind_push_review_pull_unblinds_into_the_report(tmp_path, review_server
     stats = human["summary"]
     wins, ties = len(differing), len(predictions) - len(differing)
     assert stats["rates"]["win"]["count"] == wins and stats["rates"]["loss"]["count"] == 0
-    assert stats["rates"]["tie"]["count"] == ties and stats["ties_by_reason"] == ({"identical": ties} if ties else {})
+    assert stats["rates"]["tie"]["count"] == ties and stats["ties_by_reason"] == (
+        {"identical": ties} if ties else {}
+    )
     assert stats["preference"]["share"] == 1.0 and stats["pending"] == 0
     from scipy.stats import binomtest
 
@@ -137,13 +153,17 @@ def test_blind_push_review_pull_unblinds_into_the_report(tmp_path, review_server
     report = paths.report.read_text("utf-8")
     assert "## Human evaluation (blind pairwise)" in report and "| metric | base | tuned | Δ |" in report
     assert f"| win (tuned better) | {wins} | 100% |" in report
-    votes = {row.get("pair_id"): row for row in atomic.read_jsonl(paths.eval / "human" / name / "votes.jsonl")}
+    votes = {
+        row.get("pair_id"): row for row in atomic.read_jsonl(paths.eval / "human" / name / "votes.jsonl")
+    }
     assert votes[first]["votes"][0]["comment"] == "more precise"
     assert all(v["choice"] == "tuned" for row in votes.values() for v in row["votes"])
 
     # annotator2 prefers the base answer everywhere but one tie: with two reviews required and the
     # unanimous rule, every pair is a disagreement, so a tie; the base choices un-blind as "base".
-    pick_base = {pid: {"preference": "B" if choice["preference"] == "A" else "A"} for pid, choice in pick_tuned.items()}
+    pick_base = {
+        pid: {"preference": "B" if choice["preference"] == "A" else "A"} for pid, choice in pick_tuned.items()
+    }
     pick_base[first] = {"preference": "tie"}
     submit(url, owner, review_server.user("annotator2").api_key, name, workspace, pick_base)
     config.eval.human.min_submitted = 2
@@ -156,14 +176,18 @@ def test_blind_push_review_pull_unblinds_into_the_report(tmp_path, review_server
 
     # From the command line: status reads without writing; an argument without --human is refused.
     runner = CliRunner()
-    status = runner.invoke(app, ["eval", "--human", "status", "-c", str(config.project_root / "dsforge.yaml")])
+    status = runner.invoke(
+        app, ["eval", "--human", "status", "-c", str(config.project_root / "dsforge.yaml")]
+    )
     assert status.exit_code == 0, status.output
     assert "tuned vs base" in status.output and "win" in status.output
     refused = runner.invoke(app, ["eval", "pull", "-c", str(config.project_root / "dsforge.yaml")])
     assert refused.exit_code == 2 and "--human" in refused.output
 
 
-def test_pull_before_push_a_changed_seed_and_a_lost_key_say_what_to_do(tmp_path, review_server, license_schema):
+def test_pull_before_push_a_changed_seed_and_a_lost_key_say_what_to_do(
+    tmp_path, review_server, license_schema
+):
     from builder.errors import TrainError
 
     config = load_config(_project(tmp_path, review_server, license_schema, dataset="human-errors", seed=7))

@@ -6,7 +6,18 @@ import pytest
 from scipy.stats import binomtest
 
 from annotate.pairwise import blind_order
-from train.preference import LOSS, PENDING, TIE, WIN, Verdict, markdown_section, sign_test, summarize, verdict, wilson
+from train.preference import (
+    LOSS,
+    PENDING,
+    TIE,
+    WIN,
+    Verdict,
+    markdown_section,
+    sign_test,
+    summarize,
+    verdict,
+    wilson,
+)
 
 
 @pytest.mark.parametrize("k,n,level", [(0, 5, 0.95), (3, 7, 0.95), (7, 7, 0.9), (12, 22, 0.99)])
