@@ -116,11 +116,14 @@ def build_settings(show_reference: bool, min_submitted: int) -> Any:
     )
 
 
-def ensure_dataset(point: Endpoint, options: ReviewOptions, name: str, wanted: Any) -> Any:
+def ensure_dataset(
+    point: Endpoint, options: ReviewOptions, name: str, show_reference: bool, min_submitted: int
+) -> Any:
     """The comparison dataset in the review workspace, created on first push; refused if it drifted."""
     import argilla as rg
 
     argilla = client(point, options.retries, options.retry_backoff_s)
+    wanted = build_settings(show_reference, min_submitted)  # after the client: the SDK's settings need one
     workspace = argilla.workspaces(options.workspace)
     if workspace is None:
         workspace = rg.Workspace(name=options.workspace, client=argilla).create()
@@ -145,9 +148,13 @@ def ensure_dataset(point: Endpoint, options: ReviewOptions, name: str, wanted: A
 def record_payload(pair: Pair, seed: int, show_reference: bool) -> dict[str, Any]:
     """The record reviewers see: the prompt and the two answers in blind order, no system names."""
     shown_a, shown_b = blind_order(pair.id, list(pair.answers), seed)
-    fields = {PROMPT: pair.prompt, ANSWER_A: pair.answers[shown_a], ANSWER_B: pair.answers[shown_b]}
+    fields = {
+        PROMPT: pair.prompt,
+        ANSWER_A: _shown(pair.answers[shown_a]),
+        ANSWER_B: _shown(pair.answers[shown_b]),
+    }
     if show_reference:
-        fields[REFERENCE] = pair.reference
+        fields[REFERENCE] = _shown(pair.reference)
     metadata = {k: v for k, v in pair.metadata.items() if k in METADATA_TERMS and v}
     return {"external_id": pair.id, "fields": fields, "metadata": metadata}
 
@@ -184,7 +191,7 @@ def push_pairs(
                 f"pair {pair.record_id} has {len(pair.answers)} answers; a comparison needs two."
             )
     started = time.perf_counter()
-    dataset = ensure_dataset(point, options, name, build_settings(show_reference, min_submitted))
+    dataset = ensure_dataset(point, options, name, show_reference, min_submitted)
     payloads = [record_payload(pair, seed, show_reference) for pair in pairs]
     batches = retries = 0
     with httpx.Client(base_url=point.url, headers=point.headers(), timeout=120) as http:
@@ -256,3 +263,8 @@ def _votes(row: dict[str, Any], order: tuple[str, str], users: dict[str, str]) -
             choice=unblind[choice],
             comment=comment.strip() if isinstance(comment, str) and comment.strip() else None,
         )
+
+
+def _shown(text: str) -> str:
+    """Argilla refuses an empty text field; an empty answer is still an answer to judge."""
+    return text if text.strip() else "(empty answer)"
