@@ -83,7 +83,9 @@ class HumanEvalOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     dataset: str | None = Field(
-        None, description="Argilla dataset; default: '<schema>-human-<evaluation id>', one per evaluation"
+        None,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
+        description="Argilla dataset; default: '<schema>-human-<evaluation id>', one per evaluation",
     )
     seed: int | None = Field(
         None,
