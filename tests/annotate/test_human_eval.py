@@ -159,8 +159,8 @@ def test_blind_push_review_pull_unblinds_into_the_report(tmp_path, review_server
     assert votes[first]["votes"][0]["comment"] == "more precise"
     assert all(v["choice"] == "tuned" for row in votes.values() for v in row["votes"])
 
-    # annotator2 prefers the base answer everywhere but one tie: with two reviews required and the
-    # unanimous rule, every pair is a disagreement, so a tie; the base choices un-blind as "base".
+    # annotator2 prefers the base answer everywhere but one tie: with two reviews required, every
+    # pair is split evenly between the reviewers, so a tie; the base choices un-blind as "base".
     pick_base = {
         pid: {"preference": "B" if choice["preference"] == "A" else "A"} for pid, choice in pick_tuned.items()
     }
@@ -170,9 +170,17 @@ def test_blind_push_review_pull_unblinds_into_the_report(tmp_path, review_server
     both = pull_human(config, write=False)
     assert both["summary"]["rates"]["win"]["count"] == 0
     assert both["summary"]["rates"]["tie"]["count"] == len(predictions)
-    assert both["summary"]["ties_by_reason"]["disagreed"] == wins
+    assert both["summary"]["ties_by_reason"] == {"split": wins, **({"identical": ties} if ties else {})}
+    assert both["reviews_per_reviewer"] == {"annotator1": wins, "annotator2": wins}
     assert both["agreement"]["units"] == wins and both["agreement"]["percent"] == 0.0
     assert json.loads(paths.metrics.read_text("utf-8"))["human"]["reviewers"] == ["annotator1"]  # not written
+    pull_human(config)
+    second = {
+        row["pair_id"]: next(v["choice"] for v in row["votes"] if v["reviewer"] == "annotator2")
+        for row in atomic.read_jsonl(paths.eval / "human" / name / "votes.jsonl")
+    }
+    assert second == {pid: "tie" if pid == first else "base" for pid in pick_tuned}
+    assert "Ties: " in paths.report.read_text("utf-8")
 
     # From the command line: status reads without writing; an argument without --human is refused.
     runner = CliRunner()
