@@ -136,7 +136,7 @@ def markdown_section(human: dict[str, Any] | None) -> list[str]:
             f"p = {pref['sign_test_p']:.3g}."
         )
     else:
-        lines.append("No prompt has a preferred answer yet.")
+        lines.append("No prompt has a preferred answer.")
     ties = stats["ties_by_reason"]
     if ties:
         parts = [f"{count} {_TIE_REASONS.get(reason, reason)}" for reason, count in sorted(ties.items())]
