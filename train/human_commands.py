@@ -36,7 +36,7 @@ def human_eval_command(config: Path, action: str, human: bool, progress: bool) -
             evaluate(cfg, show_progress=progress)  # a finished evaluation is read back, not redone
             summary = push_human(cfg)
         else:
-            human = pull_human(cfg, write=action == "pull")
+            result = pull_human(cfg, write=action == "pull")
     if action == "push":
         console.print(
             f"pushed {summary['records']} answer pairs to {summary['url']} "
@@ -44,9 +44,9 @@ def human_eval_command(config: Path, action: str, human: bool, progress: bool) -
             "as ties without review. Reviewers pick A, B or tie; then run `dsforge eval --human pull`."
         )
         return
-    stats = human["summary"]
+    stats = result["summary"]
     level = f"{stats['confidence']:.0%}"
-    table = Table(title=f"tuned vs base, blind ({human['dataset']})")
+    table = Table(title=f"tuned vs base, blind ({result['dataset']})")
     for column in ("outcome", "prompts", "rate", f"{level} CI (Wilson)"):
         table.add_column(column, justify="right")
     for outcome, entry in stats["rates"].items():

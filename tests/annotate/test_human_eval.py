@@ -201,10 +201,32 @@ def test_pull_before_push_a_changed_seed_and_a_lost_key_say_what_to_do(
     config = load_config(_project(tmp_path, review_server, license_schema, dataset="human-errors", seed=7))
     with pytest.raises(TrainError, match="dsforge eval --human"):
         pull_human(config)
-    push_human(config)
+    # The command evaluates first; the recorded evaluation is current, so its answers are reused
+    # and no model is loaded (the recording has no adapter to load).
+    assert (
+        _current_fingerprint(config)
+        == json.loads((RECORDING / "metrics.json").read_text("utf-8"))["fingerprint"]
+    ), "the evaluation fingerprint changed: re-record with `python -m tests.train.record_eval_sample`"
+    pushed = CliRunner().invoke(
+        app, ["eval", "--human", "-c", str(tmp_path / "dsforge.yaml"), "--no-progress"]
+    )
+    assert pushed.exit_code == 0, pushed.output
+    assert "pushed 8 answer pairs" in pushed.output
     config.eval.human.seed = 8
     with pytest.raises(TrainError, match="new dataset"):
         push_human(config)
     shutil.rmtree(config.output_dir / "eval" / "human")
     with pytest.raises(TrainError, match="blinding key"):
         push_human(config)
+
+
+def _current_fingerprint(config) -> str:
+    from train.data import load_splits
+    from train.evaluate import _probe_text, eval_fingerprint
+    from train.run_card import read_run_card
+
+    paths = TrainPaths(config.output_dir)
+    rows = [dict(row) for row in load_splits(paths.dataset)["test"]]
+    return eval_fingerprint(
+        read_run_card(paths.run_json), config.eval, rows, _probe_text(config.eval, config)
+    )
