@@ -41,6 +41,12 @@ def usernames(http: httpx.Client) -> dict[str, str]:
 
 
 def iter_records(http: httpx.Client, dataset_id: str, users: dict[str, str]) -> Iterator[ServerRecord]:
+    for row in iter_rows(http, dataset_id):
+        yield _server_record(row, users)
+
+
+def iter_rows(http: httpx.Client, dataset_id: str) -> Iterator[dict[str, Any]]:
+    """Every record of a dataset as the server returns it, responses included, page by page."""
     offset = 0
     while True:
         page = _get(
@@ -48,8 +54,7 @@ def iter_records(http: httpx.Client, dataset_id: str, users: dict[str, str]) -> 
             f"/api/v1/datasets/{dataset_id}/records",
             params={"include": "responses", "offset": offset, "limit": PAGE},
         )["items"]
-        for row in page:
-            yield _server_record(row, users)
+        yield from page
         if len(page) < PAGE:
             return
         offset += PAGE

@@ -171,7 +171,15 @@ def record_payload(
     return payload
 
 
-def _upsert(http: httpx.Client, dataset_id: str, batch: list[dict], options: ReviewOptions, done: int, total: int) -> int:
+def _upsert(
+    http: httpx.Client,
+    dataset_id: str,
+    batch: list[dict],
+    options: ReviewOptions,
+    done: int,
+    total: int,
+    command: str = "dsforge review push",
+) -> int:
     """PUT one batch, retrying transient failures with exponential backoff; returns the retries used."""
     last_error = ""
     for attempt in range(options.retries + 1):
@@ -193,6 +201,6 @@ def _upsert(http: httpx.Client, dataset_id: str, batch: list[dict], options: Rev
         return attempt
     raise ReviewError(
         f"pushed {done} of {total} records, then the server stopped answering after "
-        f"{options.retries + 1} attempts ({last_error}). Rerun `dsforge review push` once it is back "
+        f"{options.retries + 1} attempts ({last_error}). Rerun `{command}` once it is back "
         "(`dsforge review serve` for the embedded one): pushed records are updated, never duplicated."
     )

@@ -48,8 +48,17 @@ def train_command(
 def eval_command(
     config: Path = typer.Option(Path("dsforge.yaml"), "--config", "-c", help="project config file"),
     progress: bool = typer.Option(True, help="show progress bars"),
+    human: bool = typer.Option(
+        False, "--human", help="blind pairwise comparison by reviewers in Argilla: push (default), pull, status"
+    ),
+    action: str | None = typer.Argument(None, metavar="[push|pull|status]", help="with --human"),
 ) -> None:
     """Compare the base model and base + adapter on the test split; write the report."""
+    action = action if isinstance(action, str) else None  # called from Python (`dsforge run`): typer's defaults
+    if human is True or action:
+        from dsforge.human_commands import human_eval_command
+
+        return human_eval_command(config, action or "push", human is True, progress)
     from core.config import load_config
     from train.data import TrainPaths
     from train.evaluate import evaluate

@@ -1,4 +1,4 @@
-"""The package layers hold: dsforge → train | annotate → builder → schemas → core, no cycles.
+"""The package layers hold: dsforge → train → annotate → builder → schemas → core, no cycles.
 
 The contract lives in pyproject.toml ([tool.importlinter]); `lint-imports` runs
 it from a shell, this test runs it with the suite. A contract with the layers

@@ -94,7 +94,7 @@ def evaluate(config: DsforgeConfig, show_progress: bool = True) -> dict[str, Any
 
 
 def eval_fingerprint(card: RunCard, opts: EvalOptions, rows: list[dict[str, Any]], probe: str) -> str:
-    options = opts.model_dump(mode="json", exclude={"examples_shown", "judge", "probe_file"})
+    options = opts.model_dump(mode="json", exclude={"examples_shown", "judge", "probe_file", "human"})
     return content_id(card.fingerprint, options, [r["id"] for r in rows], _sha(probe), prefix="eval-")
 
 

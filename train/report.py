@@ -8,6 +8,7 @@ from typing import Any
 from core import atomic
 from train.data import TrainPaths
 from train.metrics import metrics
+from train.preference import markdown_section as human_section
 from train.run_card import RunCard, plot_losses, render_markdown
 
 SNIPPET = 400
@@ -59,6 +60,7 @@ def render(result: dict[str, Any], card: RunCard, has_loss: bool = True) -> str:
         "",
         _probe_sentence(base.get("probe_perplexity"), tuned.get("probe_perplexity"), result.get("probe", {})),
         "",
+        *human_section(result.get("human")),
         "## Per stratum",
         "",
         *_group_table(result["by_stratum"], "stratum"),

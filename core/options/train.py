@@ -77,6 +77,31 @@ class JudgeOptions(BaseModel):
     max_examples: int = Field(50, ge=1)
 
 
+class HumanEvalOptions(BaseModel):
+    """Blind pairwise comparison of base and tuned answers by reviewers in Argilla."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    dataset: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
+        description="Argilla dataset; default: '<schema>-human-<evaluation id>', one per evaluation",
+    )
+    seed: int | None = Field(
+        None,
+        description="seeds which answer is shown as A; None: drawn at the first push and kept "
+        "in eval/human/blinding.json (reviewers cannot recompute it)",
+    )
+    show_reference: bool = Field(True, description="show the dataset's reference answer beside the two")
+    min_submitted: int | None = Field(
+        None, ge=1, description="reviews a pair needs before it counts; None: review.min_submitted"
+    )
+    agreement: Literal["unanimous", "majority"] | None = Field(
+        None, description="how reviewers of one pair must agree; None: review.agreement"
+    )
+    confidence: float = Field(0.95, gt=0, lt=1, description="level of the Wilson intervals in the report")
+
+
 class EvalOptions(BaseModel):
     """How base and tuned models are compared on the test split."""
 
@@ -94,3 +119,4 @@ class EvalOptions(BaseModel):
     probe_window: int = Field(256, ge=16, description="tokens per perplexity window of the probe")
     examples_shown: int = Field(10, ge=0, description="best and worst examples in the report")
     judge: JudgeOptions = Field(default_factory=JudgeOptions)
+    human: HumanEvalOptions = Field(default_factory=HumanEvalOptions)
