@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from builder.clean import CleanOptions
+from builder.engines.options import BuildOptions
 from builder.errors import ConfigError, PathEscapeError
 from builder.export import ExportOptions
 from builder.extract import ExtractionOptions
@@ -69,6 +70,7 @@ class DsforgeConfig(BaseSettings):
     clean: CleanOptions = Field(default_factory=CleanOptions)
     extraction: ExtractionOptions = Field(default_factory=ExtractionOptions)
     records: RecordOptions = Field(default_factory=RecordOptions)
+    build: BuildOptions = Field(default_factory=BuildOptions)
     split: SplitOptions = Field(default_factory=SplitOptions)
     export: ExportOptions = Field(default_factory=ExportOptions)
     review: ReviewOptions = Field(default_factory=ReviewOptions)

@@ -1,0 +1,176 @@
+"""The Ray Data engine builds what the local engine builds, byte for byte, and survives a killed worker.
+
+One Ray per module (started through the engine's own `ray_session`, as
+`dsforge build --engine ray` starts it) serves every build here; the model is
+the recording of the real 1.5B (`tests/fixtures/replay/`), so outputs can be
+compared exactly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+from typer.testing import CliRunner
+
+from bench.license_corpus import corpus_of, write_pool
+from builder.cli import app
+from builder.clean import clean_documents
+from builder.config import load_config
+from builder.engines import run_build
+from builder.engines.options import RayOptions
+from builder.engines.ray_engine import ingest_and_clean, ray_session
+from builder.clean.pipeline import drop_duplicates
+from builder.ingest import ingest_folder
+from builder.ingest.walk import list_files
+from builder.pipeline import build
+
+from tests.builder.replay_project import make_project
+
+ARTIFACTS = (
+    "files.jsonl",
+    "documents.jsonl",
+    "extractions.jsonl",
+    "items.jsonl",
+    "rejects.jsonl",
+    "records.jsonl",
+    "visualization.html",
+)
+
+
+@pytest.fixture(scope="module")
+def ray_cluster(tmp_path_factory):
+    with ray_session(RayOptions(num_cpus=2, object_store_mb=100), tmp_path_factory.mktemp("ray")) as where:
+        yield where
+
+
+@pytest.fixture(scope="module")
+def local_built(tmp_path_factory):
+    return build(load_config(make_project(tmp_path_factory.mktemp("local"))), show_progress=False)
+
+
+@pytest.fixture(scope="module")
+def ray_built(tmp_path_factory, ray_cluster):
+    config_path = make_project(tmp_path_factory.mktemp("ray-build"))
+    result = CliRunner().invoke(app, ["build", "-c", str(config_path), "--engine", "ray", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    return load_config(config_path)
+
+
+def _counts(report: dict) -> dict:
+    """The report without timings and the engine's own entry."""
+    counts = {k: v for k, v in report.items() if k not in {"wall_seconds", "engine"}}
+    counts["extraction"] = {k: v for k, v in report["extraction"].items() if k not in {"seconds", "seconds_in_model"}}
+    return counts
+
+
+def _report(config) -> dict:
+    return json.loads((config.output_dir / "report.json").read_text(encoding="utf-8"))
+
+
+def test_ray_build_writes_the_local_engines_bytes_and_counts(local_built, ray_built):
+    for name in ARTIFACTS:
+        assert (ray_built.output_dir / name).read_bytes() == (local_built.paths.root / name).read_bytes(), name
+    report = _report(ray_built)
+    assert report["engine"]["name"] == "ray"
+    assert report["extraction"]["llm_calls"] == local_built.report["extraction"]["chunks"] > 0
+    assert _counts(report) == _counts(local_built.report)
+
+
+def test_a_ray_rerun_makes_no_model_calls_and_changes_nothing(ray_built, ray_cluster):
+    before = {name: (ray_built.output_dir / name).read_bytes() for name in ARTIFACTS}
+    summary = run_build(ray_built.model_copy(update={"build": ray_built.build.model_copy(update={"engine": "ray"})}))
+    ext = summary.report["extraction"]
+    assert ext["llm_calls"] == 0
+    assert ext["cache_hits"] == ext["chunks"] > 0
+    assert {name: (ray_built.output_dir / name).read_bytes() for name in ARTIFACTS} == before
+
+
+def test_near_duplicates_are_found_across_tasks_exactly_as_locally(tmp_path, ray_cluster, local_built):
+    # 3 copies of the samples, with planted exact and near duplicates of copy 0 in copies 1 and 2;
+    # 5 files per task puts each near duplicate in a different task from the document it repeats.
+    corpus = corpus_of(tmp_path / "pool", write_pool(tmp_path / "pool", 3), 3, tmp_path / "3x")
+    config = load_config(make_project(tmp_path / "project"))
+    config = config.model_copy(
+        update={"build": config.build.model_copy(update={"ray": RayOptions(files_per_task=5)})}
+    )
+    ingest = config.ingest
+    local = clean_documents(ingest_folder(corpus.plain, ingest).documents, config.clean)
+
+    base = corpus.plain.resolve()
+    candidates = list_files(base, ingest).candidates
+    assert len(candidates) > 3 * 5
+    _, ingested, per_task, keys, signatures = ingest_and_clean(candidates, base, config)
+    distributed = drop_duplicates(per_task, config.clean, keys, signatures)
+
+    assert ingested == len(ingest_folder(corpus.plain, ingest).documents)
+    assert distributed == local
+    reasons = {drop.reason for drop in distributed.dropped}
+    assert {"exact_duplicate", "near_duplicate"} <= reasons
+
+
+def test_a_killed_extraction_actor_is_restarted_and_nothing_is_lost_or_repeated(
+    tmp_path, ray_cluster, local_built
+):
+    config = load_config(make_project(tmp_path / "project", latency_s=1.0))
+    config.build.engine = "ray"
+    cache = config.output_dir / "cache" / "completions.sqlite"
+    outcome: dict = {}
+    runner = threading.Thread(target=lambda: outcome.update(summary=run_build(config, show_progress=False)))
+    runner.start()
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and _cached(cache) < 2:
+            time.sleep(0.05)
+        victims = _extractor_processes()
+        assert len(victims) == 1 and _cached(cache) < local_built.report["extraction"]["chunks"]
+        os.kill(victims[0].pid, signal.SIGKILL)
+        killed = victims[0].pid
+    finally:
+        runner.join(timeout=180)
+    assert "summary" in outcome, "the build did not finish after its extraction actor was killed"
+    assert not psutil.pid_exists(killed) or psutil.Process(killed).status() == psutil.STATUS_ZOMBIE
+
+    summary = outcome["summary"]
+    for name in ARTIFACTS:
+        assert (summary.paths.root / name).read_bytes() == (local_built.paths.root / name).read_bytes(), name
+    assert _counts_without_calls(summary.report) == _counts_without_calls(local_built.report)
+    # Every chunk cached once: the retried document's finished chunks were not asked again.
+    assert _cached(cache) == local_built.report["extraction"]["chunks"]
+    assert summary.report["extraction"]["llm_calls"] + summary.report["extraction"]["cache_hits"] >= _cached(cache)
+
+
+def _counts_without_calls(report: dict) -> dict:
+    # The killed attempt's calls are gone with its process; the retry counts only its own.
+    counts = _counts(report)
+    counts["extraction"] = {k: v for k, v in counts["extraction"].items() if k not in {"llm_calls", "cache_hits"}}
+    return counts
+
+
+def _extractor_processes() -> list[psutil.Process]:
+    """This test's extraction actors: Ray names the process after the actor's class."""
+    found = []
+    for child in psutil.Process().children(recursive=True):
+        try:
+            if "Extractor" in " ".join(child.cmdline()):
+                found.append(child)
+        except psutil.Error:
+            continue
+    return found
+
+
+def _cached(cache: Path) -> int:
+    if not cache.exists():
+        return 0
+    try:
+        with sqlite3.connect(cache, timeout=1) as db:
+            return db.execute("SELECT COUNT(*) FROM completions").fetchone()[0]
+    except sqlite3.Error:
+        return 0
