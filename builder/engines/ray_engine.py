@@ -34,7 +34,7 @@ from builder.clean import CleanResult, DroppedDocument
 from builder.clean.pipeline import clean_documents, drop_duplicates
 from builder.config import DsforgeConfig
 from builder.engines.options import RayOptions
-from builder.errors import BuildLockedError, ConfigError
+from builder.errors import BuildLockedError, ConfigError, DsforgeError
 from builder.extract import ExtractionResult
 from builder.ingest.pipeline import _resolve_root
 from builder.ingest.walk import Candidate, list_files
@@ -53,6 +53,13 @@ _MAX_EXTRACT_TASKS = 4096
 
 def build(config: DsforgeConfig, show_progress: bool = True) -> BuildSummary:
     """The whole build under the output folder's lock, on a local Ray or the configured cluster."""
+    try:
+        import ray.data  # noqa: F401
+    except ImportError:
+        raise ConfigError(
+            "build.engine is ray, but Ray is not installed; run `pip install 'dsforge[ray]'` "
+            "or build with --engine local."
+        ) from None
     paths = BuildPaths(config.output_dir)
     paths.root.mkdir(parents=True, exist_ok=True)
     lock = FileLock(paths.lock, timeout=0)
@@ -66,8 +73,28 @@ def build(config: DsforgeConfig, show_progress: bool = True) -> BuildSummary:
     try:
         with ray_session(config.build.ray, paths.root / "ray") as where:
             return _build_locked(config, paths, show_progress, where)
+    except Exception as exc:
+        # A worker's DsforgeError arrives wrapped in Ray's errors; its own message says what to do.
+        cause = _dsforge_cause(exc)
+        if cause is None:
+            raise
+        raise cause from None
     finally:
         lock.release()
+
+
+def _dsforge_cause(exc: BaseException) -> DsforgeError | None:
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [exc]
+    while pending:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, DsforgeError):
+            return current
+        pending += [getattr(current, "cause", None), current.__cause__, current.__context__]
+    return None
 
 
 @contextmanager
@@ -125,9 +152,7 @@ def _build_locked(config: DsforgeConfig, paths: BuildPaths, show_progress: bool,
 
     started = time.perf_counter()
     schema = load_schema(config.schema_ref, config.project_root)
-    context = ray.data.DataContext.get_current()
-    context.execution_options.preserve_order = True
-    context.enable_progress_bars = show_progress
+    ray.data.DataContext.get_current().enable_progress_bars = show_progress
     if not show_progress:
         logging.getLogger("ray.data").setLevel(logging.WARNING)
 
@@ -157,6 +182,8 @@ def ingest_and_clean(
 
     from builder.engines import ray_stages as st
 
+    # Rows come back in file order: the documents' order decides which duplicate survives.
+    ray.data.DataContext.get_current().execution_options.preserve_order = True
     per_task = config.build.ray.files_per_task
     result = clean_documents([], st.text_steps_only(config.clean))  # zero counts, in step order
     outcomes: list[FileOutcome] = []

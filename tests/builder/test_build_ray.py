@@ -26,6 +26,7 @@ from builder.clean import clean_documents
 from builder.config import load_config
 from builder.engines import run_build
 from builder.engines.options import RayOptions
+from builder.errors import ConfigError
 from builder.engines.ray_engine import ingest_and_clean, ray_session
 from builder.clean.pipeline import drop_duplicates
 from builder.ingest import ingest_folder
@@ -114,6 +115,29 @@ def test_near_duplicates_are_found_across_tasks_exactly_as_locally(tmp_path, ray
     assert distributed == local
     reasons = {drop.reason for drop in distributed.dropped}
     assert {"exact_duplicate", "near_duplicate"} <= reasons
+
+
+def test_the_engine_comes_from_the_config_the_environment_or_the_command_line(tmp_path, monkeypatch):
+    path = make_project(tmp_path)
+    assert load_config(path).build.engine == "local"
+    monkeypatch.setenv("DSFORGE_BUILD__ENGINE", "ray")
+    assert load_config(path).build.engine == "ray"
+    monkeypatch.setenv("DSFORGE_BUILD__ENGINE", "spark")
+    with pytest.raises(ConfigError, match="build.engine"):
+        load_config(path)
+    monkeypatch.delenv("DSFORGE_BUILD__ENGINE")
+    result = CliRunner().invoke(app, ["build", "-c", str(path), "--engine", "spark", "--no-progress"])
+    assert result.exit_code != 0 and "build.engine 'spark' is unknown" in result.output
+
+
+def test_a_workers_config_error_reaches_the_user_as_itself(tmp_path, ray_cluster, monkeypatch):
+    # The provider is built inside the extraction actors; its error must not hide in a Ray traceback.
+    monkeypatch.delenv("DSFORGE_TEST_UNSET_KEY", raising=False)
+    config = load_config(make_project(tmp_path))
+    config.provider.api_key_env = "DSFORGE_TEST_UNSET_KEY"
+    config.build.engine = "ray"
+    with pytest.raises(ConfigError, match="DSFORGE_TEST_UNSET_KEY"):
+        run_build(config, show_progress=False)
 
 
 def test_a_killed_extraction_actor_is_restarted_and_nothing_is_lost_or_repeated(
