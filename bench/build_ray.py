@@ -140,10 +140,10 @@ def measure_ray(corpus: Corpus, config: DsforgeConfig, reference: Any) -> dict[s
 
     def run() -> Any:
         candidates = list_files(base, config.ingest).candidates
-        _, _, per_task, keys, signatures = ingest_and_clean(candidates, base, config)
+        shards = ingest_and_clean(candidates, base, config)
         stage_done = time.perf_counter()
-        result = drop_duplicates(per_task, config.clean, keys, signatures)
-        return per_task, result, stage_done
+        result = drop_duplicates(shards.cleaned, config.clean, shards.keys, shards.signatures)
+        return shards.cleaned, result, stage_done
 
     gc.collect()
     started = time.perf_counter()

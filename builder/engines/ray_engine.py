@@ -22,6 +22,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -45,8 +46,6 @@ from builder.schema_loader import load_schema
 from schemas.base import ExtractionSchema
 from schemas.types import Document, FileOutcome, GroundedItem, Reject
 
-# Unix socket paths (inside Ray's temp folder) must stay under 108 bytes.
-_MAX_TEMP_DIR = 40
 # At most this many extraction tasks; more documents than this share a task.
 _MAX_EXTRACT_TASKS = 4096
 
@@ -102,7 +101,7 @@ def ray_session(options: RayOptions, log_dir: Path) -> Iterator[dict[str, Any]]:
     """Join Ray if this process already has it, else the cluster at `address`/RAY_ADDRESS, else start one.
 
     A Ray started here is sized for a laptop (no dashboard, small object
-    store), logs under `log_dir`, and is shut down when the build ends.
+    store), is shut down when the build ends, and leaves its logs in `log_dir/logs`.
     """
     import ray
 
@@ -123,8 +122,9 @@ def ray_session(options: RayOptions, log_dir: Path) -> Iterator[dict[str, Any]]:
         finally:
             ray.shutdown()
         return
-    log_dir.mkdir(parents=True, exist_ok=True)
-    temp = log_dir if len(str(log_dir.resolve())) <= _MAX_TEMP_DIR else Path(tempfile.mkdtemp(prefix="dsforge-ray-"))
+    # Ray's folder holds its sockets, whose paths must stay short: it lives in /tmp, and
+    # its logs are copied into the build folder when Ray stops.
+    temp = Path(tempfile.mkdtemp(prefix="dsforge-ray-"))
     cpus = options.num_cpus or len(os.sched_getaffinity(0))
     ray.init(
         num_cpus=cpus,
@@ -135,16 +135,14 @@ def ray_session(options: RayOptions, log_dir: Path) -> Iterator[dict[str, Any]]:
         _temp_dir=str(temp.resolve()),
     )
     try:
-        yield {"ray": "local", "cpus": cpus, "logs": str(log_dir)}
+        yield {"ray": "local", "cpus": cpus, "logs": str(log_dir / "logs")}
     finally:
         ray.shutdown()
-        if temp != log_dir:
-            # Ray's folder lives under /tmp for its sockets; its logs are kept with the build.
-            latest = temp / "session_latest" / "logs"
-            if latest.is_dir():
-                shutil.rmtree(log_dir / "logs", ignore_errors=True)
-                shutil.copytree(latest, log_dir / "logs", symlinks=False, ignore_dangling_symlinks=True)
-            shutil.rmtree(temp, ignore_errors=True)
+        latest = temp / "session_latest" / "logs"
+        if latest.is_dir():
+            shutil.rmtree(log_dir / "logs", ignore_errors=True)
+            shutil.copytree(latest, log_dir / "logs", ignore_dangling_symlinks=True)
+        shutil.rmtree(temp, ignore_errors=True)
 
 
 def _build_locked(config: DsforgeConfig, paths: BuildPaths, show_progress: bool, where: dict[str, Any]) -> BuildSummary:
@@ -158,10 +156,10 @@ def _build_locked(config: DsforgeConfig, paths: BuildPaths, show_progress: bool,
 
     base = _resolve_root(config.input_dir)
     listing = list_files(base, config.ingest)
-    outcomes, ingested, cleaned_batches, keys, signatures = ingest_and_clean(listing.candidates, base, config)
-    files = sorted([*listing.outcomes, *outcomes], key=lambda o: o.path)
+    shards = ingest_and_clean(listing.candidates, base, config)
+    files = sorted([*listing.outcomes, *shards.outcomes], key=lambda o: o.path)
     atomic.write_jsonl(paths.files, files)
-    cleaned = drop_duplicates(cleaned_batches, config.clean, keys, signatures)
+    cleaned = drop_duplicates(shards.cleaned, config.clean, shards.keys, shards.signatures)
     atomic.write_jsonl(paths.documents, cleaned.documents)
 
     extract_started = time.perf_counter()
@@ -169,15 +167,24 @@ def _build_locked(config: DsforgeConfig, paths: BuildPaths, show_progress: bool,
     extract_seconds = time.perf_counter() - extract_started
     engine = {"engine": {"name": "ray", **where, "extract_workers": config.build.ray.extract_workers}}
     return write_build(
-        config, paths, schema, files, ingested, cleaned, extraction, stats, resolved, extract_seconds, started,
+        config, paths, schema, files, shards.ingested, cleaned, extraction, stats, resolved, extract_seconds, started,
         extra=engine,
     )  # fmt: skip
 
 
-def ingest_and_clean(
-    candidates: list[Candidate], base: Path, config: DsforgeConfig
-) -> tuple[list[FileOutcome], int, CleanResult, list[str] | None, list[Any] | None]:
-    """Files → outcomes, the number of documents ingested, cleaned documents before dedup, keys, signatures."""
+@dataclass
+class CleanedShards:
+    """What the ingest + clean tasks hand the driver, in file order; duplicates are still in."""
+
+    outcomes: list[FileOutcome]
+    ingested: int  # documents ingested, before cleaning dropped any
+    cleaned: CleanResult
+    keys: list[str] | None  # exact-dedup key per cleaned document (None: exact dedup is off)
+    signatures: list[Any] | None  # MinHash per cleaned document (None: near dedup is off)
+
+
+def ingest_and_clean(candidates: list[Candidate], base: Path, config: DsforgeConfig) -> CleanedShards:
+    """Read and clean every file in Ray tasks; signatures for the global dedup pass come along."""
     import ray.data
 
     from builder.engines import ray_stages as st
@@ -218,13 +225,12 @@ def ingest_and_clean(
             else:
                 steps = st.add_steps(steps, json.loads(row["json"]))
         ingested = len(documents) + sum(1 for drop in dropped if drop.reason == "too_short")
-    cleaned = CleanResult(documents=documents, steps=steps, dropped=dropped)
-    return (
-        outcomes,
-        ingested,
-        cleaned,
-        keys if config.clean.dedup_exact else None,
-        signatures if config.clean.dedup_near.enabled else None,
+    return CleanedShards(
+        outcomes=outcomes,
+        ingested=ingested,
+        cleaned=CleanResult(documents=documents, steps=steps, dropped=dropped),
+        keys=keys if config.clean.dedup_exact else None,
+        signatures=signatures if config.clean.dedup_near.enabled else None,
     )
 
 

@@ -108,10 +108,10 @@ def test_near_duplicates_are_found_across_tasks_exactly_as_locally(tmp_path, ray
     base = corpus.plain.resolve()
     candidates = list_files(base, ingest).candidates
     assert len(candidates) > 3 * 5
-    _, ingested, per_task, keys, signatures = ingest_and_clean(candidates, base, config)
-    distributed = drop_duplicates(per_task, config.clean, keys, signatures)
+    shards = ingest_and_clean(candidates, base, config)
+    distributed = drop_duplicates(shards.cleaned, config.clean, shards.keys, shards.signatures)
 
-    assert ingested == len(ingest_folder(corpus.plain, ingest).documents)
+    assert shards.ingested == len(ingest_folder(corpus.plain, ingest).documents)
     assert distributed == local
     reasons = {drop.reason for drop in distributed.dropped}
     assert {"exact_duplicate", "near_duplicate"} <= reasons
