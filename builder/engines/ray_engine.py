@@ -83,6 +83,9 @@ def build(config: DsforgeConfig, show_progress: bool = True) -> BuildSummary:
 
 
 def _dsforge_cause(exc: BaseException) -> DsforgeError | None:
+    """The project error a Ray error carries, if any (not Ray's copy of it, whose text is a traceback)."""
+    from ray.exceptions import RayError
+
     seen: set[int] = set()
     pending: list[BaseException | None] = [exc]
     while pending:
@@ -90,7 +93,7 @@ def _dsforge_cause(exc: BaseException) -> DsforgeError | None:
         if current is None or id(current) in seen:
             continue
         seen.add(id(current))
-        if isinstance(current, DsforgeError):
+        if isinstance(current, DsforgeError) and not isinstance(current, RayError):
             return current
         pending += [getattr(current, "cause", None), current.__cause__, current.__context__]
     return None
@@ -150,7 +153,9 @@ def _build_locked(config: DsforgeConfig, paths: BuildPaths, show_progress: bool,
 
     started = time.perf_counter()
     schema = load_schema(config.schema_ref, config.project_root)
-    ray.data.DataContext.get_current().enable_progress_bars = show_progress
+    context = ray.data.DataContext.get_current()
+    context.enable_progress_bars = show_progress
+    context.raise_original_map_exception = True  # a worker's DsforgeError reaches the user as itself
     if not show_progress:
         logging.getLogger("ray.data").setLevel(logging.WARNING)
 

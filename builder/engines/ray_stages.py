@@ -22,6 +22,7 @@ from builder.caching_model import CachingModel, CallStats
 from builder.clean import CleanOptions, StepReport, clean_documents
 from builder.clean.dedup import exact_key, minhash_signature
 from builder.config import DsforgeConfig
+from builder.errors import DsforgeError
 from builder.extract import extract_documents
 from builder.ingest import IngestOptions
 from builder.ingest.pipeline import _ingest_file
@@ -138,6 +139,16 @@ class Extractor:
 
     def __init__(self, config: DsforgeConfig, cache: Any) -> None:
         self.config = config
+        self.error: DsforgeError | None = None
+        try:
+            self._load(cache)
+        except DsforgeError as exc:
+            # Raised from a task instead: Ray keeps a task's exception for the driver, while a
+            # failed actor start only reaches it as text (and is retried first).
+            self.error = exc
+
+    def _load(self, cache: Any) -> None:
+        config = self.config
         self.schema = load_schema(config.schema_ref, config.project_root)
         self.resolved = create_language_model(config.provider, self.schema)
         self.model = CachingModel(
@@ -153,6 +164,8 @@ class Extractor:
         )
 
     def __call__(self, batch: pa.Table) -> pa.Table:
+        if self.error is not None:
+            raise self.error
         out: dict[str, list[Any]] = {name: [] for name in EXTRACTED.names}
         for index, payload in zip(batch.column("i").to_pylist(), batch.column("doc").to_pylist()):
             self.model.stats = CallStats()
