@@ -12,6 +12,8 @@ import json
 import os
 import signal
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -198,3 +200,30 @@ def _cached(cache: Path) -> int:
             return db.execute("SELECT COUNT(*) FROM completions").fetchone()[0]
     except sqlite3.Error:
         return 0
+
+
+def test_a_ray_build_killed_with_its_driver_resumes_from_the_cache(tmp_path, ray_cluster, local_built):
+    # The CLI starts its own local Ray; kill -9 takes the driver down mid-extraction.
+    config_path = make_project(tmp_path / "project", latency_s=1.0)
+    cache = tmp_path / "project" / "build" / "cache" / "completions.sqlite"
+    cmd = [sys.executable, "-m", "builder.cli", "build", "-c", str(config_path), "--engine", "ray", "--no-progress"]
+    process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and _cached(cache) < 2:
+        time.sleep(0.05)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    done_before_kill = _cached(cache)
+    chunks = local_built.report["extraction"]["chunks"]
+    assert 2 <= done_before_kill < chunks
+    assert not (tmp_path / "project" / "build" / "records.jsonl").exists()
+
+    config = load_config(config_path)
+    config.build.engine = "ray"
+    rerun = run_build(config, show_progress=False)
+    ext = rerun.report["extraction"]
+    # Chunks finished before the kill are not asked again (one more may land between count and kill).
+    assert ext["cache_hits"] >= done_before_kill and ext["llm_calls"] <= chunks - done_before_kill
+    assert ext["cache_hits"] + ext["llm_calls"] == chunks and _cached(cache) == chunks
+    for name in ARTIFACTS:
+        assert (rerun.paths.root / name).read_bytes() == (local_built.paths.root / name).read_bytes(), name
