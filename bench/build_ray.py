@@ -82,7 +82,10 @@ def main() -> None:
     startups: list[dict[str, Any]] = []
     try:
         plans = write_pool(work / "pool", args.base_copies * sizes[-1])
-        corpora = {size: corpus_of(work / "pool", plans, args.base_copies * size, work / f"{size}x") for size in sizes}
+        corpora = {
+            size: corpus_of(work / "pool", plans, args.base_copies * size, work / f"{size}x")
+            for size in sizes
+        }
         references = {size: measure_local(corpora[size], config) for size in sizes}
         for workers in args.workers:
             options = RayOptions(num_cpus=workers, object_store_mb=512)
@@ -90,8 +93,12 @@ def main() -> None:
             with ray_session(options, work / f"ray{workers}") as where:
                 up_s = time.perf_counter() - started
                 first = measure_ray(corpora[sizes[0]], config, references[sizes[0]][1])
-                startups.append({"workers": workers, "ray_start_s": up_s, "first_run_s": first["total_s"], **where})
-                print(f"ray {workers}: started in {up_s:.1f} s, first run {first['total_s']:.1f} s", flush=True)
+                startups.append(
+                    {"workers": workers, "ray_start_s": up_s, "first_run_s": first["total_s"], **where}
+                )
+                print(
+                    f"ray {workers}: started in {up_s:.1f} s, first run {first['total_s']:.1f} s", flush=True
+                )
                 for size in sizes:
                     for repeat in range(args.repeats):
                         # Who goes first alternates, so neither always runs on a warmer machine.
@@ -150,7 +157,9 @@ def measure_ray(corpus: Corpus, config: DsforgeConfig, reference: Any) -> dict[s
     per_task, result, stage_done = run()
     total = time.perf_counter() - started
     # The driver's own share: parsing what the tasks returned, then the global dedup pass.
-    parse_s, _ = _timed(lambda: [Document.model_validate_json(d.model_dump_json()) for d in per_task.documents])
+    parse_s, _ = _timed(
+        lambda: [Document.model_validate_json(d.model_dump_json()) for d in per_task.documents]
+    )
     return {
         "engine": "ray",
         "stage_s": stage_done - started,
@@ -212,7 +221,10 @@ def summarise(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         }
         for workers in sorted({r["workers"] for r in mine if r["engine"] == "ray"}):
             got = [r for r in mine if r["engine"] == "ray" and r["workers"] == workers]
-            med = {k: statistics.median(r[k] for r in got) for k in ("total_s", "stage_s", "dedup_pass_s", "serial_s")}
+            med = {
+                k: statistics.median(r[k] for r in got)
+                for k in ("total_s", "stage_s", "dedup_pass_s", "serial_s")
+            }
             med["mb_per_s"] = mb / med["total_s"]
             med["vs_local"] = local_s / med["total_s"]
             med["same_as_local"] = all(r["same_as_local"] for r in got)
@@ -223,7 +235,10 @@ def summarise(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
             parallel = max(one["total_s"] - one["serial_s"], 0.0)
             row["per_worker_mb_per_s"] = mb / parallel if parallel else None
             row["projected"] = {
-                n: {"seconds": parallel / n + one["serial_s"], "mb_per_s": mb / (parallel / n + one["serial_s"])}
+                n: {
+                    "seconds": parallel / n + one["serial_s"],
+                    "mb_per_s": mb / (parallel / n + one["serial_s"]),
+                }
                 for n in (2, *PROJECTED_WORKERS)
             }
             row["ceiling_mb_per_s"] = mb / one["serial_s"] if one["serial_s"] else None
@@ -231,13 +246,17 @@ def summarise(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
-def print_tables(rows: list[dict[str, Any]], startups: list[dict[str, Any]], machine: dict[str, Any], args: Any) -> None:
+def print_tables(
+    rows: list[dict[str, Any]], startups: list[dict[str, Any]], machine: dict[str, Any], args: Any
+) -> None:
     from rich.console import Console
     from rich.table import Table
 
     console = Console(width=200)
     where = f"{machine['cpu_model']}, {machine['usable_cpus']} CPUs, load at start {machine['load_average_at_start']}"
-    table = Table(title=f"read + clean + dedup, local engine vs Ray engine (medians of {args.repeats}; {where})")
+    table = Table(
+        title=f"read + clean + dedup, local engine vs Ray engine (medians of {args.repeats}; {where})"
+    )
     for col in ("size", "engine", "input MB", "docs", "s", "MB/s", "× vs local", "driver dedup s",
                 "serial s", "kept", "dropped exact", "dropped near", "same output"):  # fmt: skip
         table.add_column(col, justify="right")

@@ -12,8 +12,12 @@ class RayOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    address: str | None = Field(None, description="cluster to join; default RAY_ADDRESS, else start a local Ray")
-    num_cpus: int | None = Field(None, ge=1, description="local Ray only; default: the CPUs this process may use")
+    address: str | None = Field(
+        None, description="cluster to join; default RAY_ADDRESS, else start a local Ray"
+    )
+    num_cpus: int | None = Field(
+        None, ge=1, description="local Ray only; default: the CPUs this process may use"
+    )
     object_store_mb: int = Field(256, ge=80, description="local Ray only; spills to disk beyond it")
     extract_workers: int = Field(1, ge=1, description="extraction actors, each holding one model")
     cpus_per_worker: float = Field(1.0, gt=0, description="CPUs reserved per extraction actor")

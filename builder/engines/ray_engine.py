@@ -148,7 +148,9 @@ def ray_session(options: RayOptions, log_dir: Path) -> Iterator[dict[str, Any]]:
         shutil.rmtree(temp, ignore_errors=True)
 
 
-def _build_locked(config: DsforgeConfig, paths: BuildPaths, show_progress: bool, where: dict[str, Any]) -> BuildSummary:
+def _build_locked(
+    config: DsforgeConfig, paths: BuildPaths, show_progress: bool, where: dict[str, Any]
+) -> BuildSummary:
     import ray.data
 
     started = time.perf_counter()
@@ -215,7 +217,9 @@ def ingest_and_clean(candidates: list[Candidate], base: Path, config: DsforgeCon
                 batch_size=per_task,
                 batch_format="pyarrow",
             )
-            .map_batches(st.clean_batch, fn_kwargs={"options": config.clean}, batch_size=None, batch_format="pyarrow")
+            .map_batches(
+                st.clean_batch, fn_kwargs={"options": config.clean}, batch_size=None, batch_format="pyarrow"
+            )
         )
         for row in dataset.iter_rows():
             kind = row["kind"]

@@ -34,7 +34,9 @@ from schemas.types import Document
 
 # Row kinds of the ingest + clean dataset; one table schema carries them all.
 DOC, OUTCOME, TOO_SHORT, STEPS = "doc", "outcome", "too_short", "steps"
-ROW = pa.schema([("kind", pa.string()), ("json", pa.large_string()), ("key", pa.string()), ("sig", pa.binary())])
+ROW = pa.schema(
+    [("kind", pa.string()), ("json", pa.large_string()), ("key", pa.string()), ("sig", pa.binary())]
+)
 
 
 def text_steps_only(options: CleanOptions) -> CleanOptions:
@@ -69,7 +71,9 @@ def clean_batch(batch: pa.Table, options: CleanOptions) -> pa.Table:
     for doc in result.documents:
         key = exact_key(doc.text) if options.dedup_exact else ""
         signature = minhash_signature(doc.text, options.dedup_near) if options.dedup_near.enabled else None
-        rows.append((DOC, doc.model_dump_json(), key, pickle.dumps(LeanMinHash(signature)) if signature else b""))
+        rows.append(
+            (DOC, doc.model_dump_json(), key, pickle.dumps(LeanMinHash(signature)) if signature else b"")
+        )
     rows += [(TOO_SHORT, drop.model_dump_json(), "", b"") for drop in result.dropped]
     rows.append((STEPS, json.dumps([step.model_dump() for step in result.steps]), "", b""))
     return _table(rows)
@@ -96,7 +100,9 @@ def add_steps(total: list[StepReport], more: list[dict[str, Any]]) -> list[StepR
 
 def _table(rows: list[tuple[str, str, str, bytes]]) -> pa.Table:
     columns = list(zip(*rows)) if rows else [(), (), (), ()]
-    return pa.Table.from_arrays([pa.array(list(col), type=f.type) for col, f in zip(columns, ROW)], schema=ROW)
+    return pa.Table.from_arrays(
+        [pa.array(list(col), type=f.type) for col, f in zip(columns, ROW)], schema=ROW
+    )
 
 
 @ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=-1)

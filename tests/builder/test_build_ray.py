@@ -70,7 +70,9 @@ def ray_built(tmp_path_factory, ray_cluster):
 def _counts(report: dict) -> dict:
     """The report without timings and the engine's own entry."""
     counts = {k: v for k, v in report.items() if k not in {"wall_seconds", "engine"}}
-    counts["extraction"] = {k: v for k, v in report["extraction"].items() if k not in {"seconds", "seconds_in_model"}}
+    counts["extraction"] = {
+        k: v for k, v in report["extraction"].items() if k not in {"seconds", "seconds_in_model"}
+    }
     return counts
 
 
@@ -80,7 +82,9 @@ def _report(config) -> dict:
 
 def test_ray_build_writes_the_local_engines_bytes_and_counts(local_built, ray_built):
     for name in ARTIFACTS:
-        assert (ray_built.output_dir / name).read_bytes() == (local_built.paths.root / name).read_bytes(), name
+        assert (ray_built.output_dir / name).read_bytes() == (local_built.paths.root / name).read_bytes(), (
+            name
+        )
     report = _report(ray_built)
     assert report["engine"]["name"] == "ray"
     assert report["extraction"]["llm_calls"] == local_built.report["extraction"]["chunks"] > 0
@@ -89,7 +93,9 @@ def test_ray_build_writes_the_local_engines_bytes_and_counts(local_built, ray_bu
 
 def test_a_ray_rerun_makes_no_model_calls_and_changes_nothing(ray_built, ray_cluster):
     before = {name: (ray_built.output_dir / name).read_bytes() for name in ARTIFACTS}
-    summary = run_build(ray_built.model_copy(update={"build": ray_built.build.model_copy(update={"engine": "ray"})}))
+    summary = run_build(
+        ray_built.model_copy(update={"build": ray_built.build.model_copy(update={"engine": "ray"})})
+    )
     ext = summary.report["extraction"]
     assert ext["llm_calls"] == 0
     assert ext["cache_hits"] == ext["chunks"] > 0
@@ -170,13 +176,17 @@ def test_a_killed_extraction_actor_is_restarted_and_nothing_is_lost_or_repeated(
     assert _counts_without_calls(summary.report) == _counts_without_calls(local_built.report)
     # Every chunk cached once: the retried document's finished chunks were not asked again.
     assert _cached(cache) == local_built.report["extraction"]["chunks"]
-    assert summary.report["extraction"]["llm_calls"] + summary.report["extraction"]["cache_hits"] >= _cached(cache)
+    assert summary.report["extraction"]["llm_calls"] + summary.report["extraction"]["cache_hits"] >= _cached(
+        cache
+    )
 
 
 def _counts_without_calls(report: dict) -> dict:
     # The killed attempt's calls are gone with its process; the retry counts only its own.
     counts = _counts(report)
-    counts["extraction"] = {k: v for k, v in counts["extraction"].items() if k not in {"llm_calls", "cache_hits"}}
+    counts["extraction"] = {
+        k: v for k, v in counts["extraction"].items() if k not in {"llm_calls", "cache_hits"}
+    }
     return counts
 
 
@@ -206,7 +216,17 @@ def test_a_ray_build_killed_with_its_driver_resumes_from_the_cache(tmp_path, ray
     # The CLI starts its own local Ray; kill -9 takes the driver down mid-extraction.
     config_path = make_project(tmp_path / "project", latency_s=1.0)
     cache = tmp_path / "project" / "build" / "cache" / "completions.sqlite"
-    cmd = [sys.executable, "-m", "builder.cli", "build", "-c", str(config_path), "--engine", "ray", "--no-progress"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "builder.cli",
+        "build",
+        "-c",
+        str(config_path),
+        "--engine",
+        "ray",
+        "--no-progress",
+    ]
     process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline and _cached(cache) < 2:
