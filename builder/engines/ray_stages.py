@@ -2,14 +2,13 @@
 
 Each function calls the local engine's stage functions on its share of the
 input; nothing here decides anything about text. Rows cross processes as JSON
-of the project's own models (and pickled MinHash signatures), so the driver
+of the project's own models (MinHash signatures in datasketch's byte format), so the driver
 gets back exactly what a worker computed.
 """
 
 from __future__ import annotations
 
 import json
-import pickle
 from pathlib import Path
 from typing import Any
 
@@ -71,16 +70,21 @@ def clean_batch(batch: pa.Table, options: CleanOptions) -> pa.Table:
     for doc in result.documents:
         key = exact_key(doc.text) if options.dedup_exact else ""
         signature = minhash_signature(doc.text, options.dedup_near) if options.dedup_near.enabled else None
-        rows.append(
-            (DOC, doc.model_dump_json(), key, pickle.dumps(LeanMinHash(signature)) if signature else b"")
-        )
+        rows.append((DOC, doc.model_dump_json(), key, _signature_bytes(signature) if signature else b""))
     rows += [(TOO_SHORT, drop.model_dump_json(), "", b"") for drop in result.dropped]
     rows.append((STEPS, json.dumps([step.model_dump() for step in result.steps]), "", b""))
     return _table(rows)
 
 
 def signature_of(row: dict[str, Any]) -> LeanMinHash | None:
-    return pickle.loads(row["sig"]) if row["sig"] else None
+    return LeanMinHash.deserialize(row["sig"]) if row["sig"] else None
+
+
+def _signature_bytes(signature: Any) -> bytes:
+    lean = LeanMinHash(signature)
+    buffer = bytearray(lean.bytesize())
+    lean.serialize(buffer)
+    return bytes(buffer)
 
 
 def add_steps(total: list[StepReport], more: list[dict[str, Any]]) -> list[StepReport]:
