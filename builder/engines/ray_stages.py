@@ -70,7 +70,9 @@ def clean_batch(batch: pa.Table, options: CleanOptions) -> pa.Table:
     for doc in result.documents:
         key = exact_key(doc.text) if options.dedup_exact else ""
         signature = minhash_signature(doc.text, options.dedup_near) if options.dedup_near.enabled else None
-        rows.append((DOC, doc.model_dump_json(), key, _signature_bytes(signature) if signature else b""))
+        rows.append(
+            (DOC, doc.model_dump_json(), key, _signature_bytes(signature) if signature is not None else b"")
+        )
     rows += [(TOO_SHORT, drop.model_dump_json(), "", b"") for drop in result.dropped]
     rows.append((STEPS, json.dumps([step.model_dump() for step in result.steps]), "", b""))
     return _table(rows)
@@ -114,8 +116,10 @@ class CacheServer:
     """The build's one completion cache, owned by one process on the driver's node.
 
     Workers anywhere in the cluster read and write it through this actor, so the
-    SQLite file needs no shared filesystem and has a single writer; `put` returns
-    only once the entry is committed, so a killed worker loses no finished chunk.
+    SQLite file has a single writer and needs no shared filesystem (SQLite's WAL
+    mode needs shared memory, which network filesystems do not give); `put`
+    returns only once the entry is committed, so a killed worker loses no
+    finished chunk.
     """
 
     def __init__(self, path: str) -> None:
