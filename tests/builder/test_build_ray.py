@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -235,12 +237,17 @@ def test_a_ray_build_killed_with_its_driver_resumes_from_the_cache(tmp_path, ray
         "ray",
         "--no-progress",
     ]
+    ray_folders = set(Path(tempfile.gettempdir()).glob("dsforge-ray-*"))
     process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline and _cached(cache) < 2:
         time.sleep(0.05)
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
+    for folder in set(Path(tempfile.gettempdir()).glob("dsforge-ray-*")) - ray_folders:
+        # The killed driver's Ray folder (its sessions end in the driver's pid), left behind.
+        if any(folder.glob(f"session_*_{process.pid}")):
+            shutil.rmtree(folder, ignore_errors=True)
     done_before_kill = _cached(cache)
     chunks = local_built.report["extraction"]["chunks"]
     assert 2 <= done_before_kill < chunks
