@@ -104,6 +104,27 @@ def test_a_ray_rerun_makes_no_model_calls_and_changes_nothing(ray_built, ray_clu
     assert {name: (ray_built.output_dir / name).read_bytes() for name in ARTIFACTS} == before
 
 
+def test_bad_files_and_a_failing_provider_are_reported_as_the_local_engine_reports_them(
+    tmp_path, ray_cluster
+):
+    # An empty file, a binary one, an unsupported format, and a document the recording has no
+    # completion for (its chunks are rejected as provider_error after their retries).
+    documents = {
+        "empty.txt": b"",
+        "blob.txt": bytes(range(256)) * 4,
+        "notes.rtf": b"{\\rtf1 hello}",
+        "terms.md": b"# Terms\n\nPermission is granted to use this text for any purpose, without fee.\n",
+    }
+    local = build(load_config(make_project(tmp_path / "local", documents=documents)), show_progress=False)
+    config = load_config(make_project(tmp_path / "ray", documents=documents))
+    config.build.engine = "ray"
+    distributed = run_build(config, show_progress=False)
+    for name in ARTIFACTS:
+        assert (distributed.paths.root / name).read_bytes() == (local.paths.root / name).read_bytes(), name
+    assert _counts(distributed.report) == _counts(local.report)
+    assert local.report["files"].get("error") and local.report["extraction"]["rejects"].get("provider_error")
+
+
 def test_near_duplicates_are_found_across_tasks_exactly_as_locally(tmp_path, ray_cluster, local_built):
     # 3 copies of the samples, with planted exact and near duplicates of copy 0 in copies 1 and 2;
     # 5 files per task puts each near duplicate in a different task from the document it repeats.
