@@ -15,11 +15,11 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 
-from builder.caching_model import CachingModel
-from builder.clean import clean_documents
-from builder.extract import annotated_rows, extract_documents, visualization_html
+from builder.caching_model import CachingModel, CallStats
+from builder.clean import CleanResult, clean_documents
+from builder.extract import ExtractionResult, annotated_rows, extract_documents, visualization_html
 from builder.ingest import ingest_folder
-from builder.language_model import create_language_model
+from builder.language_model import ResolvedModel, create_language_model
 from builder.llm_cache import CompletionCache
 from builder.records import build_records
 from builder.report import write_report
@@ -28,6 +28,8 @@ from core import atomic
 from core.config import DsforgeConfig
 from core.errors import BuildLockedError
 from core.progress import progress_bar
+from schemas.base import ExtractionSchema
+from schemas.types import FileOutcome
 
 
 class BuildPaths:
@@ -104,7 +106,27 @@ def _build_locked(config: DsforgeConfig, paths: BuildPaths, show_progress: bool)
         )
     extract_seconds = time.perf_counter() - extract_started
     cache.close()
+    return write_build(
+        config, paths, schema, ingested.files, len(ingested.documents), cleaned, extraction, model.stats,
+        resolved, extract_seconds, started,
+    )  # fmt: skip
 
+
+def write_build(
+    config: DsforgeConfig,
+    paths: BuildPaths,
+    schema: type[ExtractionSchema],
+    files: list[FileOutcome],
+    ingested_documents: int,
+    cleaned: CleanResult,
+    extraction: ExtractionResult,
+    stats: CallStats,
+    resolved: ResolvedModel,
+    extract_seconds: float,
+    started: float,
+    extra: dict[str, Any] | None = None,
+) -> BuildSummary:
+    """Records from the extracted items, then every artifact and the report; shared by all engines."""
     by_id = {doc.id: doc for doc in cleaned.documents}
     records = build_records(extraction.items, by_id, schema, config.records)
 
@@ -123,20 +145,20 @@ def _build_locked(config: DsforgeConfig, paths: BuildPaths, show_progress: bool)
         "schema": schema.schema_name(),
         "model": resolved.provenance,
         "constrained_decoding": resolved.constrained,
-        "files": dict(Counter(outcome.status for outcome in ingested.files)),
-        "file_errors": [o.model_dump() for o in ingested.files if o.status != "ok"],
-        "documents": {"ingested": len(ingested.documents), "after_cleaning": len(cleaned.documents)},
+        "files": dict(Counter(outcome.status for outcome in files)),
+        "file_errors": [o.model_dump() for o in files if o.status != "ok"],
+        "documents": {"ingested": ingested_documents, "after_cleaning": len(cleaned.documents)},
         "cleaning": {
             "steps": [step.model_dump() for step in cleaned.steps],
             "dropped": [drop.model_dump() for drop in cleaned.dropped],
         },
         "extraction": {
             "chunks": extraction.chunks,
-            "llm_calls": model.stats.calls,
-            "cache_hits": model.stats.cache_hits,
-            "failed_chunks": model.stats.failures,
+            "llm_calls": stats.calls,
+            "cache_hits": stats.cache_hits,
+            "failed_chunks": stats.failures,
             "seconds": round(extract_seconds, 2),
-            "seconds_in_model": round(model.stats.seconds_in_model, 2),
+            "seconds_in_model": round(stats.seconds_in_model, 2),
             "items": len(extraction.items),
             "grounded_rechecked": grounded_ok,
             "rejects": dict(Counter(reject.reason for reject in extraction.rejects)),
@@ -148,6 +170,7 @@ def _build_locked(config: DsforgeConfig, paths: BuildPaths, show_progress: bool)
             "by_stratum": dict(Counter(record.meta.get("stratum", "") for record in records.records)),
         },
         "wall_seconds": round(time.perf_counter() - started, 2),
+        **(extra or {}),
     }
     write_report(report, paths.report_json, paths.report_md)
     return BuildSummary(report=report, paths=paths)

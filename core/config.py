@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from core.errors import ConfigError, PathEscapeError
+from core.options.build import BuildOptions
 from core.options.clean import CleanOptions
 from core.options.export import ExportOptions
 from core.options.extraction import ExtractionOptions
@@ -71,6 +72,7 @@ class DsforgeConfig(BaseSettings):
     clean: CleanOptions = Field(default_factory=CleanOptions)
     extraction: ExtractionOptions = Field(default_factory=ExtractionOptions)
     records: RecordOptions = Field(default_factory=RecordOptions)
+    build: BuildOptions = Field(default_factory=BuildOptions)
     split: SplitOptions = Field(default_factory=SplitOptions)
     export: ExportOptions = Field(default_factory=ExportOptions)
     review: ReviewOptions = Field(default_factory=ReviewOptions)

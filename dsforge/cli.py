@@ -38,13 +38,17 @@ def init(folder: Path = typer.Argument(Path("."), help="project folder")) -> Non
 def build_command(
     config: Path = ConfigOption,
     progress: bool = typer.Option(True, help="show progress bars"),
+    engine: str | None = typer.Option(None, help="local (one process) or ray (Ray Data); default build.engine"),
 ) -> None:
     """Ingest, clean, extract and turn grounded items into records."""
-    from builder.pipeline import build
+    from builder.engines import run_build
     from core.config import load_config
 
     with reported_errors():
-        summary = build(load_config(config), show_progress=progress)
+        cfg = load_config(config)
+        if engine:
+            cfg.build.engine = engine  # type: ignore[assignment]
+        summary = run_build(cfg, show_progress=progress)
     ext = summary.report["extraction"]
     table = Table(title=f"build → {summary.paths.root}")
     for column in ("documents", "chunks", "LLM calls", "cache hits", "items", "rejects", "records", "seconds"):
@@ -112,7 +116,7 @@ def run_command(
     from dsforge.split_commands import export_command, split_command
     from dsforge.train_commands import eval_command, train_command
 
-    build_command(config=config, progress=progress)
+    build_command(config=config, progress=progress, engine=None)
     with reported_errors():
         cfg = load_config(config)
     if auto_accept or cfg.review.auto:

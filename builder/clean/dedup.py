@@ -26,11 +26,12 @@ def exact_key(text: str) -> str:
     return hashlib.sha256(" ".join(text.casefold().split()).encode("utf-8")).hexdigest()
 
 
-def find_exact_duplicates(docs: list[Document]) -> list[Duplicate]:
+def find_exact_duplicates(docs: list[Document], keys: list[str] | None = None) -> list[Duplicate]:
+    """`keys`, one `exact_key` per document, may come precomputed (by parallel workers)."""
     first: dict[str, int] = {}
     found: list[Duplicate] = []
     for index, doc in enumerate(docs):
-        key = exact_key(doc.text)
+        key = keys[index] if keys is not None else exact_key(doc.text)
         if key in first:
             found.append(Duplicate(index=index, original=first[key], similarity=1.0))
         else:
@@ -38,15 +39,28 @@ def find_exact_duplicates(docs: list[Document]) -> list[Duplicate]:
     return found
 
 
-def find_near_duplicates(docs: list[Document], options: NearDedupOptions) -> list[Duplicate]:
-    """LSH proposes candidates; the MinHash estimate against each decides."""
+def minhash_signature(text: str, options: NearDedupOptions) -> MinHash | None:
+    """The signature near-dedup compares; None for a text without words."""
+    if not words(text):
+        return None
+    return minhash(text, options.shingle_size, options.num_perm)
+
+
+def find_near_duplicates(
+    docs: list[Document], options: NearDedupOptions, signatures: list[MinHash | None] | None = None
+) -> list[Duplicate]:
+    """LSH proposes candidates; the MinHash estimate against each decides.
+
+    One pass over the whole corpus in input order, so the result is global;
+    `signatures` (one per document) may come precomputed by parallel workers.
+    """
     lsh = _lsh(options.threshold, options.num_perm)
     kept: dict[int, MinHash] = {}
     found: list[Duplicate] = []
     for index, doc in enumerate(docs):
-        if not words(doc.text):
+        signature = signatures[index] if signatures is not None else minhash_signature(doc.text, options)
+        if signature is None:
             continue
-        signature = minhash(doc.text, options.shingle_size, options.num_perm)
         scored = [(signature.jaccard(kept[int(key)]), int(key)) for key in lsh.query(signature)]
         best = max(scored, key=lambda pair: (pair[0], -pair[1]), default=None)
         if best is not None and best[0] >= options.threshold:

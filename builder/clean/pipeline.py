@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from datasketch import MinHash
+
 from builder.clean.dedup import Duplicate, find_exact_duplicates, find_near_duplicates
 from builder.clean.registry import TextStep, build_steps
 from builder.clean.report import CleanResult, DroppedDocument, DropReason, StepReport
@@ -56,10 +58,30 @@ def clean_documents(docs: list[Document], options: CleanOptions) -> CleanResult:
     if options.min_chars > 0:
         reports.append(StepReport(name="min_chars", documents_dropped=len(dropped)))
 
+    return drop_duplicates(CleanResult(documents=kept, steps=reports, dropped=dropped), options)
+
+
+def drop_duplicates(
+    result: CleanResult,
+    options: CleanOptions,
+    exact_keys: list[str] | None = None,
+    signatures: list[MinHash | None] | None = None,
+) -> CleanResult:
+    """Exact, then near duplicates across all of `result.documents`; the earliest survives.
+
+    `exact_keys` and `signatures` (one per document, e.g. computed by parallel
+    workers) are used as given, so a distributed build drops exactly what a
+    local one does.
+    """
+    kept, reports, dropped = list(result.documents), list(result.steps), list(result.dropped)
     if options.dedup_exact:
-        kept = _drop(kept, find_exact_duplicates(kept), "exact_duplicate", "dedup_exact", reports, dropped)
+        exact = find_exact_duplicates(kept, exact_keys)
+        if signatures is not None:
+            gone = {dup.index for dup in exact}
+            signatures = [sig for index, sig in enumerate(signatures) if index not in gone]
+        kept = _drop(kept, exact, "exact_duplicate", "dedup_exact", reports, dropped)
     if options.dedup_near.enabled:
-        near = find_near_duplicates(kept, options.dedup_near)
+        near = find_near_duplicates(kept, options.dedup_near, signatures)
         kept = _drop(kept, near, "near_duplicate", "dedup_near", reports, dropped)
     return CleanResult(documents=kept, steps=reports, dropped=dropped)
 

@@ -1,0 +1,32 @@
+"""Which engine runs `dsforge build`, and how the Ray engine reaches and sizes its cluster."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class RayOptions(BaseModel):
+    """A local Ray started for the build, or a running cluster (`address` or `RAY_ADDRESS`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    address: str | None = Field(
+        None, description="cluster to join; default RAY_ADDRESS, else start a local Ray"
+    )
+    num_cpus: int | None = Field(
+        None, ge=1, description="local Ray only; default: the CPUs this process may use"
+    )
+    object_store_mb: int = Field(256, ge=80, description="local Ray only; spills to disk beyond it")
+    extract_workers: int = Field(1, ge=1, description="extraction actors, each holding one model")
+    cpus_per_worker: float = Field(1.0, gt=0, description="CPUs reserved per extraction actor")
+    gpus_per_worker: float = Field(0.0, ge=0, description="GPUs reserved per extraction actor")
+    files_per_task: int = Field(64, ge=1, description="files one ingest + clean task reads")
+
+
+class BuildOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    engine: Literal["local", "ray"] = Field("local", description="local: one process; ray: Ray Data")
+    ray: RayOptions = Field(default_factory=RayOptions)
