@@ -94,3 +94,8 @@ class EvalOptions(BaseModel):
     probe_window: int = Field(256, ge=16, description="tokens per perplexity window of the probe")
     examples_shown: int = Field(10, ge=0, description="best and worst examples in the report")
     judge: JudgeOptions = Field(default_factory=JudgeOptions)
+    tuned_path: Path | None = Field(
+        None,
+        description="evaluate this adapter or model folder (e.g. one `dsforge merge` wrote) instead of "
+        "the project's trained adapter; results go to <output>/eval-<folder name>",
+    )
