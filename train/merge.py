@@ -54,10 +54,15 @@ class MergeOptions(BaseModel):
         None, description="one per adapter; default: 1/n each (1.0 each for ties and dare_ties)"
     )
     density: float | None = Field(
-        None, gt=0, le=1, description=f"share of entries kept by ties/dare/magnitude_prune (default {DEFAULT_DENSITY})"
+        None,
+        gt=0,
+        le=1,
+        description=f"share of entries kept by ties/dare/magnitude_prune (default {DEFAULT_DENSITY})",
     )
     majority_sign_method: Literal["total", "frequency"] = "total"
-    into_base: bool = Field(False, description="fold the (combined) adapter into the base: a full model folder")
+    into_base: bool = Field(
+        False, description="fold the (combined) adapter into the base: a full model folder"
+    )
     seed: int = Field(42, description="DARE drops entries at random; the seed makes it repeatable")
 
     @model_validator(mode="after")
@@ -77,7 +82,9 @@ class MergeInput(BaseModel):
     peft_type: str
     r: int | None
     source: Literal["run", "merge"] = Field(description="trained (run.json) or itself a merge (merge.json)")
-    fingerprint: str = Field(description="run fingerprint of a trained adapter, merge fingerprint of a merged one")
+    fingerprint: str = Field(
+        description="run fingerprint of a trained adapter, merge fingerprint of a merged one"
+    )
     dataset: dict[str, Any] = Field(default_factory=dict, description="fingerprint, path and split sizes")
     hyperparameters: dict[str, Any] = Field(default_factory=dict)
     merged_from: list[dict[str, Any]] = Field(default_factory=list, description="inputs of a merged input")
@@ -99,7 +106,9 @@ class MergeCard(BaseModel):
     seconds: float
 
 
-def merge(adapters: list[Path], output: Path, options: MergeOptions, project_root: Path = Path(".")) -> MergeCard:
+def merge(
+    adapters: list[Path], output: Path, options: MergeOptions, project_root: Path = Path(".")
+) -> MergeCard:
     """Combine `adapters` (and/or fold into the base) into `output`; skip when already done."""
     if not adapters:
         raise TrainError("name at least one adapter folder to merge.")
@@ -133,7 +142,9 @@ def merge(adapters: list[Path], output: Path, options: MergeOptions, project_roo
     kind: Literal["adapter", "model"] = "model" if options.into_base else "adapter"
     if options.into_base:
         model = model.merge_and_unload()
-    tokenizer = load_tokenizer(adapters[0] if (adapters[0] / "tokenizer_config.json").is_file() else base.path)
+    tokenizer = load_tokenizer(
+        adapters[0] if (adapters[0] / "tokenizer_config.json").is_file() else base.path
+    )
     card = MergeCard(
         kind=kind,
         fingerprint=fingerprint,
@@ -238,7 +249,16 @@ def describe_input(adapter: Path) -> MergeInput:
         dataset={k: card.dataset.get(k) for k in ("fingerprint", "path", "sizes")},
         hyperparameters={
             k: hp.get(k)
-            for k in ("mode", "lora_r", "lora_alpha", "learning_rate", "seed", "max_steps", "epochs", "compute_dtype")
+            for k in (
+                "mode",
+                "lora_r",
+                "lora_alpha",
+                "learning_rate",
+                "seed",
+                "max_steps",
+                "epochs",
+                "compute_dtype",
+            )
         }
         | {"steps": card.steps, "best_eval_loss": card.best_eval_loss},
     )
