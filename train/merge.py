@@ -190,7 +190,20 @@ def combine(
     if len(adapters) == 1 and weights == [1.0]:
         model.set_adapter(names[0])
         return model
-    torch.manual_seed(options.seed)
+    devices = list(range(torch.cuda.device_count()))
+    # DARE's drops draw from torch's global generator: seed a private copy of it, not the caller's.
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(options.seed)
+        _add_weighted(model, names, weights, options, density)
+    model.set_adapter("default")
+    for name in names:
+        model.delete_adapter(name)
+    return model
+
+
+def _add_weighted(
+    model: Any, names: list[str], weights: list[float], options: MergeOptions, density: float | None
+) -> None:
     try:
         model.add_weighted_adapter(
             adapters=names,
@@ -202,10 +215,6 @@ def combine(
         )
     except (ValueError, AttributeError) as exc:
         raise TrainError(f"peft cannot combine these adapters with {options.combination!r}: {exc}") from exc
-    model.set_adapter("default")
-    for name in names:
-        model.delete_adapter(name)
-    return model
 
 
 def describe_input(adapter: Path) -> MergeInput:

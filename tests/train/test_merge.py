@@ -177,3 +177,21 @@ def test_bad_merges_are_refused_with_the_fix(merged, tmp_path):
     with pytest.raises(ValueError, match="density"):
         MergeOptions(combination="linear", density=0.5)
     assert not (tmp_path / "x").exists()
+
+
+def test_dare_drops_are_repeatable_with_their_seed(merged, tmp_path):
+    (a, b), _, _ = merged
+
+    def weights(seed: int, name: str) -> tuple:
+        merge([a, b], tmp_path / name, MergeOptions(combination="dare_linear", density=0.5, seed=seed))
+        return read_merge_card(tmp_path / name), _sha256(tmp_path / name / "adapter_model.safetensors")
+
+    (first, same), (second, again), (_, other) = weights(1, "one"), weights(1, "two"), weights(2, "three")
+    assert same == again and same != other  # random drops, but the seed fixes them
+    assert first.fingerprint == second.fingerprint and first.density == 0.5
+
+
+def _sha256(path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
