@@ -117,6 +117,8 @@ def merge(
             "one adapter alone has nothing to combine with; add adapters or pass --into-base to fold it "
             "into the base model."
         )
+    if output.resolve() in {a.resolve() for a in adapters}:
+        raise TrainError(f"--out {output} is one of the inputs; write the merge to a new folder.")
     inputs = [describe_input(path) for path in adapters]
     base = shared_base(adapters, project_root)
     weights = resolve_weights(options, len(adapters))

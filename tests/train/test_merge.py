@@ -174,6 +174,8 @@ def test_bad_merges_are_refused_with_the_fix(merged, tmp_path):
         merge([a, b], tmp_path / "x", MergeOptions(weights=[1.0]))
     with pytest.raises(TrainError, match="not an adapter folder"):
         merge([a, tmp_path], tmp_path / "x", MergeOptions())
+    with pytest.raises(TrainError, match="one of the inputs"):
+        merge([a, b], a, MergeOptions())
     with pytest.raises(ValueError, match="density"):
         MergeOptions(combination="linear", density=0.5)
     assert not (tmp_path / "x").exists()
