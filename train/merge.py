@@ -343,7 +343,7 @@ def as_run_card(card: MergeCard) -> cards.RunCard:
             "lineage": None,
         },
         hyperparameters={
-            "mode": f"merge ({card.options.combination}{', into base' if card.kind == 'model' else ''})",
+            "mode": f"merge ({_method(card)})",
             "lora_r": r,
             "compute_dtype": _input_dtype(card.inputs),
             "weights": card.weights,
@@ -371,13 +371,21 @@ def as_run_card(card: MergeCard) -> cards.RunCard:
 def render_model_card(card: MergeCard) -> str:
     """The human half of the lineage: what was merged, how, and on which base."""
     o = card.options
+    combined = (
+        f"peft `add_weighted_adapter`, combination `{o.combination}`"
+        + (f", density {card.density}" if card.density is not None else "")
+        + (f", majority sign `{o.majority_sign_method}`" if o.combination in SIGN_ELECTING else "")
+    )
+    if _single(card):
+        method = "peft `merge_and_unload` of one adapter into the base weights"
+    else:
+        method = combined + (
+            ", then `merge_and_unload` into the base weights" if card.kind == "model" else ""
+        )
     lines = [
         f"# Merged {'model' if card.kind == 'model' else 'LoRA adapter'}",
         "",
-        f"- method: peft `add_weighted_adapter`, combination `{o.combination}`"
-        + (f", density {card.density}" if card.density is not None else "")
-        + (f", majority sign `{o.majority_sign_method}`" if o.combination in SIGN_ELECTING else "")
-        + (", then `merge_and_unload` into the base weights" if card.kind == "model" else ""),
+        f"- method: {method}",
         f"- weights: {card.weights}; seed {o.seed}; computed in {card.compute_dtype}",
         f"- base model: `{card.base_model.get('ref')}` ({card.base_model.get('path')})",
         f"- fingerprint: `{card.fingerprint}`; created {card.created_at} in {card.seconds:.1f} s",
@@ -422,6 +430,17 @@ def replace_dir(target: Path, write: Any) -> None:
     from train.qlora import _replace_dir
 
     _replace_dir(target, write)
+
+
+def _single(card: MergeCard) -> bool:
+    """One adapter at weight 1 is folded in as it is: no combination happens."""
+    return len(card.inputs) == 1 and card.weights == [1.0]
+
+
+def _method(card: MergeCard) -> str:
+    if _single(card):
+        return "into base"
+    return card.options.combination + (", into base" if card.kind == "model" else "")
 
 
 def _check_compatible(inputs: list[MergeInput], options: MergeOptions) -> None:
