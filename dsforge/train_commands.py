@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -52,6 +53,15 @@ def eval_command(
         False, "--human", help="blind pairwise comparison by reviewers in Argilla: push (default), pull, status"
     ),
     action: str | None = typer.Argument(None, metavar="[push|pull|status]", help="with --human"),
+    # Annotated, so that `dsforge run` calling this function directly gets plain None defaults.
+    model: Annotated[
+        Path | None,
+        typer.Option("--model", help="evaluate this adapter or merged model folder instead of the trained adapter"),
+    ] = None,
+    cv: Annotated[
+        int | None,
+        typer.Option("--cv", min=2, help="document-grouped K-fold cross-validation: train and evaluate K folds"),
+    ] = None,
 ) -> None:
     """Compare the base model and base + adapter on the test split; write the report."""
     action = action if isinstance(action, str) else None  # called from Python (`dsforge run`): typer's defaults
@@ -60,14 +70,22 @@ def eval_command(
 
         return human_eval_command(config, action or "push", human is True, progress)
     from core.config import load_config
-    from train.data import TrainPaths
     from train.evaluate import evaluate
     from train.metrics import metrics
+    from train.tuned import eval_paths
 
     with reported_errors():
         cfg = load_config(config)
+        if model is not None:
+            cfg.eval = cfg.eval.model_copy(update={"tuned_path": model.expanduser().resolve()})
+        if cv is not None:
+            from train.crossval import cross_validate
+
+            summary = cross_validate(cfg, cv, show_progress=progress)
+            _print_cv(summary)
+            return
         result = evaluate(cfg, show_progress=progress)
-    table = Table(title=f"eval → {TrainPaths(cfg.output_dir).report}")
+    table = Table(title=f"eval → {eval_paths(cfg).report}")
     for column in ("metric", "base", "tuned", "Δ"):
         table.add_column(column, justify="right")
     base, tuned = result["overall"]["base"], result["overall"]["tuned"]
@@ -75,4 +93,62 @@ def eval_command(
         if base.get(key) is None:
             continue
         table.add_row(key, f"{base[key]:.3f}", f"{tuned[key]:.3f}", f"{tuned[key] - base[key]:+.3f}")
+    console.print(table)
+
+
+def _print_cv(summary: dict) -> None:
+    table = Table(title=f"{summary['k']}-fold cross-validation → {summary['report']}")
+    for column in ("metric", "base mean ± std", "tuned mean ± std", "Δ mean ± std"):
+        table.add_column(column, justify="right")
+    for key, stats in summary["summary"].items():
+        table.add_row(key, *(_pm(stats.get(name)) for name in ("base", "tuned", "delta")))
+    console.print(table)
+
+
+def _pm(stats: dict | None) -> str:
+    return "–" if not stats else f"{stats['mean']:.3f} ± {stats['std']:.3f}"
+
+
+def merge_command(
+    adapters: list[Path] = typer.Argument(..., help="adapter folders (<output>/train/adapter, or merged ones)"),
+    out: Path = typer.Option(..., "--out", "-o", help="folder to write the merged adapter or model to"),
+    method: str = typer.Option(
+        "linear", "--method", help="linear, svd, cat, ties, dare_linear, dare_ties or magnitude_prune"
+    ),
+    weights: str | None = typer.Option(None, "--weights", help="comma-separated, one per adapter"),
+    density: float | None = typer.Option(None, "--density", help="share kept by ties / dare / magnitude_prune"),
+    majority_sign: str = typer.Option("total", "--majority-sign", help="ties: total or frequency"),
+    into_base: bool = typer.Option(False, "--into-base", help="fold into the base: write a full model folder"),
+    seed: int = typer.Option(42, help="seed of DARE's random drops"),
+) -> None:
+    """Combine LoRA adapters (peft add_weighted_adapter) and/or merge into the base, with lineage."""
+    from pydantic import ValidationError
+
+    from builder.errors import ConfigError
+    from train.merge import MergeOptions, merge
+
+    with reported_errors():
+        try:
+            options = MergeOptions(
+                combination=method,
+                weights=[float(w) for w in weights.split(",")] if weights else None,
+                density=density,
+                majority_sign_method=majority_sign,
+                into_base=into_base,
+                seed=seed,
+            )
+        except (ValidationError, ValueError) as exc:
+            raise ConfigError(f"bad merge options: {exc}") from None
+        card = merge(adapters, out, options, project_root=Path.cwd())
+    table = Table(title=f"merge → {out}")
+    for column in ("kind", "method", "inputs", "weights", "density", "fingerprint"):
+        table.add_column(column)
+    table.add_row(
+        card.kind,
+        card.options.combination,
+        str(len(card.inputs)),
+        ", ".join(f"{w:g}" for w in card.weights),
+        "–" if card.density is None else f"{card.density:g}",
+        card.fingerprint,
+    )
     console.print(table)

@@ -20,7 +20,7 @@ COLUMNS = ("id", "instruction", "input", "output", "doc_id", "stratum", "templat
 class TrainPaths:
     """Where the train and eval stages read and write, under the build's output folder."""
 
-    def __init__(self, output: Path) -> None:
+    def __init__(self, output: Path, eval_name: str = "eval") -> None:
         self.output = output
         self.export = output / "export"
         self.dataset = self.export / "dataset"
@@ -32,7 +32,7 @@ class TrainPaths:
         self.run_json = self.root / "run.json"
         self.run_card = self.root / "RUN_CARD.md"
         self.loss_png = self.root / "loss.png"
-        self.eval = output / "eval"
+        self.eval = output / eval_name
         self.metrics = self.eval / "metrics.json"
         self.predictions = self.eval / "predictions.jsonl"
         self.report = self.eval / "report.md"

@@ -31,6 +31,7 @@ from train.base_models import resolve_base_model
 from train.data import TrainPaths, load_splits, prompt_messages, to_prompt_completion
 from train.loading import load_model, load_tokenizer, pick_hardware
 from train.run_card import RunCard, read_run_card
+from train.tuned import TunedModel, eval_paths, locate_tuned
 
 log = logging.getLogger(__name__)
 
@@ -55,10 +56,9 @@ def evaluate(config: DsforgeConfig, show_progress: bool = True) -> dict[str, Any
     from train.report import write_report
 
     opts = config.eval
-    paths = TrainPaths(config.output_dir)
-    card = read_run_card(paths.run_json)
-    if card is None or card.status != "complete":
-        raise TrainError(f"no finished training run in {paths.root}; run `dsforge train` first.")
+    paths = eval_paths(config)
+    tuned = locate_tuned(config)
+    card = tuned.card
     test = load_splits(paths.dataset)["test"]
     if opts.max_examples:
         test = test.select(range(min(opts.max_examples, len(test))))
@@ -75,7 +75,7 @@ def evaluate(config: DsforgeConfig, show_progress: bool = True) -> dict[str, Any
 
     schema = load_schema(config.schema_ref, config.project_root)
     outputs, loading = run_models(
-        card, opts, config, rows, probe_text, paths.eval / "cache", fingerprint, show_progress
+        card, opts, config, rows, probe_text, paths.eval / "cache", fingerprint, show_progress, tuned
     )
     if opts.judge.enabled:
         from train.judge import judge_outputs
@@ -87,6 +87,8 @@ def evaluate(config: DsforgeConfig, show_progress: bool = True) -> dict[str, Any
     result["run_fingerprint"] = card.fingerprint
     result["loading"] = loading
     result["probe"] = {"file": str(opts.probe_file or PROBE_FILE), "sha256": _sha(probe_text)}
+    if opts.tuned_path is not None:
+        result["tuned_model"] = {"path": str(tuned.path), "kind": tuned.kind, "card": tuned.source}
     atomic.write_jsonl(paths.predictions, prediction_rows(rows, outputs, schema))
     write_report(result, card, paths)
     atomic.write_json(paths.metrics, result)
@@ -94,7 +96,10 @@ def evaluate(config: DsforgeConfig, show_progress: bool = True) -> dict[str, Any
 
 
 def eval_fingerprint(card: RunCard, opts: EvalOptions, rows: list[dict[str, Any]], probe: str) -> str:
-    options = opts.model_dump(mode="json", exclude={"examples_shown", "judge", "probe_file", "human"})
+    # The tuned model is named by its card's fingerprint, not by the folder it was read from.
+    options = opts.model_dump(
+        mode="json", exclude={"examples_shown", "judge", "probe_file", "human", "tuned_path"}
+    )
     return content_id(card.fingerprint, options, [r["id"] for r in rows], _sha(probe), prefix="eval-")
 
 
@@ -107,11 +112,16 @@ def run_models(
     cache_dir: Path,
     fingerprint: str,
     show_progress: bool,
+    tuned: TunedModel | None = None,
 ) -> tuple[dict[str, ModelOutputs], dict[str, Any]]:
-    """Generate and score perplexities with the adapter off (base) and on (tuned)."""
+    """Generate and score perplexities with the adapter off (base) and on (tuned).
+
+    A tuned full model (merged into the base) is a second model, loaded once the base is done.
+    """
     from peft import PeftModel
 
     paths = TrainPaths(config.output_dir)
+    tuned = tuned or TunedModel(paths.adapter, "adapter", card, "train")
     base = resolve_base_model(card.base_model["ref"], config.project_root)
     hardware = pick_hardware(card.hyperparameters.get("compute_dtype", "auto"))
     trained_4bit = card.hyperparameters.get("mode") == "qlora"
@@ -119,10 +129,11 @@ def run_models(
         opts.load_in_4bit if opts.load_in_4bit is not None else (trained_4bit and hardware.device == "cuda")
     )
     tokenizer = load_tokenizer(
-        paths.adapter if (paths.adapter / "tokenizer_config.json").is_file() else base.path
+        tuned.path if (tuned.path / "tokenizer_config.json").is_file() else base.path
     )
     model = load_model(base.path, hardware, load_in_4bit=load_in_4bit, for_training=False)
-    model = PeftModel.from_pretrained(model, paths.adapter)
+    if tuned.kind == "adapter":
+        model = PeftModel.from_pretrained(model, tuned.path)
     model.eval()
     probe_ids = tokenizer(probe_text, add_special_tokens=False)["input_ids"]
     windows = [probe_ids[i : i + opts.probe_window] for i in range(0, len(probe_ids), opts.probe_window)]
@@ -131,7 +142,10 @@ def run_models(
 
     outputs = {}
     for name in MODELS:
-        context = model.disable_adapter() if name == "base" else nullcontext()
+        if tuned.kind == "model" and name == "tuned":
+            del model
+            model = load_model(tuned.path, hardware, load_in_4bit=load_in_4bit, for_training=False).eval()
+        context = model.disable_adapter() if name == "base" and tuned.kind == "adapter" else nullcontext()
         with context:
             cache = cache_dir / f"{name}-{fingerprint}.jsonl"
             predictions = generate(model, tokenizer, rows, opts, cache, f"{name}: generating", show_progress)

@@ -34,7 +34,8 @@ def render(result: dict[str, Any], card: RunCard, has_loss: bool = True) -> str:
         f"- base model: `{card.base_model.get('ref')}`; adapter: {card.hyperparameters.get('mode')} "
         f"r={card.hyperparameters.get('lora_r')}, {card.steps} steps, run `{card.fingerprint}`",
         f"- decoding: greedy, batched, at most {loading.get('max_new_tokens')} new tokens; base weights "
-        f"{loading.get('weights')} on {loading.get('device')}; base = the same model, adapter disabled",
+        f"{loading.get('weights')} on {loading.get('device')}; base = {_base_is(result.get('tuned_model'))}",
+        *_tuned_line(result.get("tuned_model")),
         "",
         "## Metrics",
         "",
@@ -79,6 +80,21 @@ def render(result: dict[str, Any], card: RunCard, has_loss: bool = True) -> str:
     run_card = render_markdown(card).replace("# Run card", "## Run card", 1).replace("\n## ", "\n### ")
     lines += [run_card.replace("![loss curves](loss.png)\n", "")]
     return "\n".join(lines)
+
+
+def _base_is(tuned: dict[str, Any] | None) -> str:
+    if tuned and tuned["kind"] == "model":
+        return "the base model's own weights, the tuned model a separate folder"
+    return "the same model, adapter disabled"
+
+
+def _tuned_line(tuned: dict[str, Any] | None) -> list[str]:
+    """Say which folder was evaluated when it is not the project's own adapter."""
+    if not tuned:
+        return []
+    what = "merged full model, loaded on its own" if tuned["kind"] == "model" else "adapter on the base"
+    card = "merge.json and README.md" if tuned["card"] == "merge" else "the run.json beside it"
+    return [f"- tuned model: `{tuned['path']}` ({what}); its lineage is in {card}"]
 
 
 def _probe_sentence(base: float | None, tuned: float | None, probe: dict[str, Any]) -> str:

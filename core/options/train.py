@@ -120,3 +120,8 @@ class EvalOptions(BaseModel):
     examples_shown: int = Field(10, ge=0, description="best and worst examples in the report")
     judge: JudgeOptions = Field(default_factory=JudgeOptions)
     human: HumanEvalOptions = Field(default_factory=HumanEvalOptions)
+    tuned_path: Path | None = Field(
+        None,
+        description="evaluate this adapter or model folder (e.g. one `dsforge merge` wrote) instead of "
+        "the project's trained adapter; results go to <output>/eval-<folder name>",
+    )
