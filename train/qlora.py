@@ -84,6 +84,9 @@ def train(
     distributed.prepare_fsdp_loading(opts)
     quant_storage = distributed.quant_storage(opts, hardware)
     model = load_model(base.path, hardware, load_in_4bit=opts.mode == "qlora", quant_storage=quant_storage)
+    from transformers import set_seed
+
+    set_seed(opts.seed)  # LoRA's A matrices are drawn here, before the Trainer seeds anything
     model, memory_policy = add_lora(model, opts, hardware)
     memory_policy["liger_kernels"] = use_liger_kernels(opts, hardware)
 
