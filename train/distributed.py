@@ -110,7 +110,7 @@ def trainer_args(opts: TrainOptions, hardware: Hardware) -> dict[str, Any]:
         return {}
     args: dict[str, Any] = {"use_cpu": hardware.device == "cpu"}
     if uses_fsdp(opts):
-        args["fsdp"] = "full_shard"
+        args["fsdp"] = True
         args["fsdp_config"] = fsdp_config(opts)
     return args
 
@@ -155,13 +155,20 @@ def adapter_state(trainer: Any) -> dict[str, Any] | None:
     return state
 
 
-def run_card_fields(opts: TrainOptions) -> dict[str, Any]:
-    """Process count, strategy and global batch, for the run card's hardware section."""
+def run_card_fields(opts: TrainOptions, model: Any) -> dict[str, Any]:
+    """Process count, strategy, global batch and how many tensors are sharded, for the run card.
+
+    The sharded count is read off the trained model (FSDP2 turns parameters into DTensors),
+    so the card shows what happened rather than what was asked for.
+    """
+    from torch.distributed.tensor import DTensor
+
     n = processes()
     return {
         "processes": n,
         "distributed": strategy(opts),
         "global_batch": opts.batch_size * opts.gradient_accumulation_steps * n,
+        "sharded_tensors": sum(isinstance(p, DTensor) for p in model.parameters()),
     }
 
 

@@ -119,6 +119,7 @@ def train(
     if not trainer.accelerator.is_main_process:
         return cards.RunCard.model_construct(status="replica")
     _save_adapter(trainer, tokenizer, paths.adapter, adapter_state)
+    layout = distributed.run_card_fields(opts, trainer.model)
     artifacts = {"adapter": str(paths.adapter), "checkpoints": str(paths.checkpoints)}
     peak = cards.peak_memory(hardware.device)
     del trainer, model
@@ -144,7 +145,7 @@ def train(
         hardware={
             **cards.hardware_info(hardware.device),
             "compute_dtype": str(hardware.compute_dtype),
-            **distributed.run_card_fields(opts),
+            **layout,
         },
         started_at=started_at,
         finished_at=_now(),
