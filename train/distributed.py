@@ -80,9 +80,16 @@ def uses_fsdp(opts: TrainOptions) -> bool:
     return strategy(opts) == "fsdp"
 
 
-def check_fsdp_options(opts: TrainOptions) -> None:
+def check_fsdp_options(opts: TrainOptions, hardware: Hardware) -> None:
     """What FSDP-QLoRA cannot do, refused before minutes of loading."""
-    if uses_fsdp(opts) and opts.optimizer == "paged_adamw_8bit":
+    if not uses_fsdp(opts):
+        return
+    if hardware.device != "cuda":
+        raise TrainError(
+            "train.distributed: fsdp needs CUDA GPUs (accelerate shards only across GPUs; CPU processes "
+            "would silently run DDP); set train.distributed: ddp to train on CPU processes."
+        )
+    if opts.optimizer == "paged_adamw_8bit":
         raise TrainError(
             "train.optimizer paged_adamw_8bit fails when FSDP saves a checkpoint (peft's FSDP notes); "
             "leave train.optimizer at 'auto' with train.distributed: fsdp."
@@ -136,17 +143,16 @@ def quant_storage(opts: TrainOptions, hardware: Hardware) -> Any:
     return hardware.compute_dtype if uses_fsdp(opts) and opts.mode == "qlora" else None
 
 
-def adapter_state(trainer: Any) -> dict[str, Any] | None:
-    """The adapter's full tensors, gathered from the FSDP shards; None when nothing is sharded.
+def adapter_state(model: Any) -> dict[str, Any] | None:
+    """The adapter's full tensors, gathered from FSDP2 shards; None when nothing is sharded.
 
     Every rank must call this (each `full_tensor()` is a collective); only rank 0 then writes.
     Gathering the trainable tensors alone keeps the frozen base sharded.
     """
-    if not getattr(trainer, "is_fsdp_enabled", False):
-        return None
     from torch.distributed.tensor import DTensor
 
-    model = trainer.accelerator.unwrap_model(trainer.model)
+    if not any(isinstance(p, DTensor) for p in model.parameters()):
+        return None
     state = {}
     for name, param in model.named_parameters():
         if param.requires_grad:

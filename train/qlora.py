@@ -70,7 +70,7 @@ def train(
         return done
     hardware = pick_hardware(opts.compute_dtype)
     distributed.start(hardware)
-    distributed.check_fsdp_options(opts)
+    distributed.check_fsdp_options(opts, hardware)
     with distributed.main_first():
         _reset_stale_checkpoints(paths.checkpoints, fingerprint)
 
@@ -115,7 +115,7 @@ def train(
     seconds = time.perf_counter() - clock
     state = trainer.state
 
-    adapter_state = distributed.adapter_state(trainer)  # every rank takes part under FSDP
+    adapter_state = distributed.adapter_state(trainer.model)  # every rank takes part under FSDP
     if not trainer.accelerator.is_main_process:
         return cards.RunCard.model_construct(status="replica")
     _save_adapter(trainer, tokenizer, paths.adapter, adapter_state)
