@@ -143,6 +143,16 @@ def quant_storage(opts: TrainOptions, hardware: Hardware) -> Any:
     return hardware.compute_dtype if uses_fsdp(opts) and opts.mode == "qlora" else None
 
 
+def merge_hardware(opts: TrainOptions, hardware: Hardware) -> Hardware:
+    """Merging loads the whole unquantised base: under FSDP that would not fit one GPU, so rank 0
+    merges in CPU memory (slower, but a base sharded for training is large)."""
+    if not uses_fsdp(opts):
+        return hardware
+    from train.loading import Hardware
+
+    return Hardware("cpu", hardware.compute_dtype, "cpu")
+
+
 def adapter_state(model: Any) -> dict[str, Any] | None:
     """The adapter's full tensors, gathered from FSDP2 shards; None when nothing is sharded.
 

@@ -124,7 +124,7 @@ def train(
     peak = cards.peak_memory(hardware.device)
     del trainer, model
     if opts.merge:
-        merge_adapter(base.path, paths.adapter, paths.merged, hardware)
+        merge_adapter(base.path, paths.adapter, paths.merged, distributed.merge_hardware(opts, hardware))
         artifacts["merged"] = str(paths.merged)
 
     tokens = int(state.num_input_tokens_seen or 0) - tokens_before
