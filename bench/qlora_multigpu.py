@@ -64,20 +64,29 @@ def main() -> None:
     ]
     for arch in _names(args.fsdp_archs):
         jobs.append({"arch": arch, "mode": "lora", "strategy": "single", "gpus": 1})  # expected not to fit
-        jobs += [{"arch": arch, "mode": m, "strategy": "fsdp", "gpus": n} for m in ("qlora", "lora") for n in gpus if n > 1]
+        jobs += [
+            {"arch": arch, "mode": m, "strategy": "fsdp", "gpus": n}
+            for m in ("qlora", "lora")
+            for n in gpus
+            if n > 1
+        ]
     runs = []
     for repeat in range(args.repeats):
         for job in jobs:
             job = {**job, "repeat": repeat}
             job["base"] = str(make_random_base(job["arch"], args.tokenizer, args.work / job["arch"]))
             rows = args.batch_size * job["gpus"] * (args.steps + args.warmup + 2)
-            job["dataset"] = str(make_dataset(args.tokenizer, args.work / f"dataset-{args.seq_len}-{rows}", args.seq_len, rows))
+            job["dataset"] = str(
+                make_dataset(args.tokenizer, args.work / f"dataset-{args.seq_len}-{rows}", args.seq_len, rows)
+            )
             runs.append(launch(job, args))
             print(json.dumps({k: v for k, v in runs[-1].items() if k != "log_tail"}), flush=True)
     summary = summarise(runs)
     args.results.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    (args.results / f"qlora_multigpu-{stamp}.json").write_text(json.dumps({"runs": runs, "summary": summary}, indent=2))
+    (args.results / f"qlora_multigpu-{stamp}.json").write_text(
+        json.dumps({"runs": runs, "summary": summary}, indent=2)
+    )
     print_table(summary)
 
 
@@ -154,8 +163,12 @@ def run_worker(args: argparse.Namespace, job: dict[str, Any]) -> None:
         "step_s": timer.durations[args.warmup :],
         "tokens": card.train_tokens if rank == 0 else None,  # counted over all ranks
         "steps": card.steps if rank == 0 else None,
-        "peak_allocated_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2) if torch.cuda.is_available() else 0.0,
-        "peak_reserved_gib": round(torch.cuda.max_memory_reserved() / 2**30, 2) if torch.cuda.is_available() else 0.0,
+        "peak_allocated_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2)
+        if torch.cuda.is_available()
+        else 0.0,
+        "peak_reserved_gib": round(torch.cuda.max_memory_reserved() / 2**30, 2)
+        if torch.cuda.is_available()
+        else 0.0,
         "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu (smoke test only)",
     }
     (project / f"rank-{rank}.json").write_text(json.dumps(result))
@@ -180,7 +193,9 @@ def combine(job: dict[str, Any], ranks: list[dict[str, Any]], args: argparse.Nam
         "mfu_lora_per_gpu": round(tok_s * flops["lora"] / (PEAK_BF16_TFLOPS * 1e12 * job["gpus"]), 4),
         "peak_allocated_gib_max": max(r["peak_allocated_gib"] for r in ranks),
         "peak_reserved_gib_max": max(r["peak_reserved_gib"] for r in ranks),
-        "peak_reserved_gib_per_rank": [r["peak_reserved_gib"] for r in sorted(ranks, key=lambda r: r["rank"])],
+        "peak_reserved_gib_per_rank": [
+            r["peak_reserved_gib"] for r in sorted(ranks, key=lambda r: r["rank"])
+        ],
     }
 
 

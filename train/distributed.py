@@ -206,7 +206,9 @@ def launch(config: Path, gpus: int, progress: bool) -> int:
     is how the tests prove it.
     """
     if processes() > 1:
-        raise TrainError("--gpus starts the processes itself; do not combine it with accelerate launch or torchrun.")
+        raise TrainError(
+            "--gpus starts the processes itself; do not combine it with accelerate launch or torchrun."
+        )
     import torch
 
     available = torch.cuda.device_count()

@@ -69,7 +69,13 @@ def main(base: Path, records: list[dict[str, str]], out: Path) -> None:
         moved_a = max(float((want[n] - initial[n]).abs().max()) for n in want if "lora_A" in n)
         model_dir = out / "adapter"
         reference.save_pretrained(model_dir, state_dict=state)  # what rank 0 writes in train.qlora
-        result = {"max_abs_diff": diff, "largest_lora_B": moved, "largest_lora_A_change": moved_a, "sharded_tensors": sharded, "keys": sorted(want)}
+        result = {
+            "max_abs_diff": diff,
+            "largest_lora_B": moved,
+            "largest_lora_A_change": moved_a,
+            "sharded_tensors": sharded,
+            "keys": sorted(want),
+        }
         (out / "result.json").write_text(json.dumps(result))
     dist.barrier()
     dist.destroy_process_group()
@@ -87,7 +93,9 @@ def _token_sum(model: torch.nn.Module, ids: torch.Tensor) -> torch.Tensor:
     return torch.nn.functional.cross_entropy(logits.flatten(0, 1), ids[:, 1:].flatten(), reduction="sum")
 
 
-def _train(model: torch.nn.Module, loss_of: Callable[[torch.nn.Module], torch.Tensor], steps: int = 2) -> None:
+def _train(
+    model: torch.nn.Module, loss_of: Callable[[torch.nn.Module], torch.Tensor], steps: int = 2
+) -> None:
     """Two SGD steps: the first moves only LoRA's B (it starts at 0), the second A as well.
 
     Plain SGD moves each weight in proportion to its gradient, so a wrong gradient shows;

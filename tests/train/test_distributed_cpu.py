@@ -65,9 +65,9 @@ def tiny_base(tmp_path_factory, smollm_base) -> Path:
     model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     folder = tmp_path_factory.mktemp("tiny-base")
     model.save_pretrained(folder)
-    AutoTokenizer.from_pretrained(smollm_base.path, local_files_only=True, trust_remote_code=False).save_pretrained(
-        folder
-    )
+    AutoTokenizer.from_pretrained(
+        smollm_base.path, local_files_only=True, trust_remote_code=False
+    ).save_pretrained(folder)
     return folder
 
 
@@ -93,8 +93,12 @@ def _adapter_diff(paths: dict[str, TrainPaths], name: str) -> tuple[float, float
     want = load_file(str(paths["one"].adapter / "adapter_model.safetensors"))
     assert got.keys() == want.keys() and got
     diff = max(float((got[k] - want[k]).abs().max()) for k in got)
-    learned = max(float(want[k].abs().max()) for k in want if "lora_B" in k)  # B starts at 0: all of it learned
-    print(f"\n{name}: max |LoRA two processes - one process| = {diff:.3g}; largest lora_B entry {learned:.3g}")
+    learned = max(
+        float(want[k].abs().max()) for k in want if "lora_B" in k
+    )  # B starts at 0: all of it learned
+    print(
+        f"\n{name}: max |LoRA two processes - one process| = {diff:.3g}; largest lora_B entry {learned:.3g}"
+    )
     return diff, learned
 
 
@@ -125,7 +129,13 @@ def test_only_rank_zero_writes(runs):
     def listing(folder: Path) -> list[str]:
         return sorted(p.name for p in folder.iterdir())
 
-    assert listing(two.root) == ["RUN_CARD.md", "adapter", "checkpoints", "loss.png", "run.json"]  # no temp folders
+    assert listing(two.root) == [
+        "RUN_CARD.md",
+        "adapter",
+        "checkpoints",
+        "loss.png",
+        "run.json",
+    ]  # no temp folders
     assert listing(two.adapter) == listing(one.adapter)
     assert listing(two.checkpoints) == listing(one.checkpoints)
     assert "checkpoint-2" in listing(two.checkpoints) and "checkpoint-4" in listing(two.checkpoints)
@@ -134,7 +144,9 @@ def test_only_rank_zero_writes(runs):
     assert stderr.count("best val loss") == 1  # one summary table, from rank 0
 
 
-def test_fsdp2_shards_lora_over_two_processes_and_gathers_the_adapter(tmp_path, tiny_base, license_records, repo_root):
+def test_fsdp2_shards_lora_over_two_processes_and_gathers_the_adapter(
+    tmp_path, tiny_base, license_records, repo_root
+):
     from train.distributed import free_port
 
     records = [{k: getattr(r, k) for k in ("instruction", "input", "output")} for r in license_records[:2]]
@@ -168,7 +180,9 @@ def test_fsdp_settings_for_the_trainer(monkeypatch, tmp_path, tiny_base):
     qlora = TrainOptions(distributed="fsdp")
     assert distributed.trainer_args(qlora, gpu) == {}  # one process: nothing distributed
     monkeypatch.setenv("WORLD_SIZE", "2")  # what accelerate launch sets in each process
-    assert distributed.quant_storage(qlora, gpu) == torch.bfloat16  # 4-bit weights packed in bf16, FSDP shards them
+    assert (
+        distributed.quant_storage(qlora, gpu) == torch.bfloat16
+    )  # 4-bit weights packed in bf16, FSDP shards them
     assert distributed.quant_storage(TrainOptions(distributed="ddp"), gpu) is None
     args = distributed.trainer_args(qlora, gpu)
     assert args["use_cpu"] is False and args["fsdp"] is True
