@@ -10,7 +10,8 @@ train.qlora.train; this module tells it how many copies there are and which one 
   4-bit weights plus activations do not fit one GPU. QLoRA then stores the 4-bit weights in
   the compute dtype (`bnb_4bit_quant_storage`) so FSDP can shard them like any float tensor
   (bitsandbytes' FSDP-QLoRA guide); transformers' Trainer wraps the LoRA layers separately with
-  peft's `fsdp_auto_wrap_policy` and casts to the storage dtype.
+  peft's `fsdp_auto_wrap_policy` and casts to the storage dtype. accelerate shards across GPUs
+  only, so FSDP on CPU processes is refused rather than silently run as DDP.
 
 Only rank 0 writes: checkpoints through the Trainer (rank-aware), the adapter, run card and
 plots in train.qlora after the other ranks have returned. Folder clean-ups before training
