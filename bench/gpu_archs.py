@@ -18,6 +18,13 @@ ARCHS: dict[str, dict[str, Any]] = {
     "qwen2.5-7b": {**_QWEN2, "hidden_size": 3584, "intermediate_size": 18944, "num_hidden_layers": 28,
                    "num_attention_heads": 28, "num_key_value_heads": 4, "vocab_size": 152064,
                    "tie_word_embeddings": False},
+    # Layer shapes of Qwen/Qwen2.5-32B and -72B: bases that need FSDP (bench/qlora_multigpu.py).
+    "qwen2.5-32b": {**_QWEN2, "hidden_size": 5120, "intermediate_size": 27648, "num_hidden_layers": 64,
+                    "num_attention_heads": 40, "num_key_value_heads": 8, "vocab_size": 152064,
+                    "tie_word_embeddings": False},
+    "qwen2.5-72b": {**_QWEN2, "hidden_size": 8192, "intermediate_size": 29568, "num_hidden_layers": 80,
+                    "num_attention_heads": 64, "num_key_value_heads": 8, "vocab_size": 152064,
+                    "tie_word_embeddings": False},
     # Not a release: a few-MB model that lets the benchmark's plumbing run on a CPU in seconds.
     "tiny-smoke": {**_QWEN2, "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
                    "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 151936,

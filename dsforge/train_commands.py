@@ -17,16 +17,27 @@ console = Console(stderr=True)
 def train_command(
     config: Path = typer.Option(Path("dsforge.yaml"), "--config", "-c", help="project config file"),
     progress: bool = typer.Option(True, help="show progress bars"),
+    gpus: Annotated[
+        int, typer.Option(min=1, help="train on N GPUs (train.distributed: ddp or fsdp); without CUDA, N CPU processes")
+    ] = 1,
 ) -> None:
     """Fine-tune a QLoRA adapter on the train split; stop early on validation loss."""
     from core.config import load_config
+    from train import distributed
     from train.data import TrainPaths
     from train.qlora import train
 
+    if gpus > 1:
+        with reported_errors():
+            load_config(config)  # a bad config fails here once, not in every process
+            code = distributed.launch(config, gpus, progress)
+        if code:
+            raise typer.Exit(code=code)
+        return
     with reported_errors():
         cfg = load_config(config)
         card = train(cfg, show_progress=progress)
-    if card.status != "complete":  # a non-main DDP rank
+    if card.status != "complete" or not distributed.is_main():  # the other ranks report nothing
         return
     for warning in card.warnings:
         console.print(f"[yellow]warning:[/] {warning}")
@@ -70,11 +81,15 @@ def eval_command(
 
         return human_eval_command(config, action or "push", human is True, progress)
     from core.config import load_config
+    from core.errors import TrainError
+    from train import distributed
     from train.evaluate import evaluate
     from train.metrics import metrics
     from train.tuned import eval_paths
 
     with reported_errors():
+        if distributed.processes() > 1:
+            raise TrainError("`dsforge eval` runs as one process; start it without accelerate launch or torchrun.")
         cfg = load_config(config)
         if model is not None:
             cfg.eval = cfg.eval.model_copy(update={"tuned_path": model.expanduser().resolve()})

@@ -7,6 +7,7 @@ evaluation and merging never disagree about them.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -84,8 +85,13 @@ def check_chat_template(tokenizer: Any) -> str:
     return full
 
 
-def load_model(path: Path, hardware: Hardware, load_in_4bit: bool, for_training: bool = True) -> Any:
-    """Base model in the compute dtype, or 4-bit NF4 with double quantisation."""
+def load_model(
+    path: Path, hardware: Hardware, load_in_4bit: bool, for_training: bool = True, quant_storage: Any = None
+) -> Any:
+    """Base model in the compute dtype, or 4-bit NF4 with double quantisation.
+
+    `quant_storage` packs the 4-bit weights into a float dtype so FSDP can shard them.
+    """
     from transformers import AutoModelForCausalLM, BitsAndBytesConfig
 
     check_quantised_dtype(hardware.compute_dtype, load_in_4bit)
@@ -100,12 +106,15 @@ def load_model(path: Path, hardware: Hardware, load_in_4bit: bool, for_training:
             bnb_4bit_quant_type="nf4",
             bnb_4bit_use_double_quant=True,
             bnb_4bit_compute_dtype=hardware.compute_dtype,
+            **({"bnb_4bit_quant_storage": quant_storage} if quant_storage is not None else {}),
         )
     if hardware.device == "cuda":
         # One full copy per process: under `accelerate launch` each rank owns its GPU (DDP).
         from accelerate import PartialState
 
         kwargs["device_map"] = {"": PartialState().local_process_index}
+        if not load_in_4bit and os.environ.get("FSDP_CPU_RAM_EFFICIENT_LOADING", "").lower() == "true":
+            del kwargs["device_map"]  # FSDP: rank 0 reads into CPU memory, then shards to the GPUs
     elif load_in_4bit:
         kwargs["device_map"] = {"": "cpu"}
     with _no_model_code(path):

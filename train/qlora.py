@@ -25,6 +25,7 @@ from core.config import DsforgeConfig
 from core.errors import TrainError
 from core.options.train import TrainOptions
 from schemas.types import content_id
+from train import distributed
 from train import run_card as cards
 from train.base_models import ResolvedBase, resolve_base_model
 from train.data import TrainPaths, conversational, dataset_fingerprint, load_splits, read_lineage
@@ -53,7 +54,7 @@ def train(
     paths = TrainPaths(config.output_dir)
     data = load_splits(paths.dataset)
     base = resolve_base_model(opts.base_model, config.project_root)
-    fingerprint = run_fingerprint(opts, dataset_fingerprint(data), base)
+    fingerprint = run_fingerprint(opts, dataset_fingerprint(data), base, distributed.processes())
 
     done = cards.read_run_card(paths.run_json)
     if (
@@ -64,9 +65,12 @@ def train(
     ):
         log.info("training already complete for %s; nothing to do", fingerprint)
         return done
-    _reset_stale_checkpoints(paths.checkpoints, fingerprint)
-
     hardware = pick_hardware(opts.compute_dtype)
+    distributed.start(hardware)
+    distributed.check_fsdp_options(opts, hardware)
+    with distributed.main_first():
+        _reset_stale_checkpoints(paths.checkpoints, fingerprint)
+
     started_at = _now()
     tokenizer = load_tokenizer(base.path)
     check_chat_template(tokenizer)
@@ -74,40 +78,50 @@ def train(
     for warning in warnings:
         log.warning(warning)
 
-    model = load_model(base.path, hardware, load_in_4bit=opts.mode == "qlora")
+    distributed.prepare_fsdp_loading(opts)
+    quant_storage = distributed.quant_storage(opts, hardware)
+    model = load_model(base.path, hardware, load_in_4bit=opts.mode == "qlora", quant_storage=quant_storage)
+    from transformers import set_seed
+
+    set_seed(opts.seed)  # LoRA's A matrices are drawn here, before the Trainer seeds anything
     model, memory_policy = add_lora(model, opts, hardware)
     memory_policy["liger_kernels"] = use_liger_kernels(opts, hardware)
 
     from transformers import EarlyStoppingCallback
     from trl import SFTTrainer
 
-    trainer = SFTTrainer(
-        model=model,
-        args=sft_config(opts, hardware, paths.checkpoints, show_progress, memory_policy["liger_kernels"]),
-        train_dataset=conversational(data["train"]),
-        eval_dataset=conversational(data["validation"]),
-        processing_class=tokenizer,
-        callbacks=[EarlyStoppingCallback(early_stopping_patience=opts.early_stopping_patience), *callbacks],
-    )
+    args = sft_config(opts, hardware, paths.checkpoints, show_progress, memory_policy["liger_kernels"])
+    with distributed.main_first():  # rank 0 writes the datasets' map caches, the others read them
+        trainer = SFTTrainer(
+            model=model,
+            args=args,
+            train_dataset=conversational(data["train"]),
+            eval_dataset=conversational(data["validation"]),
+            processing_class=tokenizer,
+            callbacks=[EarlyStoppingCallback(early_stopping_patience=opts.early_stopping_patience), *callbacks],
+        )
     if hardware.device == "cuda":
         import torch
 
         torch.cuda.reset_peak_memory_stats()
-    resume = _last_checkpoint(paths.checkpoints)
+    with distributed.main_first():
+        resume = _last_checkpoint(paths.checkpoints)
     tokens_before = _tokens_at_resume(resume)
     clock = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     seconds = time.perf_counter() - clock
     state = trainer.state
 
+    adapter_state = distributed.adapter_state(trainer.model)  # every rank takes part under FSDP
     if not trainer.accelerator.is_main_process:
         return cards.RunCard.model_construct(status="replica")
-    _save_adapter(trainer, tokenizer, paths.adapter)
+    _save_adapter(trainer, tokenizer, paths.adapter, adapter_state)
+    layout = distributed.run_card_fields(opts, trainer.model)
     artifacts = {"adapter": str(paths.adapter), "checkpoints": str(paths.checkpoints)}
     peak = cards.peak_memory(hardware.device)
     del trainer, model
     if opts.merge:
-        merge_adapter(base.path, paths.adapter, paths.merged, hardware)
+        merge_adapter(base.path, paths.adapter, paths.merged, distributed.merge_hardware(opts, hardware))
         artifacts["merged"] = str(paths.merged)
 
     tokens = int(state.num_input_tokens_seen or 0) - tokens_before
@@ -125,7 +139,11 @@ def train(
         hyperparameters={**opts.model_dump(mode="json"), "optimizer": _optimizer(opts, hardware)},
         memory_policy=memory_policy,
         versions=cards.package_versions(),
-        hardware={**cards.hardware_info(hardware.device), "compute_dtype": str(hardware.compute_dtype)},
+        hardware={
+            **cards.hardware_info(hardware.device),
+            "compute_dtype": str(hardware.compute_dtype),
+            **layout,
+        },
         started_at=started_at,
         finished_at=_now(),
         train_seconds=round(seconds, 2),
@@ -147,10 +165,14 @@ def train(
     return card
 
 
-def run_fingerprint(opts: TrainOptions, data_id: str, base: ResolvedBase) -> str:
-    """Everything that changes the trained adapter; `merge` only adds an artifact."""
-    options = opts.model_dump(mode="json", exclude={"merge", "min_train_examples"})
-    return content_id(options, data_id, base.provenance, prefix="run-")
+def run_fingerprint(opts: TrainOptions, data_id: str, base: ResolvedBase, processes: int = 1) -> str:
+    """Everything that changes the trained adapter; `merge` only adds an artifact.
+
+    The process count sets the global batch, so it counts; DDP or FSDP computes the same steps.
+    """
+    options = opts.model_dump(mode="json", exclude={"merge", "min_train_examples", "distributed"})
+    world = [{"processes": processes}] if processes > 1 else []
+    return content_id(options, data_id, base.provenance, *world, prefix="run-")
 
 
 def data_warnings(data: Any, opts: TrainOptions, tokenizer: Any) -> list[str]:
@@ -274,6 +296,7 @@ def sft_config(
         data_seed=opts.seed,
         disable_tqdm=not show_progress,
         dataloader_num_workers=0,
+        **distributed.trainer_args(opts, hardware),
     )
 
 
@@ -299,9 +322,10 @@ def merge_adapter(base_path: Path, adapter: Path, target: Path, hardware: Hardwa
     replace_dir(target, lambda tmp: (merged.save_pretrained(tmp), tokenizer.save_pretrained(tmp)))
 
 
-def _save_adapter(trainer: Any, tokenizer: Any, target: Path) -> None:
-    # load_best_model_at_end left the best weights in the trainer's model.
-    replace_dir(target, lambda tmp: (trainer.model.save_pretrained(tmp), tokenizer.save_pretrained(tmp)))
+def _save_adapter(trainer: Any, tokenizer: Any, target: Path, state: dict[str, Any] | None = None) -> None:
+    # load_best_model_at_end left the best weights in the trainer's model; `state` holds them when sharded.
+    model = trainer.accelerator.unwrap_model(trainer.model)
+    replace_dir(target, lambda tmp: (model.save_pretrained(tmp, state_dict=state), tokenizer.save_pretrained(tmp)))
 
 
 def _adapter_exists(path: Path) -> bool:

@@ -63,6 +63,11 @@ class TrainOptions(BaseModel):
     min_train_examples: int = Field(200, ge=0, description="warn below this many training records")
     merge: bool = Field(False, description="also write base + adapter merged into one model")
     seed: int = 42
+    distributed: Literal["ddp", "fsdp"] = Field(
+        "ddp",
+        description="with `dsforge train --gpus N`: ddp copies the base to every GPU; fsdp shards it "
+        "(for a base that does not fit one GPU)",
+    )
 
 
 class JudgeOptions(BaseModel):
