@@ -139,7 +139,7 @@ def merge_command(
     """Combine LoRA adapters (peft add_weighted_adapter) and/or merge into the base, with lineage."""
     from pydantic import ValidationError
 
-    from builder.errors import ConfigError
+    from core.errors import ConfigError
     from train.merge import MergeOptions, merge
 
     with reported_errors():
