@@ -40,6 +40,9 @@ def create_language_model(provider: ProviderConfig, schema: type[ExtractionSchem
         )
     if key:
         kwargs["api_key"] = key
+    if provider.base_url:
+        # Where the model is reached, not what it says: kept out of the cache key.
+        kwargs["base_url"] = provider.base_url
     try:
         model = lx.factory.create_model(lx.factory.ModelConfig(model_id=provider.model_id, provider_kwargs=kwargs))
     except (lx_exceptions.InferenceConfigError, ValueError) as exc:
@@ -57,6 +60,10 @@ def create_language_model(provider: ProviderConfig, schema: type[ExtractionSchem
         "weights_sha256": provenance.get("sha256"),
         "constrained": constrained,
     }
+    served = getattr(model, "served_model", None)
+    if served is not None:
+        # What a server reports it serves: a different model behind the same name is a cache miss.
+        provenance["served_model"] = fingerprint["served_model"] = served
     return ResolvedModel(model=model, fingerprint=fingerprint, provenance=provenance, constrained=constrained)
 
 
@@ -71,4 +78,5 @@ def _provenance(model_id: str) -> dict[str, Any]:
 def _register_project_providers() -> None:
     # Importing registers them with langextract's router (also reachable as entry points).
     import builder.providers.llamacpp  # noqa: F401
+    import builder.providers.openai_compat  # noqa: F401
     import builder.providers.replay  # noqa: F401
