@@ -88,6 +88,8 @@ class OpenAICompatLanguageModel(base_model.BaseLanguageModel):
         self.max_workers = max_workers
         self.response_format = response_format
         self.calls = 0
+        self.in_flight = 0
+        self.peak_in_flight = 0  # most requests this instance had open at once
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         # The key lives only in the client's headers: never on self, never in a message.
         self._client = httpx.Client(
@@ -173,6 +175,9 @@ class OpenAICompatLanguageModel(base_model.BaseLanguageModel):
     def _complete(self, template: dict[str, Any], prompt: str) -> str:
         url = f"{self.base_url}/chat/completions"
         request = {**template, "messages": [{"role": "user", "content": prompt}]}
+        with self._count_lock:
+            self.in_flight += 1
+            self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
         try:
             response = self._client.post(url, json=request)
         except httpx.TimeoutException as exc:
@@ -186,6 +191,9 @@ class OpenAICompatLanguageModel(base_model.BaseLanguageModel):
             raise exceptions.InferenceRuntimeError(
                 f"request to {url} failed: {type(exc).__name__}: {exc}", original=exc, provider=PROVIDER_NAME
             ) from exc
+        finally:
+            with self._count_lock:
+                self.in_flight -= 1
         if response.status_code != 200:
             hint = ""
             if response.status_code == 400 and "response_format" in response.text:
