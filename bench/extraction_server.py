@@ -2,18 +2,20 @@
 
     .venv/bin/python bench/extraction_server.py [--model smollm2-135m] [--threads 2] [--repeats 3] [--quick]
 
-A small project (`--docs`, default two sample licenses cut into 600-character
-chunks so each document has enough chunks to keep 8 requests in flight; the
-schema samples/license_schema.py) is built with `builder.pipeline.build`,
-each build in a fresh output folder so the completion cache hides nothing:
+A small project (`--docs`, default the two longest sample licenses cut into
+300-character chunks, ~9 per document: langextract extracts one document at a
+time, so a document needs 8 chunks to keep 8 requests in flight; the schema
+samples/license_schema.py) is built with `builder.pipeline.build`, each build
+in a fresh output folder so the completion cache hides nothing:
 
 - embedded: `dsforge-gguf:<model>` in-process, one llama.cpp slot (the default path);
 - server-cN: `openai-compat:<model>` against llama.cpp's HTTP server (xllamacpp's,
   started here on 127.0.0.1 with N slots and the same threads), with
   `extraction.max_workers` = `batch_length` = N, so N requests are in flight.
 
-Per-request figures come from llama.cpp's own timings; a GPU server's
-throughput is projected from them (see bench/README.md). On a 2-core machine
+Per-request figures (wall seconds, prompt tokens evaluated, tokens generated)
+come from llama.cpp's timings (embedded) or the server's `usage` (server); a
+GPU server's throughput is projected from them in bench/README.md. On a 2-core machine
 the server's N slots share the same 2 cores as the embedded model does, so
 concurrency can only overlap HTTP and prompt work, not add compute.
 """
@@ -35,15 +37,15 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench.llama_timing import Recorder, recording
 from bench.machine import load_average, machine_info, usable_cpus, write_results
 from builder import model_store
 from builder.config import load_config
 from builder.local_server import serving
 from builder.pipeline import build
-from builder.providers import llamacpp
 from builder.providers.openai_compat import OpenAICompatLanguageModel
 
-DEFAULT_DOCS = ["ms-pl.md", "bsd-3-clause.html"]
+DEFAULT_DOCS = ["ms-pl.md", "bsd-2-clause-patent.txt"]
 CONCURRENCY = [1, 4, 8]
 PACKAGES = ["xllamacpp", "langextract", "httpx", "pydantic"]
 
@@ -55,8 +57,10 @@ def main() -> None:
     parser.add_argument("--docs", nargs="+", default=DEFAULT_DOCS, help="files from samples/docs")
     parser.add_argument("--concurrency", nargs="+", type=int, default=CONCURRENCY)
     parser.add_argument("--repeats", type=int, default=3, help="builds per setting (medians)")
-    parser.add_argument("--max-tokens", type=int, default=96, help="completion limit per chunk")
-    parser.add_argument("--chunk-chars", type=int, default=600, help="extraction.max_char_buffer")
+    parser.add_argument("--max-tokens", type=int, default=64, help="completion limit per chunk")
+    parser.add_argument(
+        "--chunk-chars", type=int, default=300, help="extraction.max_char_buffer: ~9 chunks per sample doc"
+    )
     parser.add_argument("--quick", action="store_true", help="smoke run: one document, 16-token outputs")
     args = parser.parse_args()
     if args.quick:
@@ -118,30 +122,47 @@ def timed_build(
     data["output"] = f"build-{setting}-{repeat}"
     config_path = project / f"dsforge-{setting}-{repeat}.yaml"
     config_path.write_text(yaml.safe_dump(data, sort_keys=False))
-    llamacpp.unload_models()  # the embedded model loads inside each build, as in a fresh process
-    peaks_before = OpenAICompatLanguageModel.total_calls
+    totals_before = dict(OpenAICompatLanguageModel.totals)
+    calls_before = OpenAICompatLanguageModel.total_calls
+    recorder = Recorder()
     load = load_average()
-    started = time.perf_counter()
-    summary = build(load_config(config_path), show_progress=False)
-    wall = time.perf_counter() - started
-    llamacpp.unload_models()
+    # The embedded model loads inside each build, as in a fresh process; its calls are timed by llama.cpp.
+    with recording(recorder):
+        started = time.perf_counter()
+        summary = build(load_config(config_path), show_progress=False)
+        wall = time.perf_counter() - started
     ext = summary.report["extraction"]
     docs = summary.report["documents"]["after_cleaning"]
+    if url is None:
+        embedded = recorder.totals()
+        requests = embedded["calls"]
+        request_s = sum(call.wall_s for call in recorder.calls)
+        prompt_evaluated = embedded["prompt_tokens_evaluated"]
+        generated = embedded["generated_tokens"]
+    else:
+        totals = {k: v - totals_before[k] for k, v in OpenAICompatLanguageModel.totals.items()}
+        requests = OpenAICompatLanguageModel.total_calls - calls_before
+        request_s = totals["request_s"]
+        prompt_evaluated = totals["prompt_tokens"] - totals["cached_prompt_tokens"]
+        generated = totals["completion_tokens"]
     return {
         "setting": setting,
         "slots": slots,
         "repeat": repeat,
         "documents": docs,
         "chunks": ext["chunks"],
+        "chunks_per_document": ext["chunks"] / docs,
         "llm_calls": ext["llm_calls"],
-        "server_calls": OpenAICompatLanguageModel.total_calls - peaks_before,
+        "requests": requests,
         "failed_chunks": ext["failed_chunks"],
         "items": ext["items"],
         "wall_s": wall,
         "extraction_s": ext["seconds"],
         "docs_per_min": docs / wall * 60,
         "chunks_per_s": ext["chunks"] / ext["seconds"] if ext["seconds"] else None,
-        "seconds_per_chunk_request": ext["seconds_in_model"] / max(ext["llm_calls"], 1),
+        "seconds_per_request": request_s / max(requests, 1),
+        "prompt_tokens_evaluated_per_request": prompt_evaluated / max(requests, 1),
+        "generated_tokens_per_request": generated / max(requests, 1),
         "load_average_at_start": load,
     }
 
@@ -152,7 +173,8 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
     for setting in dict.fromkeys(r["setting"] for r in runs):
         mine = [r for r in runs if r["setting"] == setting]
         row = {k: statistics.median(r[k] for r in mine) for k in
-               ("wall_s", "extraction_s", "docs_per_min", "chunks_per_s", "seconds_per_chunk_request")}  # fmt: skip
+               ("wall_s", "extraction_s", "docs_per_min", "chunks_per_s", "seconds_per_request",
+                "prompt_tokens_evaluated_per_request", "generated_tokens_per_request")}  # fmt: skip
         row.update(slots=mine[0]["slots"], repeats=len(mine), chunks=mine[0]["chunks"],
                    llm_calls=mine[0]["llm_calls"], failed_chunks=max(r["failed_chunks"] for r in mine))  # fmt: skip
         rows[setting] = row
@@ -176,14 +198,18 @@ def print_table(summary: dict[str, Any], args: argparse.Namespace, machine: dict
 
     where = (f"{machine['cpu_model']}, {usable_cpus()} CPUs, {args.threads} llama.cpp threads, "
              f"load at start {machine['load_average_at_start']}")  # fmt: skip
-    table = Table(title=f"extraction, {args.model} ({len(args.docs)} docs; medians of {args.repeats}; {where})")
+    table = Table(
+        title=f"extraction, {args.model} ({len(args.docs)} docs; medians of {args.repeats}; {where})"
+    )
     for col in ("setting", "requests in flight", "chunks", "LLM calls", "build s", "docs/min", "× embedded",
-                "chunks/s", "s per request"):  # fmt: skip
+                "chunks/s", "s per request", "prompt tok evaluated / request", "gen tok / request"):  # fmt: skip
         table.add_column(col, justify="right")
     for name, r in summary["settings"].items():
         table.add_row(name, str(r["slots"]), str(r["chunks"]), str(r["llm_calls"]), f"{r['wall_s']:.1f}",
                       f"{r['docs_per_min']:.2f}", f"{r['docs_per_min_vs_embedded']:.2f}",
-                      f"{r['chunks_per_s']:.3f}", f"{r['seconds_per_chunk_request']:.2f}")  # fmt: skip
+                      f"{r['chunks_per_s']:.3f}", f"{r['seconds_per_request']:.2f}",
+                      f"{r['prompt_tokens_evaluated_per_request']:.0f}",
+                      f"{r['generated_tokens_per_request']:.0f}")  # fmt: skip
     Console(width=200).print(table)
 
 

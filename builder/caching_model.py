@@ -132,7 +132,8 @@ class CachingModel(base_model.BaseLanguageModel):
             started = time.perf_counter()
             self.stats.calls += 1
             try:
-                return _first_output(next(bounded(lambda: self.inner.infer([prompt], **kwargs), self.timeout_s)))
+                answers = bounded(lambda: self.inner.infer([prompt], **kwargs), self.timeout_s)
+                return _first_output(next(answers))
             except Exception as exc:  # noqa: BLE001 - retried, then reported per chunk
                 error = exc
             finally:

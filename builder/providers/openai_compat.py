@@ -18,6 +18,7 @@ from __future__ import annotations
 import concurrent.futures
 import logging
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 from urllib.parse import urlsplit
@@ -33,7 +34,9 @@ MODEL_PREFIX = "openai-compat:"
 PROVIDER_NAME = "openai-compat"
 RESPONSE_FORMATS = ("json_schema", "json_object")
 # Fields of a /v1/models entry that identify what is served; `created` and the like change per call.
-_SERVED_FIELDS = ("id", "root", "parent", "owned_by", "max_model_len", "meta")
+# Context sizes (llama.cpp's meta.n_ctx, vLLM's max_model_len) are left out: they change what
+# fits, not what is said.
+_SERVED_FIELDS = ("id", "root", "parent", "owned_by", "meta")
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +46,13 @@ class OpenAICompatLanguageModel(base_model.BaseLanguageModel):
     """Chat completions from an OpenAI-compatible HTTP server, JSON-schema constrained."""
 
     total_calls: int = 0
+    # Process-wide sums over every instance, for benchmarks and reports: the server's own token counts.
+    totals: dict[str, float] = {
+        "request_s": 0.0,
+        "prompt_tokens": 0,
+        "cached_prompt_tokens": 0,
+        "completion_tokens": 0,
+    }
     _count_lock = threading.Lock()
 
     def __init__(
@@ -66,7 +76,9 @@ class OpenAICompatLanguageModel(base_model.BaseLanguageModel):
                 f"model_id must be '{MODEL_PREFIX}<model the server serves>', e.g. '{MODEL_PREFIX}qwen2.5-7b'."
             )
         if format_type != data.FormatType.JSON:
-            raise exceptions.InferenceConfigError(f"{PROVIDER_NAME} only produces JSON; use format_type=JSON.")
+            raise exceptions.InferenceConfigError(
+                f"{PROVIDER_NAME} only produces JSON; use format_type=JSON."
+            )
         if response_format not in RESPONSE_FORMATS:
             raise exceptions.InferenceConfigError(
                 f"provider.params.response_format must be one of {list(RESPONSE_FORMATS)}, got {response_format!r}."
@@ -152,7 +164,9 @@ class OpenAICompatLanguageModel(base_model.BaseLanguageModel):
         request: dict[str, Any] = {
             "model": self.model,
             "max_tokens": int(merged.get("max_tokens") or merged.get("max_output_tokens") or self.max_tokens),
-            "temperature": self.temperature if merged.get("temperature") is None else float(merged["temperature"]),
+            "temperature": self.temperature
+            if merged.get("temperature") is None
+            else float(merged["temperature"]),
         }
         seed = merged.get("seed", self.seed)
         if seed is not None:
@@ -178,6 +192,7 @@ class OpenAICompatLanguageModel(base_model.BaseLanguageModel):
         with self._count_lock:
             self.in_flight += 1
             self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+        started = time.perf_counter()
         try:
             response = self._client.post(url, json=request)
         except httpx.TimeoutException as exc:
@@ -203,18 +218,28 @@ class OpenAICompatLanguageModel(base_model.BaseLanguageModel):
                 provider=PROVIDER_NAME,
             )
         try:
-            choice = response.json()["choices"][0]
-            text = choice["message"].get("content")
+            body = response.json()
+            text = body["choices"][0]["message"].get("content")
         except (ValueError, KeyError, IndexError, TypeError) as exc:
             raise exceptions.InferenceRuntimeError(
                 f"{url} answered something other than a chat completion: {response.text[:200]!r}",
                 provider=PROVIDER_NAME,
             ) from exc
         if not text:
-            raise exceptions.InferenceRuntimeError(f"{self.model_id} returned no content.", provider=PROVIDER_NAME)
+            raise exceptions.InferenceRuntimeError(
+                f"{self.model_id} returned no content.", provider=PROVIDER_NAME
+            )
+        usage = body.get("usage") or {}
         with self._count_lock:
             self.calls += 1
-            type(self).total_calls += 1
+            cls = type(self)
+            cls.total_calls += 1
+            cls.totals["request_s"] += time.perf_counter() - started
+            cls.totals["prompt_tokens"] += int(usage.get("prompt_tokens") or 0)
+            cls.totals["cached_prompt_tokens"] += int(
+                (usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0
+            )
+            cls.totals["completion_tokens"] += int(usage.get("completion_tokens") or 0)
         return text
 
     def _served_model(self) -> dict[str, Any]:
@@ -243,7 +268,9 @@ class OpenAICompatLanguageModel(base_model.BaseLanguageModel):
             entries = [e for e in response.json().get("data", []) if isinstance(e, dict)]
         except (ValueError, AttributeError):
             raise exceptions.InferenceConfigError(f"{url} did not answer a model list.") from None
-        match = next((e for e in entries if self.model == e.get("id") or self.model in e.get("aliases", [])), None)
+        match = next(
+            (e for e in entries if self.model == e.get("id") or self.model in e.get("aliases", [])), None
+        )
         if match is None and len(entries) == 1:
             # A single-model server (llama.cpp's) answers under any name; the entry still says what it is.
             match = entries[0]
@@ -253,7 +280,10 @@ class OpenAICompatLanguageModel(base_model.BaseLanguageModel):
                 f"the server at {self.base_url} does not serve {self.model!r}; it serves {served}. "
                 f"Set provider.model_id to '{MODEL_PREFIX}<one of those>'."
             )
-        return {key: match[key] for key in _SERVED_FIELDS if key in match}
+        served = {key: match[key] for key in _SERVED_FIELDS if key in match}
+        if isinstance(served.get("meta"), dict):
+            served["meta"] = {k: v for k, v in served["meta"].items() if k != "n_ctx"}
+        return served
 
 
 def normalise_base_url(base_url: str | None) -> str:

@@ -22,8 +22,9 @@ import yaml
 from typer.testing import CliRunner
 
 from builder.cli import app
-from builder.config import load_config
+from builder.config import ProviderConfig, load_config
 from builder.errors import ConfigError
+from builder.language_model import create_language_model
 from builder.local_server import free_port, serving
 from builder.model_store import is_installed
 from builder.pipeline import build
@@ -82,7 +83,9 @@ def monkeypatch_module() -> Iterator[pytest.MonkeyPatch]:
         yield patch
 
 
-def make_project(root: Path, base_url: str, docs: tuple[str, ...] = ("mit.txt", "isc.txt"), **extraction: Any) -> Path:
+def make_project(
+    root: Path, base_url: str, docs: tuple[str, ...] = ("isc.txt", "ntp.txt"), **extraction: Any
+) -> Path:
     (root / "docs").mkdir(parents=True)
     for name in docs:
         shutil.copy(REPO / "samples" / "docs" / name, root / "docs" / name)
@@ -92,7 +95,7 @@ def make_project(root: Path, base_url: str, docs: tuple[str, ...] = ("mit.txt", 
         "model_id": f"openai-compat:{MODEL}",
         "base_url": base_url,
         "api_key_env": KEY_ENV,
-        "params": {"max_tokens": 96, "temperature": 0.0},
+        "params": {"max_tokens": 64, "temperature": 0.0},
     }
     data["extraction"] = {"max_char_buffer": 600, "batch_length": 4, "max_workers": SLOTS, "retries": 0,
                           **extraction}  # fmt: skip
@@ -216,3 +219,19 @@ def test_the_key_reaches_no_log_output_artifact_or_error(
         assert KEY.encode() not in path.read_bytes(), path
     with sqlite3.connect(tmp_path / "ok" / "build" / "cache" / "completions.sqlite") as db:
         assert db.execute("SELECT COUNT(*) FROM completions").fetchone()[0] > 0
+
+
+def test_the_cache_key_holds_the_served_model_not_the_url_or_runtime_knobs(server: str, license_schema) -> None:
+    def fingerprint(base_url: str, **params: Any) -> dict[str, Any]:
+        config = ProviderConfig(
+            model_id=f"openai-compat:{MODEL}", base_url=base_url, api_key_env=KEY_ENV, params=params
+        )
+        return create_language_model(config, license_schema).fingerprint
+
+    first = fingerprint(server, max_tokens=96, timeout=30, max_workers=4)
+    assert first["served_model"]["id"] == MODEL
+    assert first["served_model"]["meta"]["ftype"] == "Q4_1" and "n_ctx" not in first["served_model"]["meta"]
+    assert first["params"] == {"max_tokens": 96} and first["constrained"] is True
+    # The same server reached by another spelling of its URL, with other timeouts and workers.
+    assert fingerprint(server.removesuffix("/v1") + "/", max_tokens=96, timeout=5) == first
+    assert fingerprint(server, max_tokens=97) != first
