@@ -10,8 +10,12 @@ in a fresh output folder so the completion cache hides nothing:
 
 - embedded: `dsforge-gguf:<model>` in-process, one llama.cpp slot (the default path);
 - server-cN: `openai-compat:<model>` against llama.cpp's HTTP server (xllamacpp's,
-  started here on 127.0.0.1 with N slots and the same threads), with
-  `extraction.max_workers` = `batch_length` = N, so N requests are in flight.
+  started afresh for each build on 127.0.0.1 with N slots and the same threads, so
+  neither path starts with a warm prompt cache), with `extraction.max_workers` = N
+  and `batch_length` = max(N, 4), so up to N requests are in flight.
+
+Settings take turns within each repeat, so a change in the machine's load
+spreads over all of them.
 
 Per-request figures (wall seconds, prompt tokens evaluated, tokens generated)
 come from llama.cpp's timings (embedded) or the server's `usage` (server); a
@@ -71,14 +75,14 @@ def main() -> None:
     runs: list[dict[str, Any]] = []
     try:
         project = make_project(work, args.docs)
+        # Settings take turns within each repeat, so a change in the machine's load spreads over all.
         for repeat in range(args.repeats):
             runs.append(timed_build(project, args, "embedded", 1, None, repeat))
             print(_progress(runs[-1]), flush=True)
-        for slots in args.concurrency:
-            with serving(args.model, parallel=slots, threads=args.threads, n_ctx=2048) as url:
-                for repeat in range(args.repeats):
+            for slots in args.concurrency:
+                with serving(args.model, parallel=slots, threads=args.threads, n_ctx=2048) as url:
                     runs.append(timed_build(project, args, f"server-c{slots}", slots, url, repeat))
-                    print(_progress(runs[-1]), flush=True)
+                print(_progress(runs[-1]), flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     summary = summarise(runs)
