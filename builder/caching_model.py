@@ -24,6 +24,7 @@ from langextract.core import data as lx_data
 from langextract.core import format_handler as lx_format
 from langextract.core import types as lx_types
 
+from builder.bounded_call import bounded
 from builder.llm_cache import CompletionCache, completion_key
 
 EMPTY_OUTPUT = json.dumps({"extractions": []})
@@ -59,13 +60,16 @@ class CachingModel(base_model.BaseLanguageModel):
         fingerprint: dict[str, Any],
         retries: int = 2,
         backoff_s: float = 1.0,
+        timeout_s: float | None = None,
     ) -> None:
+        """`timeout_s` cuts a call silent that long (see builder.bounded_call); None waits forever."""
         super().__init__()
         self.inner = inner
         self.cache = cache
         self.fingerprint = fingerprint
         self.retries = retries
         self.backoff_s = backoff_s
+        self.timeout_s = timeout_s
         self.stats = CallStats()
         self.current_doc_id = ""
 
@@ -106,7 +110,8 @@ class CachingModel(base_model.BaseLanguageModel):
             started = time.perf_counter()
             batch = [prompts[i] for i in pending]
             self.stats.calls += len(batch)
-            for index, scored in zip(list(pending), self.inner.infer(batch, **kwargs)):
+            answers = bounded(lambda: self.inner.infer(batch, **kwargs), self.timeout_s)
+            for index, scored in zip(list(pending), answers):
                 self._store(prompts[index], index, _first_output(scored), outputs)
                 pending.remove(index)
             self.stats.seconds_in_model += time.perf_counter() - started
@@ -127,7 +132,8 @@ class CachingModel(base_model.BaseLanguageModel):
             started = time.perf_counter()
             self.stats.calls += 1
             try:
-                return _first_output(next(iter(self.inner.infer([prompt], **kwargs))))
+                answers = bounded(lambda: self.inner.infer([prompt], **kwargs), self.timeout_s)
+                return _first_output(next(answers))
             except Exception as exc:  # noqa: BLE001 - retried, then reported per chunk
                 error = exc
             finally:

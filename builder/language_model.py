@@ -42,5 +42,9 @@ def create_language_model(provider: ProviderConfig, schema: type[ExtractionSchem
         "weights_sha256": provenance.get("sha256"),
         "constrained": constrained,
     }
+    served = getattr(model, "served_model", None)
+    if served is not None:
+        # What a server reports it serves: a different model behind the same name is a cache miss.
+        provenance["served_model"] = fingerprint["served_model"] = served
     return ResolvedModel(model=model, fingerprint=fingerprint, provenance=provenance, constrained=constrained)
 

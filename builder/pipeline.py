@@ -92,6 +92,7 @@ def _build_locked(config: DsforgeConfig, paths: BuildPaths, show_progress: bool)
         fingerprint={**resolved.fingerprint, "schema": schema.fingerprint(), **config.extraction.fingerprint()},
         retries=config.extraction.retries,
         backoff_s=config.extraction.retry_backoff_s,
+        timeout_s=config.extraction.timeout_s,
     )
     extract_started = time.perf_counter()
     with progress_bar(show_progress) as progress:

@@ -41,6 +41,7 @@ class ProviderConfig(BaseModel):
     model_id: str = Field(DEFAULT_MODEL, description="langextract model id, e.g. gemini-2.5-flash, gpt-4o-mini")
     params: dict[str, Any] = Field(default_factory=dict, description="provider constructor kwargs")
     api_key_env: str | None = Field(None, description="name of the environment variable holding the key")
+    base_url: str | None = Field(None, description="server URL, e.g. http://127.0.0.1:8080/v1 for openai-compat:")
 
     @field_validator("params")
     @classmethod

@@ -176,6 +176,7 @@ class Extractor:
             },
             retries=config.extraction.retries,
             backoff_s=config.extraction.retry_backoff_s,
+            timeout_s=config.extraction.timeout_s,
         )
 
     def __call__(self, batch: pa.Table) -> pa.Table:

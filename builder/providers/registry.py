@@ -93,6 +93,9 @@ def create_model(config: ProviderConfig, setting: str = "provider") -> base_mode
         )
     if key:
         kwargs["api_key"] = key
+    if getattr(config, "base_url", None):
+        # Where the model is reached, not what it says: kept out of the cache key.
+        kwargs["base_url"] = config.base_url
     try:
         model_config = lx.factory.ModelConfig(model_id=config.model_id, provider_kwargs=kwargs)
         return lx.factory.create_model(model_config)
@@ -106,5 +109,6 @@ def _load() -> None:
         _builtins_loaded = True
         # Importing registers them (they are also reachable as langextract entry points).
         import builder.providers.llamacpp  # noqa: F401
+        import builder.providers.openai_compat  # noqa: F401
         import builder.providers.replay  # noqa: F401
     load_plugins()

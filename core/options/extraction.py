@@ -19,6 +19,9 @@ class ExtractionOptions(BaseModel):
     context_window_chars: int | None = Field(None, ge=0)
     retries: int = Field(2, ge=0, description="retries of a failed chunk before it is rejected")
     retry_backoff_s: float = Field(1.0, ge=0)
+    timeout_s: float = Field(
+        600.0, gt=0, description="longest wait for a chunk's answer; a silent call is cut and retried"
+    )
 
     def fingerprint(self) -> dict[str, Any]:
         """The options that change prompts or outputs (workers and retries do not)."""

@@ -9,6 +9,7 @@ the log of attempts live on the class; `reset()` clears both.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -42,6 +43,8 @@ class FaultyLanguageModel(base_model.BaseLanguageModel):
 
     faults: ClassVar[dict[str, Fault]] = {}
     attempts: ClassVar[list[tuple[str, float]]] = []
+    # Set by reset(): releases every call a `hangs` fault holds, so no thread outlives its test.
+    release: ClassVar[threading.Event] = threading.Event()
 
     def __init__(self, model_id: str, **kwargs: Any) -> None:
         super().__init__()
@@ -54,6 +57,8 @@ class FaultyLanguageModel(base_model.BaseLanguageModel):
     @classmethod
     def reset(cls, faults: dict[str, Fault] | None = None) -> None:
         """Faults are keyed by a marker string; a chunk containing it gets that fault."""
+        cls.release.set()
+        cls.release = threading.Event()
         cls.faults = dict(faults or {})
         cls.attempts = []
 
@@ -95,6 +100,20 @@ def edited(first_attributes: dict[str, Any], appended: Sequence[dict[str, Any]])
         items[0][f"{first_class}_attributes"] = first_attributes
         items.extend(appended)
         return json.dumps(envelope)
+
+    return fault
+
+
+def hangs(seconds: float = 600.0, times: int | None = None) -> Fault:
+    """Block without raising, as a stalled socket or wedged server does, on the first `times` attempts.
+
+    The call really blocks (until `seconds` pass or the next `reset()`), then answers.
+    """
+
+    def fault(healthy: str, attempt: int) -> str:
+        if times is None or attempt <= times:
+            FaultyLanguageModel.release.wait(seconds)
+        return healthy
 
     return fault
 

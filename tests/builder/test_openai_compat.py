@@ -1,0 +1,237 @@
+"""The openai-compat provider against a real llama.cpp HTTP server (xllamacpp's), started here on localhost.
+
+SmolLM2-135M extracts poorly; these tests prove the wiring over real HTTP: a
+build through the server, its free rerun from the cache, schema-constrained
+decoding honoured by the server, concurrent requests, a fast clear failure for
+an unreachable URL, and a key that never leaves the request header.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import sqlite3
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from dsforge.cli import app
+from core.config import ProviderConfig, load_config
+from core.errors import ConfigError
+from builder.language_model import create_language_model
+from builder.local_server import free_port, serving
+from builder.model_store import is_installed
+from builder.pipeline import build
+from builder.providers.llamacpp import JsonSchemaConstraint
+from builder.providers.openai_compat import OpenAICompatLanguageModel
+from tests.faults import LogLines
+
+REPO = Path(__file__).resolve().parents[2]
+KEY_ENV = "DSFORGE_TEST_SERVER_KEY"
+KEY = "sk-planted-server-key-6c1f0e9a4d"
+MODEL = "smollm2-135m"
+SLOTS = 4
+pytestmark = pytest.mark.skipif(not is_installed(MODEL), reason=f"run `dsforge models fetch {MODEL}`")
+
+# Bounded so every completion closes its JSON well within max_tokens, with values only a
+# constrained decoder would keep to (an enum, a length cap, no extra keys).
+BOUNDED = {
+    "type": "object",
+    "properties": {
+        "extractions": {
+            "type": "array",
+            "maxItems": 2,
+            "items": {
+                "type": "object",
+                "properties": {
+                    "clause": {"type": "string", "maxLength": 40},
+                    "kind": {"type": "string", "enum": ["obligation", "permission", "condition"]},
+                },
+                "required": ["clause", "kind"],
+                "additionalProperties": False,
+            },
+        }
+    },
+    "required": ["extractions"],
+    "additionalProperties": False,
+}
+PROMPTS = [
+    "List the clauses of: The supplier shall deliver the goods within 30 days.",
+    "List the clauses of: The buyer may inspect the goods before payment.",
+    "List the clauses of: Payment is due only if the goods pass inspection.",
+    "List the clauses of: The tenant must pay rent monthly.",
+]
+
+
+@pytest.fixture(scope="module")
+def server(monkeypatch_module: pytest.MonkeyPatch) -> Iterator[str]:
+    monkeypatch_module.setenv(KEY_ENV, KEY)
+    # One thread: llama.cpp threads that share busy cores stall each other at every sync.
+    with serving(MODEL, parallel=SLOTS, threads=1, n_ctx=2048, api_key_env=KEY_ENV) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def monkeypatch_module() -> Iterator[pytest.MonkeyPatch]:
+    with pytest.MonkeyPatch.context() as patch:
+        yield patch
+
+
+def make_project(
+    root: Path, base_url: str, docs: tuple[str, ...] = ("isc.txt", "ntp.txt"), **extraction: Any
+) -> Path:
+    (root / "docs").mkdir(parents=True)
+    for name in docs:
+        shutil.copy(REPO / "samples" / "docs" / name, root / "docs" / name)
+    shutil.copy(REPO / "samples" / "license_schema.py", root / "license_schema.py")
+    data = yaml.safe_load((REPO / "samples" / "dsforge.yaml").read_text())
+    data["provider"] = {
+        "model_id": f"openai-compat:{MODEL}",
+        "base_url": base_url,
+        "api_key_env": KEY_ENV,
+        "params": {"max_tokens": 64, "temperature": 0.0},
+    }
+    data["extraction"] = {"max_char_buffer": 600, "batch_length": 4, "max_workers": SLOTS, "retries": 0,
+                          **extraction}  # fmt: skip
+    (root / "dsforge.yaml").write_text(yaml.safe_dump(data))
+    return root / "dsforge.yaml"
+
+
+def provider(base_url: str, **params: Any) -> OpenAICompatLanguageModel:
+    return OpenAICompatLanguageModel(f"openai-compat:{MODEL}", base_url=base_url, api_key=KEY, **params)
+
+
+def test_a_build_through_the_server_then_a_free_rerun(server: str, tmp_path: Path) -> None:
+    config = load_config(make_project(tmp_path, server))
+    calls_before = OpenAICompatLanguageModel.total_calls
+    first = build(config, show_progress=False)
+    ext = first.report["extraction"]
+    assert ext["chunks"] >= 3
+    assert ext["llm_calls"] == ext["chunks"] == OpenAICompatLanguageModel.total_calls - calls_before
+    assert ext["failed_chunks"] == 0
+    assert first.report["constrained_decoding"] is True
+    served = first.report["model"]["served_model"]
+    assert served["id"] == MODEL and served["meta"]["n_params"] > 0
+    # Whatever the small model says, only exact, re-checked spans survive.
+    assert ext["grounded_rechecked"] == ext["items"]
+    assert sum(ext["rejects"].values()) + ext["items"] > 0
+
+    second = build(config, show_progress=False)
+    assert second.report["extraction"]["llm_calls"] == 0
+    assert second.report["extraction"]["cache_hits"] == ext["chunks"]
+    assert OpenAICompatLanguageModel.total_calls - calls_before == ext["chunks"]
+    for name in ("records.jsonl", "items.jsonl", "rejects.jsonl"):
+        assert (second.paths.root / name).read_bytes() == (first.paths.root / name).read_bytes()
+
+
+def test_the_server_decodes_under_the_schema(server: str) -> None:
+    model = provider(server, max_tokens=256)
+    model.apply_schema(JsonSchemaConstraint(BOUNDED))
+    outputs = [scored[0].output for scored in model.infer(PROMPTS, max_workers=SLOTS)]
+    assert len(outputs) == len(PROMPTS) == model.calls
+    for output in outputs:
+        envelope = json.loads(output)  # bare JSON, no fences, never cut short
+        assert set(envelope) == {"extractions"} and len(envelope["extractions"]) <= 2
+        for item in envelope["extractions"]:
+            assert set(item) == {"clause", "kind"}
+            assert item["kind"] in {"obligation", "permission", "condition"}
+            assert len(item["clause"]) <= 40
+
+
+def test_requests_run_concurrently_up_to_max_workers(server: str) -> None:
+    model = provider(server, max_tokens=48)
+    list(model.infer(PROMPTS, max_workers=1))
+    assert model.peak_in_flight == 1
+    list(model.infer(PROMPTS, max_workers=SLOTS))
+    assert model.peak_in_flight == SLOTS
+    assert model.calls == 2 * len(PROMPTS)
+
+
+def test_an_unreachable_server_fails_fast_naming_the_url(tmp_path: Path) -> None:
+    url = f"http://127.0.0.1:{free_port()}/v1"
+    config = load_config(make_project(tmp_path, url))
+    started = time.monotonic()
+    with pytest.raises(ConfigError) as caught:
+        build(config, show_progress=False)
+    assert time.monotonic() - started < 30  # before any chunk, not after retries of each
+    message = str(caught.value)
+    assert f"cannot reach the OpenAI-compatible server at {url}" in message
+    assert "provider.base_url" in message
+    assert not (tmp_path / "build" / "items.jsonl").exists()
+
+
+@pytest.mark.parametrize(
+    ("base_url", "expected"),
+    [
+        (None, "needs provider.base_url, e.g. http://127.0.0.1:8080/v1"),
+        ("localhost:8080", "must be an http(s) URL"),
+        ("http://user:sk-in-url@127.0.0.1:8080/v1", "must not carry credentials"),
+    ],
+)
+def test_a_bad_base_url_is_a_config_error_saying_what_to_write(
+    tmp_path: Path, base_url: str | None, expected: str
+) -> None:
+    config = load_config(make_project(tmp_path, base_url or ""))
+    config.provider.base_url = base_url
+    with pytest.raises(ConfigError) as caught:
+        build(config, show_progress=False)
+    assert expected in str(caught.value)
+    assert "sk-in-url" not in str(caught.value)
+
+
+def test_the_key_reaches_no_log_output_artifact_or_error(
+    server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    logs, level = LogLines(), logging.getLogger().level
+    logging.getLogger().addHandler(logs)
+    logging.getLogger().setLevel(logging.DEBUG)
+    try:
+        config_path = make_project(tmp_path / "ok", server, docs=("ntp.txt",))
+        result = CliRunner().invoke(app, ["build", "-c", str(config_path), "--no-progress"])
+        assert result.exit_code == 0, result.output
+        printed = [result.output]
+        # The server refuses a wrong key; the error says so without echoing either key.
+        monkeypatch.setenv(KEY_ENV, "sk-planted-wrong-key-2b8e")
+        refused = CliRunner().invoke(app, ["build", "-c", str(config_path), "--no-progress"])
+        assert refused.exit_code != 0
+        assert "refused the request (HTTP 401)" in refused.output
+        printed.append(refused.output)
+        with pytest.raises(ConfigError) as caught:
+            build(load_config(config_path), show_progress=False)
+    finally:
+        logging.getLogger().removeHandler(logs)
+        logging.getLogger().setLevel(level)
+    out, err = capfd.readouterr()
+    texts = {"logs": "\n".join(logs.lines), "printed": "\n".join(printed), "stdout": out, "stderr": err,
+             "error": str(caught.value)}  # fmt: skip
+    assert any("HTTP Request: POST" in line for line in logs.lines)  # the HTTP log was captured
+    for where, text in texts.items():
+        assert KEY not in text and "sk-planted-wrong-key" not in text, where
+    artifacts = [p for p in (tmp_path / "ok").rglob("*") if p.is_file()]
+    assert any(p.name == "completions.sqlite" for p in artifacts)
+    for path in artifacts:
+        assert KEY.encode() not in path.read_bytes(), path
+    with sqlite3.connect(tmp_path / "ok" / "build" / "cache" / "completions.sqlite") as db:
+        assert db.execute("SELECT COUNT(*) FROM completions").fetchone()[0] > 0
+
+
+def test_the_cache_key_holds_the_served_model_not_the_url_or_runtime_knobs(server: str, license_schema) -> None:
+    def fingerprint(base_url: str, **params: Any) -> dict[str, Any]:
+        config = ProviderConfig(
+            model_id=f"openai-compat:{MODEL}", base_url=base_url, api_key_env=KEY_ENV, params=params
+        )
+        return create_language_model(config, license_schema).fingerprint
+
+    first = fingerprint(server, max_tokens=96, timeout=30, max_workers=4)
+    assert first["served_model"]["id"] == MODEL
+    assert first["served_model"]["meta"]["ftype"] == "Q4_1" and "n_ctx" not in first["served_model"]["meta"]
+    assert first["params"] == {"max_tokens": 96} and first["constrained"] is True
+    # The same server reached by another spelling of its URL, with other timeouts and workers.
+    assert fingerprint(server.removesuffix("/v1") + "/", max_tokens=96, timeout=5) == first
+    assert fingerprint(server, max_tokens=97) != first
