@@ -84,8 +84,17 @@ def check_chat_template(tokenizer: Any) -> str:
     return full
 
 
-def load_model(path: Path, hardware: Hardware, load_in_4bit: bool, for_training: bool = True) -> Any:
-    """Base model in the compute dtype, or 4-bit NF4 with double quantisation."""
+def load_model(
+    path: Path,
+    hardware: Hardware,
+    load_in_4bit: bool,
+    for_training: bool = True,
+    attn_implementation: str | None = None,
+) -> Any:
+    """Base model in the compute dtype, or 4-bit NF4 with double quantisation.
+
+    `attn_implementation`: None lets transformers choose (SDPA); training passes train/packing.py's choice.
+    """
     from transformers import AutoModelForCausalLM, BitsAndBytesConfig
 
     check_quantised_dtype(hardware.compute_dtype, load_in_4bit)
@@ -94,6 +103,8 @@ def load_model(path: Path, hardware: Hardware, load_in_4bit: bool, for_training:
         "local_files_only": True,
         "trust_remote_code": False,
     }
+    if attn_implementation is not None:
+        kwargs["attn_implementation"] = attn_implementation
     if load_in_4bit:
         kwargs["quantization_config"] = BitsAndBytesConfig(
             load_in_4bit=True,
