@@ -43,14 +43,14 @@ POLICIES: dict[str, dict[str, Any]] = {
     "baseline-qlora": {"kind": "baseline", "quantise": True},
     "baseline-lora-bf16": {"kind": "baseline", "quantise": False},
     # dsforge levers at the same configuration, each alone, then together.
-    "dsforge-same-nopack": {"kind": "dsforge", "options": {**_SAME, "packing": "off"}},  # the previous default
+    "dsforge-same-nopack": {"kind": "dsforge", "options": {**_SAME, "packing": "off"}, "repeats": 1},  # the old default
     "dsforge-same-noliger": {"kind": "dsforge", "options": {**_SAME, "packing": "on", "liger_kernels": "off"}},
     "dsforge-same": {"kind": "dsforge", "options": {**_SAME, "packing": "on"}},  # + padding-free varlen packing
-    "dsforge-same-compile": {"kind": "dsforge", "options": {**_SAME, "packing": "on", "compile_layers": True}},
+    "dsforge-same-compile": {"kind": "dsforge", "options": {**_SAME, "packing": "on", "compile_layers": True}, "repeats": 1},
     "dsforge-same-no-ckpt": {"kind": "dsforge", "options": {**_SAME, "packing": "on", "gradient_checkpointing": False}},
     # the defaults: batch size and checkpointing fitted to the GPU, packing on
     "dsforge-auto": {"kind": "dsforge", "options": {}, "batch": "auto"},
-    "dsforge-auto-compile": {"kind": "dsforge", "options": {"compile_layers": True}, "batch": "auto"},
+    "dsforge-auto-compile": {"kind": "dsforge", "options": {"compile_layers": True}, "batch": "auto", "repeats": 1},
 }
 AUTO_ROWS = 64  # train.fit.MAX_ROWS: the most rows an auto batch takes
 
@@ -69,6 +69,8 @@ def main(return_runs: bool = False) -> list[dict[str, Any]] | None:
                         help="fixed: every record cut to exactly --seq-len tokens; sample: record lengths drawn "
                         "from the sample dataset's (bench/sample_lengths.json)")
     parser.add_argument("--profile", action="store_true", help="profile one step per run (bench/profile_step.py)")
+    parser.add_argument("--deadline-s", type=float, default=1e9, help="start no new run after this many seconds")
+    parser.add_argument("--run-timeout-s", type=float, default=600, help="stop one run after this many seconds")
     parser.add_argument("--work", type=Path, default=Path("/tmp/dsforge-bench"))
     parser.add_argument("--results", type=Path, default=REPO / "bench" / "results")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
@@ -77,20 +79,27 @@ def main(return_runs: bool = False) -> list[dict[str, Any]] | None:
         print("RESULT " + json.dumps(run_policy(args, json.loads(args.worker))), flush=True)
         return None
     runs = []
+    started = time.monotonic()
     for arch in args.archs.split(","):
         base = make_random_base(arch, args.tokenizer, args.work / arch)
         dataset = make_dataset(args.tokenizer, args.work / f"dataset-{args.data}-{args.seq_len}", args.seq_len,
                                _most_rows(args), args.data)
-        for repeat in range(args.repeats):
-            for policy in args.policies.split(","):
-                job = {"arch": arch, "policy": policy, "repeat": repeat, "base": str(base), "dataset": str(dataset),
-                       "data": args.data, "profile": args.profile}
+        # Every repeat of the repeated policies first, then the single-run levers (compile can be slow).
+        order = [(r, p) for r in range(args.repeats) for p in args.policies.split(",")
+                 if r < POLICIES[p].get("repeats", args.repeats)]  # fmt: skip
+        order.sort(key=lambda rp: POLICIES[rp[1]].get("repeats", args.repeats) < args.repeats)
+        for repeat, policy in order:
+            job = {"arch": arch, "policy": policy, "repeat": repeat, "base": str(base), "dataset": str(dataset),
+                   "data": args.data, "profile": args.profile}
+            if time.monotonic() - started > args.deadline_s:
+                runs.append({**job, "error": "not run: --deadline-s reached"})
+            else:
                 runs.append(run_in_subprocess(job, args))
-                print(json.dumps(runs[-1]), flush=True)
+            print(json.dumps(runs[-1]), flush=True)
     summary = summarise(runs, args)
     args.results.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    (args.results / f"{'profile_step' if args.profile else 'qlora_gpu'}-{args.data}-{stamp}.json").write_text(json.dumps({"runs": runs, "summary": summary}, indent=2))
+    (args.results / f"qlora_gpu-{args.data}-{stamp}.json").write_text(json.dumps({"runs": runs, "summary": summary}, indent=2))
     print_table(summary)
     return runs if return_runs else None
 
@@ -98,7 +107,9 @@ def main(return_runs: bool = False) -> list[dict[str, Any]] | None:
 def _most_rows(args: argparse.Namespace) -> int:
     """Records enough for every step of the largest batch (and, for auto, for train.fit's data cap)."""
     batches = [POLICIES[p].get("batch", args.batch_size) for p in args.policies.split(",")]
-    rows = max(AUTO_ROWS * 8 if b == "auto" else b for b in batches) * (args.steps + args.warmup + 2)
+    rows = max(AUTO_ROWS if b == "auto" else b for b in batches) * (args.steps + args.warmup + 2)
+    if "auto" in batches:  # train.fit caps the batch at packed rows ÷ MIN_STEPS_PER_EPOCH
+        rows = max(rows, AUTO_ROWS * 8)
     if args.data == "sample":  # packed rows hold seq_len / (mean record length) records each
         rows = rows * args.seq_len // 120
     return rows
@@ -164,7 +175,11 @@ def run_in_subprocess(job: dict[str, Any], args: argparse.Namespace) -> dict[str
     cmd = [sys.executable, __file__, "--tokenizer", str(args.tokenizer), "--steps", str(args.steps),
            "--warmup", str(args.warmup), "--batch-size", str(args.batch_size), "--seq-len", str(args.seq_len),
            "--work", str(args.work), "--data", args.data, "--worker", json.dumps(job)]  # fmt: skip
-    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                              timeout=args.run_timeout_s)  # fmt: skip
+    except subprocess.TimeoutExpired:
+        return {**job, "error": f"timeout after {args.run_timeout_s:.0f} s"}
     for line in proc.stdout.splitlines():
         if line.startswith("RESULT "):
             return json.loads(line[7:])
@@ -199,7 +214,7 @@ def run_policy(args: argparse.Namespace, job: dict[str, Any]) -> dict[str, Any]:
     if job.get("profile"):
         from bench.profile_step import StepProfiler
 
-        callbacks.append(StepProfiler(at_step=args.warmup))
+        callbacks.append(StepProfiler(at_step=args.warmup - 1))  # the last warm-up step: timed steps stay clean
     total_steps = args.warmup + args.steps
     extra: dict[str, Any] = {}
     if spec["kind"] == "baseline":
