@@ -142,7 +142,7 @@ def make_dataset(tokenizer_dir: Path, target: Path, seq_len: int, rows: int, dat
     from datasets import Dataset, DatasetDict
     from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir, trust_remote_code=False)
     words = (REPO / "samples" / "docs" / "mit.txt").read_text("utf-8").split()
     per_word = len(tokenizer(" ".join(words))["input_ids"]) / len(words)
     lengths = json.loads((REPO / "bench" / "sample_lengths.json").read_text())["prompt_completion_tokens"]

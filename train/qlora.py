@@ -99,6 +99,11 @@ def train(
         f"padding-free, per-record attention ({attention})" if packing else "off: one record per row, padded"
     )
     if opts.compile_layers:
+        if memory_policy["liger_kernels"] and opts.gradient_checkpointing:
+            raise TrainError(
+                "train.compile_layers cannot trace Liger's kernels inside checkpointed layers "
+                "(bench/README.md); set train.liger_kernels: off or train.gradient_checkpointing: false."
+            )
         memory_policy["compiled_layers"] = compile_decoder_layers(model)
 
     from transformers import EarlyStoppingCallback

@@ -113,3 +113,13 @@ def test_auto_packs_on_cuda_only_and_cpu_keeps_sdpa():
     assert use_packing("auto", Hardware("cuda", torch.bfloat16, "gpu")) is True
     assert attention_implementation(True, CPU) == "sdpa"
     assert TrainOptions(packing=True).packing == "on" and TrainOptions(packing=False).packing == "off"
+
+
+def test_auto_batch_and_checkpointing_keep_the_cpu_defaults():
+    from train.fit import CPU_BATCH_SIZE, fit_batch, packed_row_estimate
+
+    fit = fit_batch(TrainOptions(), CPU, model=None, packed_rows=None)
+    assert (fit.batch_size, fit.gradient_checkpointing) == (CPU_BATCH_SIZE, True)
+    explicit = fit_batch(TrainOptions(batch_size=3, gradient_checkpointing=False), CPU, None, None)
+    assert (explicit.batch_size, explicit.gradient_checkpointing, explicit.how) == (3, False, "as configured")
+    assert packed_row_estimate([100, 200, 2000], max_seq_len=1024) == 2  # 100 + 200 + 1024 (cut) tokens
