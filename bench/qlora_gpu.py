@@ -37,20 +37,25 @@ from bench.gpu_archs import ARCHS, lora_training_flops_per_token  # noqa: E402
 
 PEAK_BF16_TFLOPS = 800.0  # an 8192³ bf16 matmul measured on the H100 used (HOPPER/KINDS notes: 769–798)
 
+# "same" = the documented recipe's configuration: --batch-size rows of --seq-len tokens, gradient checkpointing.
+_SAME = {"gradient_checkpointing": True, "compile_layers": False}
 POLICIES: dict[str, dict[str, Any]] = {
     "baseline-qlora": {"kind": "baseline", "quantise": True},
     "baseline-lora-bf16": {"kind": "baseline", "quantise": False},
-    # dsforge levers, one at a time on top of the previous where it won.
-    "dsforge-qlora-plain": {"kind": "dsforge", "options": {"liger_kernels": "off", "optimizer": "paged_adamw_8bit"}},
-    "dsforge-qlora-liger": {"kind": "dsforge", "options": {"liger_kernels": "on", "optimizer": "paged_adamw_8bit"}},
-    "dsforge-qlora": {"kind": "dsforge", "options": {}},  # the defaults
-    "dsforge-qlora-no-ckpt": {"kind": "dsforge", "options": {"gradient_checkpointing": False}},
-    "dsforge-qlora-b32": {"kind": "dsforge", "options": {}, "batch": 32},
-    "dsforge-lora-bf16": {"kind": "dsforge", "options": {"mode": "lora"}},
+    # dsforge levers at the same configuration, each alone, then together.
+    "dsforge-same-nopack": {"kind": "dsforge", "options": {**_SAME, "packing": "off"}, "repeats": 1},  # the old default
+    "dsforge-same-noliger": {"kind": "dsforge", "options": {**_SAME, "packing": "on", "liger_kernels": "off"}},
+    "dsforge-same": {"kind": "dsforge", "options": {**_SAME, "packing": "on"}},  # + padding-free varlen packing
+    "dsforge-same-compile": {"kind": "dsforge", "options": {**_SAME, "packing": "on", "compile_layers": True}, "repeats": 1},
+    "dsforge-same-no-ckpt": {"kind": "dsforge", "options": {**_SAME, "packing": "on", "gradient_checkpointing": False}},
+    # the defaults: batch size and checkpointing fitted to the GPU, packing on
+    "dsforge-auto": {"kind": "dsforge", "options": {}, "batch": "auto"},
+    "dsforge-auto-compile": {"kind": "dsforge", "options": {"compile_layers": True}, "batch": "auto", "repeats": 1},
 }
+AUTO_ROWS = 64  # train.fit.MAX_ROWS: the most rows an auto batch takes
 
 
-def main() -> None:
+def main(return_runs: bool = False) -> list[dict[str, Any]] | None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tokenizer", type=Path, required=True, help="a Qwen2.5 tokenizer folder")
     parser.add_argument("--archs", default="qwen2.5-0.5b,qwen2.5-1.5b")
@@ -58,34 +63,56 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20, help="timed optimiser steps after warm-up")
     parser.add_argument("--warmup", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=2)
-    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--batch-size", type=int, default=8, help="rows per step of the fixed-batch policies")
     parser.add_argument("--seq-len", type=int, default=1024)
+    parser.add_argument("--data", choices=("fixed", "sample"), default="fixed",
+                        help="fixed: every record cut to exactly --seq-len tokens; sample: record lengths drawn "
+                        "from the sample dataset's (bench/sample_lengths.json)")
+    parser.add_argument("--profile", action="store_true", help="profile one step per run (bench/profile_step.py)")
+    parser.add_argument("--deadline-s", type=float, default=1e9, help="start no new run after this many seconds")
+    parser.add_argument("--run-timeout-s", type=float, default=600, help="stop one run after this many seconds")
     parser.add_argument("--work", type=Path, default=Path("/tmp/dsforge-bench"))
     parser.add_argument("--results", type=Path, default=REPO / "bench" / "results")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         print("RESULT " + json.dumps(run_policy(args, json.loads(args.worker))), flush=True)
-        return
+        return None
     runs = []
+    started = time.monotonic()
     for arch in args.archs.split(","):
         base = make_random_base(arch, args.tokenizer, args.work / arch)
-        dataset = make_dataset(args.tokenizer, args.work / f"dataset-{args.seq_len}", args.seq_len, _most_rows(args))
-        for repeat in range(args.repeats):
-            for policy in args.policies.split(","):
-                job = {"arch": arch, "policy": policy, "repeat": repeat, "base": str(base), "dataset": str(dataset)}
+        dataset = make_dataset(args.tokenizer, args.work / f"dataset-{args.data}-{args.seq_len}", args.seq_len,
+                               _most_rows(args), args.data)
+        # Every repeat of the repeated policies first, then the single-run levers (compile can be slow).
+        order = [(r, p) for r in range(args.repeats) for p in args.policies.split(",")
+                 if r < POLICIES[p].get("repeats", args.repeats)]  # fmt: skip
+        order.sort(key=lambda rp: POLICIES[rp[1]].get("repeats", args.repeats) < args.repeats)
+        for repeat, policy in order:
+            job = {"arch": arch, "policy": policy, "repeat": repeat, "base": str(base), "dataset": str(dataset),
+                   "data": args.data, "profile": args.profile}
+            if time.monotonic() - started > args.deadline_s:
+                runs.append({**job, "error": "not run: --deadline-s reached"})
+            else:
                 runs.append(run_in_subprocess(job, args))
-                print(json.dumps(runs[-1]), flush=True)
+            print(json.dumps(runs[-1]), flush=True)
     summary = summarise(runs, args)
     args.results.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    (args.results / f"qlora_gpu-{stamp}.json").write_text(json.dumps({"runs": runs, "summary": summary}, indent=2))
+    (args.results / f"qlora_gpu-{args.data}-{stamp}.json").write_text(json.dumps({"runs": runs, "summary": summary}, indent=2))
     print_table(summary)
+    return runs if return_runs else None
 
 
 def _most_rows(args: argparse.Namespace) -> int:
-    batch = max(POLICIES[p].get("batch", args.batch_size) for p in args.policies.split(","))
-    return batch * (args.steps + args.warmup + 2)
+    """Records enough for every step of the largest batch (and, for auto, for train.fit's data cap)."""
+    batches = [POLICIES[p].get("batch", args.batch_size) for p in args.policies.split(",")]
+    rows = max(AUTO_ROWS if b == "auto" else b for b in batches) * (args.steps + args.warmup + 2)
+    if "auto" in batches:  # train.fit caps the batch at packed rows ÷ MIN_STEPS_PER_EPOCH
+        rows = max(rows, AUTO_ROWS * 8)
+    if args.data == "sample":  # packed rows hold seq_len / (mean record length) records each
+        rows = rows * args.seq_len // 120
+    return rows
 
 
 def make_random_base(arch: str, tokenizer: Path, target: Path) -> Path:
@@ -105,44 +132,54 @@ def make_random_base(arch: str, tokenizer: Path, target: Path) -> Path:
     return target
 
 
-def make_dataset(tokenizer_dir: Path, target: Path, seq_len: int, rows: int) -> Path:
-    """Records whose rendered prompt + answer exceed seq_len, so every sequence is cut to exactly seq_len."""
+def make_dataset(tokenizer_dir: Path, target: Path, seq_len: int, rows: int, data: str = "fixed") -> Path:
+    """`fixed`: records whose prompt + answer exceed seq_len, so every sequence is cut to exactly seq_len.
+    `sample`: prompt and answer token counts drawn (with replacement) from the sample dataset's records."""
     if (target / "dataset_dict.json").is_file():
         return target
     import random
 
     from datasets import Dataset, DatasetDict
+    from transformers import AutoTokenizer
 
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir, trust_remote_code=False)
     words = (REPO / "samples" / "docs" / "mit.txt").read_text("utf-8").split()
+    per_word = len(tokenizer(" ".join(words))["input_ids"]) / len(words)
+    lengths = json.loads((REPO / "bench" / "sample_lengths.json").read_text())["prompt_completion_tokens"]
     rng = random.Random(0)
 
-    def record(i: int) -> dict[str, str]:
-        text = lambda n: " ".join(rng.choice(words) for _ in range(n))  # noqa: E731
-        return {
-            "id": f"r{i}",
-            "instruction": "Summarise the clause below.",
-            "input": text(int(seq_len * 0.35)),  # ≈ 1.5 tokens a word: prompt ≈ half the sequence
-            "output": text(int(seq_len * 0.6)),
-            "doc_id": f"d{i % 50}",
-            "stratum": "s",
-            "template": "t",
-            "schema_name": "bench",
-        }
+    def text(tokens: int) -> str:
+        return " ".join(rng.choice(words) for _ in range(max(1, round(tokens / per_word))))
 
-    data = DatasetDict(
+    def record(i: int) -> dict[str, str]:
+        if data == "fixed":
+            prompt, answer = int(seq_len * 0.55), int(seq_len * 0.9)
+        else:
+            prompt, answer = rng.choice(lengths)
+            prompt = max(1, prompt - 20)  # the chat template's own tokens
+        return {
+            "id": f"r{i}", "instruction": "Summarise the clause below.", "input": text(prompt),
+            "output": text(answer), "doc_id": f"d{i % 50}", "stratum": "s", "template": "t", "schema_name": "bench",
+        }  # fmt: skip
+
+    dataset = DatasetDict(
         train=Dataset.from_list([record(i) for i in range(rows)]),
         validation=Dataset.from_list([record(rows + i) for i in range(16)]),
         test=Dataset.from_list([record(rows + 16 + i) for i in range(16)]),
     )
-    data.save_to_disk(str(target))
+    dataset.save_to_disk(str(target))
     return target
 
 
 def run_in_subprocess(job: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
     cmd = [sys.executable, __file__, "--tokenizer", str(args.tokenizer), "--steps", str(args.steps),
            "--warmup", str(args.warmup), "--batch-size", str(args.batch_size), "--seq-len", str(args.seq_len),
-           "--work", str(args.work), "--worker", json.dumps(job)]  # fmt: skip
-    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+           "--work", str(args.work), "--data", args.data, "--worker", json.dumps(job)]  # fmt: skip
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                              timeout=args.run_timeout_s)  # fmt: skip
+    except subprocess.TimeoutExpired:
+        return {**job, "error": f"timeout after {args.run_timeout_s:.0f} s"}
     for line in proc.stdout.splitlines():
         if line.startswith("RESULT "):
             return json.loads(line[7:])
@@ -173,16 +210,29 @@ def run_policy(args: argparse.Namespace, job: dict[str, Any]) -> dict[str, Any]:
     spec = POLICIES[job["policy"]]
     args.batch_size = spec.get("batch", args.batch_size)
     timer = StepTimer()
+    callbacks: list[Any] = [timer]
+    if job.get("profile"):
+        from bench.profile_step import StepProfiler
+
+        callbacks.append(StepProfiler(at_step=args.warmup - 1))  # the last warm-up step: timed steps stay clean
     total_steps = args.warmup + args.steps
+    extra: dict[str, Any] = {}
     if spec["kind"] == "baseline":
-        tokens_seen = train_baseline(job, args, spec["quantise"], total_steps, timer)
+        if args.batch_size == "auto":
+            raise SystemExit("baseline policies take a fixed --batch-size")
+        tokens_seen = train_baseline(job, args, spec["quantise"], total_steps, callbacks)
     else:
-        tokens_seen = train_dsforge(job, args, spec["options"], total_steps, timer)
+        tokens_seen, card = train_dsforge(job, args, spec["options"], total_steps, callbacks)
+        extra = {"memory_policy": card.memory_policy, "resolved_batch": card.hyperparameters.get("batch_size")}
+        args.batch_size = card.hyperparameters.get("batch_size", args.batch_size)
+    if job.get("profile"):
+        extra["profile"] = callbacks[-1].summary
     timed = timer.durations[args.warmup :]
     step_s = statistics.median(timed)
     tokens_per_step = tokens_seen / max(len(timer.durations), 1)
     tok_s = tokens_per_step / step_s
-    flops = lora_training_flops_per_token(ARCHS[job["arch"]], args.seq_len)
+    # Attention FLOPs follow the length a record attends over: the full row, or a sample record (mean 133).
+    flops = lora_training_flops_per_token(ARCHS[job["arch"]], args.seq_len if args.data == "fixed" else 133)
     return {
         **job,
         "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu (smoke test only)",
@@ -198,6 +248,7 @@ def run_policy(args: argparse.Namespace, job: dict[str, Any]) -> dict[str, Any]:
         "mfu_6n": round(tok_s * flops["6n"] / (PEAK_BF16_TFLOPS * 1e12), 4),
         "peak_allocated_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2) if torch.cuda.is_available() else 0.0,
         "peak_reserved_gib": round(torch.cuda.max_memory_reserved() / 2**30, 2) if torch.cuda.is_available() else 0.0,
+        **extra,
     }
 
 
@@ -215,7 +266,7 @@ def _sync() -> None:
         torch.cuda.synchronize()
 
 
-def train_baseline(job: dict[str, Any], args: argparse.Namespace, quantise: bool, steps: int, timer: Any) -> int:
+def train_baseline(job: dict[str, Any], args: argparse.Namespace, quantise: bool, steps: int, callbacks: list[Any]) -> int:
     """The documented recipe, kept plain on purpose: it is what dsforge is measured against."""
     import torch
     from datasets import load_from_disk
@@ -277,7 +328,7 @@ def train_baseline(job: dict[str, Any], args: argparse.Namespace, quantise: bool
         ),
         train_dataset=train,
         data_collator=DataCollatorForLanguageModeling(tokenizer, mlm=False),
-        callbacks=[timer],
+        callbacks=callbacks,
     )
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
@@ -285,7 +336,9 @@ def train_baseline(job: dict[str, Any], args: argparse.Namespace, quantise: bool
     return int(trainer.state.num_input_tokens_seen)
 
 
-def train_dsforge(job: dict[str, Any], args: argparse.Namespace, options: dict[str, Any], steps: int, timer: Any) -> int:
+def train_dsforge(
+    job: dict[str, Any], args: argparse.Namespace, options: dict[str, Any], steps: int, callbacks: list[Any]
+) -> tuple[int, Any]:
     import shutil
 
     from core.options.train import TrainOptions
@@ -307,8 +360,8 @@ def train_dsforge(job: dict[str, Any], args: argparse.Namespace, options: dict[s
         **options,
     )
     config = types.SimpleNamespace(train=opts, output_dir=project, project_root=project)
-    card = train(config, show_progress=False, callbacks=[timer])
-    return int(card.train_tokens)
+    card = train(config, show_progress=False, callbacks=callbacks)
+    return int(card.train_tokens), card
 
 
 def summarise(runs: list[dict[str, Any]], args: argparse.Namespace) -> list[dict[str, Any]]:
@@ -321,7 +374,7 @@ def summarise(runs: list[dict[str, Any]], args: argparse.Namespace) -> list[dict
             by_policy.setdefault(r["policy"], []).append(r)
         medians = {
             p: {k: statistics.median(r[k] for r in rs) for k in
-                ("tokens_per_s", "step_s_median", "peak_allocated_gib", "peak_reserved_gib", "mfu_lora", "mfu_6n")}
+                ("batch", "tokens_per_s", "step_s_median", "peak_allocated_gib", "peak_reserved_gib", "mfu_lora", "mfu_6n")}
             for p, rs in by_policy.items()
         }  # fmt: skip
         base = medians.get("baseline-qlora")
@@ -350,15 +403,15 @@ def print_table(rows: list[dict[str, Any]]) -> None:
     from rich.table import Table
 
     table = Table(title="QLoRA training, random-init weights (speed/memory do not depend on weight values)")
-    for col in ("arch", "policy", "tok/s", "step s", "peak alloc GiB", "peak resv GiB", "MFU lora", "MFU 6N",
+    for col in ("arch", "policy", "batch", "tok/s", "step s", "peak alloc GiB", "peak resv GiB", "MFU lora", "MFU 6N",
                 "× speed vs base QLoRA", "× mem vs base QLoRA", "× mem vs bf16 LoRA"):  # fmt: skip
         table.add_column(col)
     for r in rows:
         if "error" in r:
-            table.add_row(r["arch"], r["policy"], r["error"], *[""] * 8)
+            table.add_row(r["arch"], r["policy"], "", r["error"], *[""] * 8)
             continue
         table.add_row(
-            r["arch"], r["policy"], f"{r['tokens_per_s']:.0f}", f"{r['step_s_median']:.3f}",
+            r["arch"], r["policy"], f"{r['batch']:.0f}", f"{r['tokens_per_s']:.0f}", f"{r['step_s_median']:.3f}",
             f"{r['peak_allocated_gib']:.1f}", f"{r['peak_reserved_gib']:.1f}",
             f"{r['mfu_lora']:.1%}", f"{r['mfu_6n']:.1%}", str(r["speed_vs_baseline_qlora"]),
             str(r["memory_vs_baseline_qlora"]), str(r["memory_vs_bf16_lora"]),

@@ -86,11 +86,17 @@ def check_chat_template(tokenizer: Any) -> str:
 
 
 def load_model(
-    path: Path, hardware: Hardware, load_in_4bit: bool, for_training: bool = True, quant_storage: Any = None
+    path: Path,
+    hardware: Hardware,
+    load_in_4bit: bool,
+    for_training: bool = True,
+    quant_storage: Any = None,
+    attn_implementation: str | None = None,
 ) -> Any:
     """Base model in the compute dtype, or 4-bit NF4 with double quantisation.
 
     `quant_storage` packs the 4-bit weights into a float dtype so FSDP can shard them.
+    `attn_implementation`: None lets transformers choose (SDPA); training passes train/packing.py's choice.
     """
     from transformers import AutoModelForCausalLM, BitsAndBytesConfig
 
@@ -100,6 +106,8 @@ def load_model(
         "local_files_only": True,
         "trust_remote_code": False,
     }
+    if attn_implementation is not None:
+        kwargs["attn_implementation"] = attn_implementation
     if load_in_4bit:
         kwargs["quantization_config"] = BitsAndBytesConfig(
             load_in_4bit=True,

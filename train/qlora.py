@@ -37,6 +37,9 @@ from train.loading import (
     load_tokenizer,
     pick_hardware,
 )
+from train.fit import fit_batch, packed_row_estimate
+from train.packing import attention_implementation, use_packing
+from train.regional_compile import compile_decoder_layers
 
 log = logging.getLogger(__name__)
 
@@ -80,12 +83,40 @@ def train(
 
     distributed.prepare_fsdp_loading(opts)
     quant_storage = distributed.quant_storage(opts, hardware)
-    model = load_model(base.path, hardware, load_in_4bit=opts.mode == "qlora", quant_storage=quant_storage)
+    packing = use_packing(opts.packing, hardware)
+    attention = attention_implementation(packing, hardware)
+    model = load_model(
+        base.path,
+        hardware,
+        load_in_4bit=opts.mode == "qlora",
+        quant_storage=quant_storage,
+        attn_implementation=attention,
+    )
+    rows = _packed_rows(data, opts, tokenizer) if hardware.device == "cuda" and opts.batch_size == "auto" else None
+    fit = fit_batch(opts, hardware, model, rows)
+    opts = opts.model_copy(  # the resolved values train the run; the fingerprint keeps the configured ones
+        update={
+            "batch_size": fit.batch_size,
+            "gradient_checkpointing": fit.gradient_checkpointing,
+            "packing": "on" if packing else "off",
+        }
+    )
     from transformers import set_seed
 
     set_seed(opts.seed)  # LoRA's A matrices are drawn here, before the Trainer seeds anything
     model, memory_policy = add_lora(model, opts, hardware)
     memory_policy["liger_kernels"] = use_liger_kernels(opts, hardware)
+    memory_policy["batch"] = fit.card()
+    memory_policy["packing"] = (
+        f"padding-free, per-record attention ({attention})" if packing else "off: one record per row, padded"
+    )
+    if opts.compile_layers:
+        if memory_policy["liger_kernels"] and opts.gradient_checkpointing:
+            raise TrainError(
+                "train.compile_layers cannot trace Liger's kernels inside checkpointed layers "
+                "(bench/README.md); set train.liger_kernels: off or train.gradient_checkpointing: false."
+            )
+        memory_policy["compiled_layers"] = compile_decoder_layers(model)
 
     from transformers import EarlyStoppingCallback
     from trl import SFTTrainer
@@ -209,6 +240,16 @@ def data_warnings(data: Any, opts: TrainOptions, tokenizer: Any) -> list[str]:
     return warnings
 
 
+def _packed_rows(data: Any, opts: TrainOptions, tokenizer: Any) -> int:
+    from train.data import to_prompt_completion
+
+    lengths = []
+    for row in data["train"]:
+        pair = to_prompt_completion(row)
+        lengths.append(_token_count(tokenizer, pair["prompt"] + pair["completion"]))
+    return packed_row_estimate(lengths, opts.max_seq_len)
+
+
 def _token_count(tokenizer: Any, messages: list[dict[str, str]], add_generation_prompt: bool = False) -> int:
     ids = tokenizer.apply_chat_template(messages, tokenize=True, add_generation_prompt=add_generation_prompt)
     return len(ids["input_ids"] if hasattr(ids, "keys") else ids)
@@ -277,7 +318,8 @@ def sft_config(
         bf16=hardware.device == "cuda" and hardware.compute_dtype == torch.bfloat16,
         fp16=False,
         max_length=opts.max_seq_len,
-        packing=opts.packing,
+        packing=opts.packing == "on",
+        packing_strategy="bfd",  # whole records, padding-free: see train/packing.py
         use_liger_kernel=liger_kernels,
         completion_only_loss=True,
         eval_strategy="steps",

@@ -9,9 +9,9 @@ QLoRA use more memory than bf16 LoRA on small large-vocabulary models).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 DEFAULT_BASE_MODEL = "qwen2.5-coder-0.5b"
 
@@ -46,11 +46,23 @@ class TrainOptions(BaseModel):
     weight_decay: float = Field(0.0, ge=0)
     epochs: float = Field(3.0, gt=0)
     max_steps: int = Field(-1, description="stop after this many optimiser steps; -1: run the epochs")
-    batch_size: int = Field(4, ge=1, description="per device")
+    batch_size: Annotated[int, Field(ge=1)] | Literal["auto"] = Field(
+        "auto",
+        description="rows per device and step; auto: fitted to the free GPU memory (train/fit.py), 4 on CPU",
+    )
     gradient_accumulation_steps: int = Field(4, ge=1)
-    gradient_checkpointing: bool = True
+    gradient_checkpointing: bool | Literal["auto"] = Field(
+        "auto", description="auto: off on a GPU when the fitted batch fits without it, on otherwise"
+    )
     max_seq_len: int = Field(1024, ge=16)
-    packing: bool = False
+    packing: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description="pack records into max_seq_len rows with no padding and per-record attention "
+        "(train/packing.py); auto: on CUDA",
+    )
+    compile_layers: bool = Field(
+        False, description="torch.compile each decoder layer (regional); measured in bench/README.md"
+    )
     liger_kernels: Literal["auto", "on", "off"] = Field(
         "auto", description="Liger's fused RMSNorm/RoPE/SwiGLU kernels on CUDA; auto: when installed"
     )
@@ -68,6 +80,13 @@ class TrainOptions(BaseModel):
         description="with `dsforge train --gpus N`: ddp copies the base to every GPU; fsdp shards it "
         "(for a base that does not fit one GPU)",
     )
+
+
+    @field_validator("packing", mode="before")
+    @classmethod
+    def _packing_bool(cls, value: Any) -> Any:
+        """`packing: true/false` of older configs still means on/off."""
+        return {True: "on", False: "off"}.get(value, value) if isinstance(value, bool) else value
 
 
 class JudgeOptions(BaseModel):

@@ -1,0 +1,206 @@
+"""Where one training step goes: torch.profiler over one optimiser step, baseline and dsforge.
+
+    python bench/profile_step.py --tokenizer DIR [--archs qwen2.5-0.5b,qwen2.5-1.5b]
+        [--policies baseline-qlora,dsforge-same-nopack,dsforge-same] [--check-packing]
+
+Each run is bench/qlora_gpu.py's (same data, same processes) with a profiler on the
+step after the warm-up. Per step: wall time, the share of it the GPU runs no kernel
+(idle), kernels launched, and the top ops by self CUDA and by self CPU time.
+`--check-packing` first checks on the GPU that varlen packed attention gives each
+record the logits it has alone (the CPU test covers the SDPA path).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from transformers import TrainerCallback  # noqa: E402
+
+LAUNCH_NAMES = ("cudaLaunchKernel", "cuLaunchKernel", "cudaLaunchKernelExC", "cuLaunchKernelEx",
+                "cudaGraphLaunch", "cudaLaunchCooperativeKernel")  # fmt: skip
+
+
+class StepProfiler(TrainerCallback):
+    """Profiles optimiser step `at_step` (0-based) and keeps a summary of it."""
+
+    def __init__(self, at_step: int, top: int = 12) -> None:
+        self.at_step, self.top = at_step, top
+        self.summary: dict[str, Any] = {}
+        self._prof: Any = None
+        self._step = 0
+        self._start = 0.0
+
+    def on_step_begin(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+        if self._step == self.at_step:
+            import torch
+            from torch.profiler import ProfilerActivity, profile
+
+            activities = [ProfilerActivity.CPU]
+            if torch.cuda.is_available():
+                torch.cuda.synchronize()
+                activities.append(ProfilerActivity.CUDA)
+            self._prof = profile(activities=activities)
+            self._prof.__enter__()
+            self._start = time.perf_counter()
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+        if self._step == self.at_step and self._prof is not None:
+            import torch
+
+            if torch.cuda.is_available():
+                torch.cuda.synchronize()
+            wall = time.perf_counter() - self._start
+            self._prof.__exit__(None, None, None)
+            self.summary = summarise_profile(self._prof, wall, self.top)
+            self._prof = None
+        self._step += 1
+
+
+def summarise_profile(prof: Any, wall_s: float, top: int) -> dict[str, Any]:
+    events = prof.events()
+    kernels = [e for e in events if _is_device(e)]
+    launches = sum(1 for e in events if e.name in LAUNCH_NAMES)
+    spans = sorted((e.time_range.start, e.time_range.end) for e in kernels)
+    busy, cur_s, cur_e = 0.0, None, None
+    for s, e in spans:
+        if cur_e is None or s > cur_e:
+            if cur_e is not None:
+                busy += cur_e - cur_s
+            cur_s, cur_e = s, e
+        else:
+            cur_e = max(cur_e, e)
+    if cur_e is not None:
+        busy += cur_e - cur_s
+    kernel_us = sum(e - s for s, e in spans)
+    averages = prof.key_averages()
+
+    def ranked(attr: str) -> list[dict[str, Any]]:
+        rows = sorted(averages, key=lambda a: getattr(a, attr, 0) or 0, reverse=True)[:top]
+        return [{"op": a.key[:90], "ms": round((getattr(a, attr, 0) or 0) / 1e3, 2), "calls": a.count} for a in rows]
+
+    device_attr = "self_device_time_total" if hasattr(averages[0], "self_device_time_total") else "self_cuda_time_total"
+    if not kernels:  # a CPU-only smoke run
+        device_attr = "self_cpu_time_total"
+    return {
+        "wall_ms": round(wall_s * 1e3, 1),
+        "gpu_busy_ms": round(busy / 1e3, 1),
+        "gpu_idle_share": round(max(0.0, 1 - busy / 1e6 / wall_s), 3),
+        "kernels": len(kernels),
+        "launches": launches,
+        "mean_kernel_us": round(kernel_us / max(len(kernels), 1), 1),
+        "top_cuda": ranked(device_attr),
+        "top_cpu": ranked("self_cpu_time_total"),
+    }
+
+
+def _is_device(event: Any) -> bool:
+    kind = getattr(event, "device_type", None)
+    return kind is not None and str(kind).endswith("CUDA")
+
+
+def check_packing(arch: str, base: Path) -> dict[str, Any]:
+    """bf16 on the GPU: a record's logits in a varlen pack against alone, and a backward pass through it."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from train.loading import Hardware
+    from train.packing import attention_implementation
+
+    impl = attention_implementation(True, Hardware("cuda", torch.bfloat16, "gpu"))
+    model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.bfloat16, attn_implementation=impl,
+                                                 device_map={"": 0}, trust_remote_code=False)  # fmt: skip
+    torch.manual_seed(0)
+    lengths = [37, 300, 5, 700, 128]
+    ids = torch.randint(0, 1000, (1, sum(lengths)), device="cuda")
+    pos = torch.cat([torch.arange(n) for n in lengths])[None].cuda()
+    cu = torch.tensor([0, *torch.tensor(lengths).cumsum(0).tolist()], dtype=torch.int32, device="cuda")
+    with torch.no_grad():
+        packed = model(input_ids=ids, position_ids=pos, cu_seq_lens_q=cu, cu_seq_lens_k=cu,
+                       max_length_q=max(lengths), max_length_k=max(lengths)).logits[0].float()  # fmt: skip
+        errors, floors = [], []
+        for s, e in zip(cu[:-1].tolist(), cu[1:].tolist()):
+            alone = model(input_ids=ids[:, s:e]).logits[0].float()  # unpacked: the SDPA fallback
+            one = torch.tensor([0, e - s], dtype=torch.int32, device="cuda")
+            alone_varlen = model(input_ids=ids[:, s:e], position_ids=pos[:, s:e], cu_seq_lens_q=one, cu_seq_lens_k=one,
+                                 max_length_q=e - s, max_length_k=e - s).logits[0].float()  # fmt: skip
+            errors.append(((packed[s:e] - alone).norm() / alone.norm()).item())
+            floors.append(((alone_varlen - alone).norm() / alone.norm()).item())
+        # without per-record attention, a record after the first attends to the ones before it
+        leaky = model(input_ids=ids, position_ids=torch.arange(ids.shape[1], device="cuda")[None]).logits[0].float()
+        s, e = cu[1].item(), cu[2].item()
+        leak = ((leaky[s:e] - packed[s:e]).norm() / packed[s:e].norm()).item()
+    model.train()
+    out = model(input_ids=ids, position_ids=pos, cu_seq_lens_q=cu, cu_seq_lens_k=cu,
+                max_length_q=max(lengths), max_length_k=max(lengths), labels=ids)  # fmt: skip
+    out.loss.backward()
+    grad = model.model.layers[0].self_attn.q_proj.weight.grad
+    return {"arch": arch, "attention": impl, "records": lengths,
+            "relative_error_packed_vs_alone": [round(x, 5) for x in errors],
+            "relative_error_varlen_vs_sdpa_alone": [round(x, 5) for x in floors],
+            "relative_difference_with_cross_record_attention": round(leak, 4),
+            "backward_finite": bool(grad is not None and torch.isfinite(grad).all())}  # fmt: skip
+
+
+def main() -> None:
+    import argparse
+
+    from bench import qlora_gpu
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tokenizer", type=Path, required=True)
+    parser.add_argument("--archs", default="qwen2.5-0.5b,qwen2.5-1.5b")
+    parser.add_argument("--policies", default="baseline-qlora,dsforge-same-nopack,dsforge-same")
+    parser.add_argument("--steps", default="1")
+    parser.add_argument("--repeats", default="1")
+    parser.add_argument("--data", default="fixed")
+    parser.add_argument("--deadline-s", default="1e9")
+    parser.add_argument("--run-timeout-s", default="240")
+    parser.add_argument("--check-packing", action="store_true")
+    parser.add_argument("--work", type=Path, default=Path("/tmp/dsforge-bench"))
+    parser.add_argument("--results", type=Path, default=REPO / "bench" / "results")
+    args = parser.parse_args()
+    checks = []
+    if args.check_packing:
+        arch = args.archs.split(",")[0]
+        checks.append(check_packing(arch, qlora_gpu.make_random_base(arch, args.tokenizer, args.work / arch)))
+        print(json.dumps(checks[-1]), flush=True)
+    argv = ["--tokenizer", str(args.tokenizer), "--archs", args.archs, "--policies", args.policies,
+            "--steps", args.steps, "--warmup", "3", "--repeats", args.repeats, "--profile", "--work", str(args.work),
+            "--data", args.data, "--deadline-s", args.deadline_s, "--run-timeout-s", args.run_timeout_s,
+            "--results", str(args.results)]  # fmt: skip
+    sys.argv = [str(REPO / "bench" / "qlora_gpu.py"), *argv]
+    runs = qlora_gpu.main(return_runs=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    args.results.mkdir(parents=True, exist_ok=True)
+    (args.results / f"profile_step-{stamp}.json").write_text(json.dumps({"packing_check": checks, "runs": runs}, indent=2))
+    print_profile(runs)
+
+
+def print_profile(runs: list[dict[str, Any]]) -> None:
+    print("| arch | policy | step ms | GPU busy ms | GPU idle | kernels | launches | mean kernel µs |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
+    for r in runs:
+        p = r.get("profile")
+        if not isinstance(p, dict) or not p:
+            print(f"| {r['arch']} | {r['policy']} | {r.get('error', 'no profile')} |")
+            continue
+        print(f"| {r['arch']} | {r['policy']} | {p['wall_ms']} | {p['gpu_busy_ms']} | {p['gpu_idle_share']:.0%} | "
+              f"{p['kernels']} | {p['launches']} | {p['mean_kernel_us']} |")  # fmt: skip
+    for r in runs:
+        p = r.get("profile")
+        if isinstance(p, dict) and p:
+            print(f"\n{r['arch']} {r['policy']}: top by self CUDA ms: "
+                  + "; ".join(f"{t['op']} {t['ms']} ({t['calls']})" for t in p["top_cuda"][:8]))
+            print(f"{r['arch']} {r['policy']}: top by self CPU ms: "
+                  + "; ".join(f"{t['op']} {t['ms']} ({t['calls']})" for t in p["top_cpu"][:8]))
+
+
+if __name__ == "__main__":
+    main()
