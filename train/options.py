@@ -11,7 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from train.methods import LEARNING_RATES, METHODS
 
 DEFAULT_BASE_MODEL = "qwen2.5-coder-0.5b"
 
@@ -27,7 +29,24 @@ class TrainOptions(BaseModel):
         "a local Hugging Face folder or a .gguf file",
     )
     mode: Literal["qlora", "lora"] = Field(
-        "qlora", description="qlora: 4-bit NF4 base; lora: full-precision base"
+        "qlora", description="qlora: 4-bit NF4 base; lora: full-precision base (set from `method`)"
+    )
+    method: Literal["qlora", "lora", "dora", "ia3", "prefix", "prompt"] | None = Field(
+        None,
+        description="the peft method (train/methods.py); None: as `mode`. Only qlora loads the base in 4-bit",
+    )
+    num_virtual_tokens: int = Field(20, ge=1, description="prefix and prompt tuning: virtual tokens")
+    prompt_init_text: str = Field(
+        "Answer the instruction using only the text that follows it.",
+        min_length=1,
+        description="prompt tuning: the virtual tokens start as this sentence's embeddings",
+    )
+    replay: float = Field(
+        0.0,
+        ge=0,
+        le=0.5,
+        description="share of the training mixture drawn from the packaged general instruction set "
+        "(train/data/general_replay.jsonl) against forgetting; 0: off",
     )
     compute_dtype: Literal["auto", "bfloat16", "float16", "float32"] = Field(
         "auto", description="auto: bfloat16 on GPUs that have it, float32 otherwise"
@@ -64,6 +83,35 @@ class TrainOptions(BaseModel):
     merge: bool = Field(False, description="also write base + adapter merged into one model")
     seed: int = 42
 
+    @model_validator(mode="after")
+    def _resolve_method(self) -> TrainOptions:
+        """`method` wins over `mode`, which then only says whether the base is 4-bit; old configs keep `mode`."""
+        if self.method is None:
+            self.method = self.mode
+        mode = "qlora" if METHODS[self.method].load_in_4bit else "lora"
+        if "mode" in self.model_fields_set and self.mode != mode:
+            raise ValueError(
+                f"train.mode {self.mode!r} contradicts train.method {self.method!r} (only qlora loads the "
+                "base in 4-bit); drop train.mode."
+            )
+        self.mode = mode
+        if "learning_rate" not in self.model_fields_set:
+            self.learning_rate = LEARNING_RATES[self.method]
+        if self.method == "prefix" and self.gradient_checkpointing:
+            # transformers' checkpointed layers drop the key/value cache that carries the prefix.
+            if "gradient_checkpointing" in self.model_fields_set:
+                raise ValueError(
+                    "train.method prefix cannot train with gradient checkpointing (the checkpointed layers "
+                    "drop the prefix); set gradient_checkpointing: false."
+                )
+            self.gradient_checkpointing = False
+        if self.merge and METHODS[self.method].prompt_learning:
+            raise ValueError(
+                f"train.merge: {self.method} tuning adds virtual tokens, not weights, so it cannot be merged "
+                "into the base; set merge: false."
+            )
+        return self
+
 
 class JudgeOptions(BaseModel):
     """An LLM that scores outputs 1–5 against the reference; off unless enabled."""
@@ -92,5 +140,15 @@ class EvalOptions(BaseModel):
         None, description="general text for the forgetting probe; default: packaged"
     )
     probe_window: int = Field(256, ge=16, description="tokens per perplexity window of the probe")
+    forgetting_threshold: float = Field(
+        0.02,
+        ge=0,
+        description="warn when the tuned model's general-text perplexity exceeds the base's by more than this share",
+    )
+    probe_adapters: list[Path] = Field(
+        default_factory=list,
+        description="other train folders or adapters of the same base (e.g. trained without replay) "
+        "whose forgetting probe the report shows beside this run's",
+    )
     examples_shown: int = Field(10, ge=0, description="best and worst examples in the report")
     judge: JudgeOptions = Field(default_factory=JudgeOptions)

@@ -35,7 +35,9 @@ from train.loading import (
     load_tokenizer,
     pick_hardware,
 )
+from train.methods import peft_config
 from train.options import TrainOptions
+from train.replay import mix_replay, set_sha256
 
 if TYPE_CHECKING:  # the config pulls every build stage in; training needs none of them
     from builder.config import DsforgeConfig
@@ -78,16 +80,17 @@ def train(
         log.warning(warning)
 
     model = load_model(base.path, hardware, load_in_4bit=opts.mode == "qlora")
-    model, memory_policy = add_lora(model, opts, hardware)
+    model, memory_policy = add_lora(model, opts, hardware, base.path)
     memory_policy["liger_kernels"] = use_liger_kernels(opts, hardware)
 
     from transformers import EarlyStoppingCallback
     from trl import SFTTrainer
 
+    train_split, replay = mix_replay(data["train"], opts.replay, opts.seed)
     trainer = SFTTrainer(
         model=model,
         args=sft_config(opts, hardware, paths.checkpoints, show_progress, memory_policy["liger_kernels"]),
-        train_dataset=conversational(data["train"]),
+        train_dataset=conversational(train_split),
         eval_dataset=conversational(data["validation"]),
         processing_class=tokenizer,
         callbacks=[EarlyStoppingCallback(early_stopping_patience=opts.early_stopping_patience), *callbacks],
@@ -124,6 +127,7 @@ def train(
             "path": str(paths.dataset),
             "sizes": {name: len(data[name]) for name in data},
             "lineage": read_lineage(paths.lineage),
+            "replay": replay,
         },
         hyperparameters={**opts.model_dump(mode="json"), "optimizer": _optimizer(opts, hardware)},
         memory_policy=memory_policy,
@@ -151,9 +155,17 @@ def train(
 
 
 def run_fingerprint(opts: TrainOptions, data_id: str, base: ResolvedBase) -> str:
-    """Everything that changes the trained adapter; `merge` only adds an artifact."""
+    """Everything that changes the trained adapter; `merge` only adds an artifact.
+
+    Options added since the first release count only when they are not at their
+    defaults, so a run of an older config keeps its fingerprint and is not redone.
+    """
     options = opts.model_dump(mode="json", exclude={"merge", "min_train_examples"})
-    return content_id(options, data_id, base.provenance, prefix="run-")
+    later = {"method": opts.mode, "num_virtual_tokens": 20, "replay": 0.0}
+    later["prompt_init_text"] = TrainOptions.model_fields["prompt_init_text"].default
+    options = {k: v for k, v in options.items() if k not in later or v != later[k]}
+    replay = (set_sha256(),) if opts.replay > 0 else ()
+    return content_id(options, data_id, base.provenance, *replay, prefix="run-")
 
 
 def data_warnings(data: Any, opts: TrainOptions, tokenizer: Any) -> list[str]:
@@ -195,9 +207,11 @@ def _token_count(tokenizer: Any, messages: list[dict[str, str]], add_generation_
     return len(ids["input_ids"] if hasattr(ids, "keys") else ids)
 
 
-def add_lora(model: Any, opts: TrainOptions, hardware: Hardware) -> tuple[Any, dict[str, Any]]:
-    """Prepare a (4-bit) base for training and put LoRA adapters on it."""
-    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+def add_lora(
+    model: Any, opts: TrainOptions, hardware: Hardware, base_path: Path = Path(".")
+) -> tuple[Any, dict[str, Any]]:
+    """Prepare a (4-bit) base for training and put the method's adapter (train/methods.py) on it."""
+    from peft import get_peft_model, prepare_model_for_kbit_training
 
     policy: dict[str, Any] = {
         "quantisation": "4-bit NF4, double quantisation" if opts.mode == "qlora" else "none",
@@ -221,15 +235,8 @@ def add_lora(model: Any, opts: TrainOptions, hardware: Hardware) -> tuple[Any, d
             policy["frozen_weights"] = f"{cast} non-quantised tensors kept in {hardware.compute_dtype}"
     else:
         policy["frozen_weights"] = str(hardware.compute_dtype)
-    lora = LoraConfig(
-        r=opts.lora_r,
-        lora_alpha=opts.lora_alpha,
-        lora_dropout=opts.lora_dropout,
-        target_modules=opts.target_modules,
-        bias="none",
-        task_type="CAUSAL_LM",
-    )
-    model = get_peft_model(model, lora)
+    policy["method"] = opts.method
+    model = get_peft_model(model, peft_config(opts, model, base_path))
     trainable, total = model.get_nb_trainable_parameters()
     policy["trainable_parameters"] = f"{trainable} of {total} ({100 * trainable / total:.2f}%)"
     return model, policy
