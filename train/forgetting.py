@@ -56,7 +56,8 @@ def probe_adapters(config: Any, card: Any, opts: Any, probe_text: str) -> list[d
     tokenizer = load_tokenizer(base.path)
     windows = probe_windows(tokenizer, probe_text, opts.probe_window)
     results = []
-    for folder in (config.resolve(f) for f in opts.probe_adapters):
+    # Another build's adapter lives outside this project by nature; it is only read (safetensors).
+    for folder in ((config.project_root / f).resolve() for f in opts.probe_adapters):
         adapter = folder / "adapter" if (folder / "adapter" / "adapter_config.json").is_file() else folder
         if not (adapter / "adapter_config.json").is_file():
             raise TrainError(
