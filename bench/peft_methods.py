@@ -75,7 +75,11 @@ def main() -> None:
             {**eval_, "probe_adapters": [str(work / "replay-off" / "build" / "train")]},
         )
     settings = {"common": common, "steps": args.steps, "eval": eval_, "docs": args.docs, "threads": THREADS}
-    settings["replay_pair"] = {"replay": args.replay, "steps": args.replay_steps, "learning_rate": args.replay_lr}
+    settings["replay_pair"] = {
+        "replay": args.replay,
+        "steps": args.replay_steps,
+        "learning_rate": args.replay_lr,
+    }
     print(table(runs))
     if pair:
         print(replay_table(pair))

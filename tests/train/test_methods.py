@@ -15,7 +15,13 @@ from train.options import TrainOptions
 from train.qlora import run_fingerprint, train
 from schemas.types import content_id
 
-PEFT_TYPES = {"lora": "LORA", "dora": "LORA", "ia3": "IA3", "prefix": "PREFIX_TUNING", "prompt": "PROMPT_TUNING"}
+PEFT_TYPES = {
+    "lora": "LORA",
+    "dora": "LORA",
+    "ia3": "IA3",
+    "prefix": "PREFIX_TUNING",
+    "prompt": "PROMPT_TUNING",
+}
 VIRTUAL = 4
 R = 2
 
@@ -37,7 +43,9 @@ def expected_trainable(method: str, config: dict) -> int:
 @pytest.mark.parametrize("method", list(PEFT_TYPES))
 def test_method_trains_saves_loads_and_generates(method, tmp_path, license_records, repo_root, smollm_base):
     probe = tmp_path / "probe.txt"
-    probe.write_text("The quick brown fox jumps over the lazy dog, and the dog does not mind at all.\n", "utf-8")
+    probe.write_text(
+        "The quick brown fox jumps over the lazy dog, and the dog does not mind at all.\n", "utf-8"
+    )
     train_opts = {
         "base_model": "smollm2-135m",
         "method": method,
@@ -115,7 +123,9 @@ def test_an_old_config_keeps_its_run_fingerprint(repo_root, smollm_base):
     opts = TrainOptions(mode="lora", max_steps=3)
     new_fields = {"method", "num_virtual_tokens", "prompt_init_text", "replay"}
     old_dump = opts.model_dump(mode="json", exclude={"merge", "min_train_examples"} | new_fields)
-    assert run_fingerprint(opts, "data-x", base) == content_id(old_dump, "data-x", base.provenance, prefix="run-")
+    assert run_fingerprint(opts, "data-x", base) == content_id(
+        old_dump, "data-x", base.provenance, prefix="run-"
+    )
     assert run_fingerprint(TrainOptions(method="dora"), "data-x", base) != run_fingerprint(
         TrainOptions(method="lora"), "data-x", base
     )

@@ -42,7 +42,9 @@ def test_replay_mixes_the_exact_share_deterministically(splits):
 
 def test_replay_beyond_the_set_goes_through_it_again_with_distinct_ids(splits):
     set_size = len(read_set())
-    big = splits["train"].select([i % len(splits["train"]) for i in range(set_size)])  # ratio 0.5: as many again
+    big = splits["train"].select(
+        [i % len(splits["train"]) for i in range(set_size)]
+    )  # ratio 0.5: as many again
     mixed, info = mix_replay(big, 0.5, seed=1)
     replay_ids = [r["id"] for r in mixed if r["stratum"] == "general-replay"]
     assert info["repeated"] is False and len(set(replay_ids)) == set_size
@@ -70,7 +72,11 @@ def test_the_replay_set_is_documented_and_shares_no_text_with_the_probe():
 def test_forgetting_over_the_threshold_is_warned_with_the_number():
     over = verdict(40.0, 41.0, 0.02)  # +2.5 %
     assert over["change"] == pytest.approx(0.025)
-    assert "+2.5%" in over["warning"] and "40.00 → 41.00" in over["warning"] and "train.replay" in over["warning"]
+    assert (
+        "+2.5%" in over["warning"]
+        and "40.00 → 41.00" in over["warning"]
+        and "train.replay" in over["warning"]
+    )
     assert verdict(40.0, 40.4, 0.02)["warning"] is None  # +1.0 %
     assert verdict(40.0, 39.0, 0.0)["warning"] is None  # better is never forgetting
 
@@ -102,7 +108,11 @@ def test_replay_run_reports_the_probe_beside_the_run_without_replay(
         repo_root,
         train={**LORA, "replay": 0.25},
         # threshold 0: any rise of the probe perplexity is reported as forgetting
-        eval_={**eval_, "forgetting_threshold": 0.0, "probe_adapters": [str(tmp_path / "off" / "build" / "train")]},
+        eval_={
+            **eval_,
+            "forgetting_threshold": 0.0,
+            "probe_adapters": [str(tmp_path / "off" / "build" / "train")],
+        },
     )
     (tmp_path / "on" / "probe.txt").write_text(
         "The quick brown fox jumps over the lazy dog, and the dog does not mind at all.\n", "utf-8"
