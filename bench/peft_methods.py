@@ -37,6 +37,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--docs", type=int, default=30, help="sample license documents to build records from")
     parser.add_argument("--test-examples", type=int, default=6)
+    parser.add_argument("--max-new-tokens", type=int, default=24)
     parser.add_argument("--replay", type=float, default=0.25)
     parser.add_argument("--replay-steps", type=int, default=20)
     parser.add_argument("--replay-lr", type=float, default=1e-3)
@@ -53,20 +54,26 @@ def main() -> None:
         "batch_size": 2,
         "gradient_accumulation_steps": 1,
         "max_seq_len": 192,
-        "eval_steps": max(1, args.steps // 2),
+        "eval_steps": args.steps,  # one validation pass, at the end
         "logging_steps": 1,
         "lora_r": 8,
         "num_virtual_tokens": 16,
     }
-    eval_ = {"max_examples": args.test_examples, "max_new_tokens": 24, "batch_size": 6, "examples_shown": 2}
+    eval_ = {
+        "max_examples": args.test_examples,
+        "max_new_tokens": args.max_new_tokens,
+        "batch_size": 6,
+        "examples_shown": 2,
+    }
     runs: dict[str, dict[str, Any]] = {}
-    for method in args.methods.split(","):
+    for method in [m for m in args.methods.split(",") if m]:  # --methods "": the replay pair only
         train = {**common, "method": method, "max_steps": args.steps}
         runs[method] = child(work / method, args.docs, train, eval_)
         print(f"{method}: {runs[method]['train_seconds']} s", file=sys.stderr)
     pair: dict[str, Any] = {}
     if not args.no_replay_pair:
         base = {**common, "method": "lora", "max_steps": args.replay_steps, "learning_rate": args.replay_lr}
+        base["eval_steps"] = args.replay_steps
         pair["off"] = child(work / "replay-off", args.docs, {**base, "replay": 0.0}, eval_)
         pair["on"] = child(
             work / "replay-on",
@@ -80,7 +87,8 @@ def main() -> None:
         "steps": args.replay_steps,
         "learning_rate": args.replay_lr,
     }
-    print(table(runs))
+    if runs:
+        print(table(runs))
     if pair:
         print(replay_table(pair))
     path = write_results(
