@@ -22,6 +22,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
@@ -43,9 +45,13 @@ def main() -> None:
     parser.add_argument("--replay-lr", type=float, default=1e-3)
     parser.add_argument("--no-replay-pair", action="store_true")
     parser.add_argument("--one", help=argparse.SUPPRESS)  # child: run the project at this path
+    parser.add_argument("--collect", type=Path, help="tabulate the finished runs of an earlier run's folder")
     args = parser.parse_args()
     if args.one:
         print(json.dumps(run_one(Path(args.one))))
+        return
+    if args.collect:
+        collect(args.collect)
         return
 
     work = Path(tempfile.mkdtemp(prefix="peft-methods-"))
@@ -131,8 +137,19 @@ def run_one(folder: Path) -> dict[str, Any]:
     from train.qlora import train
 
     config = load_config(folder / "dsforge.yaml")
-    card = train(config, show_progress=False)
-    result = evaluate(config, show_progress=False)
+    train(config, show_progress=False)
+    evaluate(config, show_progress=False)
+    return summary(folder)
+
+
+def summary(folder: Path) -> dict[str, Any]:
+    """One finished run, from its run card and eval metrics."""
+    from train.run_card import read_run_card
+
+    build = folder / "build"
+    card = read_run_card(build / "train" / "run.json")
+    assert card is not None
+    result = json.loads((build / "eval" / "metrics.json").read_text("utf-8"))
     trainable = int(card.memory_policy["trainable_parameters"].split()[0])
     return {
         "method": card.hyperparameters["method"],
@@ -149,6 +166,26 @@ def run_one(folder: Path) -> dict[str, Any]:
         "forgetting": result["forgetting"],
         "report": str(folder / "build" / "eval" / "report.md"),
     }
+
+
+def collect(work: Path) -> None:
+    """The table and results JSON from whichever runs of `work` finished (an interrupted run's)."""
+    done = [f for f in sorted(work.iterdir()) if (f / "build" / "eval" / "metrics.json").is_file()]
+    runs = {f.name: summary(f) for f in done if not f.name.startswith("replay-")}
+    pair = {f.name.removeprefix("replay-"): summary(f) for f in done if f.name.startswith("replay-")}
+    settings = {"collected_from": str(work), "finished": [f.name for f in done]}
+    for f in done:
+        config = yaml.safe_load((f / "dsforge.yaml").read_text("utf-8"))
+        settings[f.name] = {"train": config["train"], "eval": config["eval"]}
+    if runs:
+        print(table(runs))
+    if pair:
+        print(replay_table(pair))
+    path = write_results(
+        "peft_methods",
+        {"settings": settings, "methods": runs, "replay_pair": pair, "machine": machine_info(PACKAGES)},
+    )
+    print(f"results: {path}")
 
 
 def table(runs: dict[str, dict[str, Any]]) -> str:
