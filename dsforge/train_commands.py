@@ -109,6 +109,9 @@ def eval_command(
             continue
         table.add_row(key, f"{base[key]:.3f}", f"{tuned[key]:.3f}", f"{tuned[key] - base[key]:+.3f}")
     console.print(table)
+    warning = (result.get("forgetting") or {}).get("warning")
+    if warning:
+        console.print(f"[yellow]warning:[/] {warning}")
 
 
 def _print_cv(summary: dict) -> None:

@@ -29,7 +29,9 @@ from schemas.types import content_id
 from train import metrics as M
 from train.base_models import resolve_base_model
 from train.data import TrainPaths, load_splits, prompt_messages, to_prompt_completion
+from train.forgetting import probe_adapters, verdict
 from train.loading import load_model, load_tokenizer, pick_hardware
+from train.methods import unpadded_batches
 from train.run_card import RunCard, read_run_card
 from train.tuned import TunedModel, eval_paths, locate_tuned
 
@@ -89,6 +91,14 @@ def evaluate(config: DsforgeConfig, show_progress: bool = True) -> dict[str, Any
     result["probe"] = {"file": str(opts.probe_file or PROBE_FILE), "sha256": _sha(probe_text)}
     if opts.tuned_path is not None:
         result["tuned_model"] = {"path": str(tuned.path), "kind": tuned.kind, "card": tuned.source}
+    overall = result["overall"]
+    result["forgetting"] = verdict(
+        overall["base"]["probe_perplexity"], overall["tuned"]["probe_perplexity"], opts.forgetting_threshold
+    )
+    result["forgetting"]["replay"] = card.dataset.get("replay") or {"ratio": 0.0, "records": 0}
+    result["forgetting"]["other_adapters"] = (
+        probe_adapters(config, card, opts, probe_text) if opts.probe_adapters else []
+    )
     atomic.write_jsonl(paths.predictions, prediction_rows(rows, outputs, schema))
     write_report(result, card, paths)
     atomic.write_json(paths.metrics, result)
@@ -100,6 +110,9 @@ def eval_fingerprint(card: RunCard, opts: EvalOptions, rows: list[dict[str, Any]
     options = opts.model_dump(
         mode="json", exclude={"examples_shown", "judge", "probe_file", "human", "tuned_path"}
     )
+    # Options added later count only off their defaults: an older evaluation stays valid.
+    later = {"forgetting_threshold": 0.02, "probe_adapters": []}
+    options = {k: v for k, v in options.items() if k not in later or v != later[k]}
     return content_id(card.fingerprint, options, [r["id"] for r in rows], _sha(probe), prefix="eval-")
 
 
@@ -135,6 +148,8 @@ def run_models(
     if tuned.kind == "adapter":
         model = PeftModel.from_pretrained(model, tuned.path)
     model.eval()
+    if unpadded_batches(model):
+        opts = opts.model_copy(update={"batch_size": 1})
     probe_ids = tokenizer(probe_text, add_special_tokens=False)["input_ids"]
     windows = [probe_ids[i : i + opts.probe_window] for i in range(0, len(probe_ids), opts.probe_window)]
     windows = [w for w in windows if len(w) > 1]

@@ -38,8 +38,10 @@ from train.loading import (
     pick_hardware,
 )
 from train.fit import fit_batch, packed_row_estimate
+from train.methods import peft_config
 from train.packing import attention_implementation, use_packing
 from train.regional_compile import compile_decoder_layers
+from train.replay import mix_replay, set_sha256
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +94,8 @@ def train(
         quant_storage=quant_storage,
         attn_implementation=attention,
     )
-    rows = _packed_rows(data, opts, tokenizer) if hardware.device == "cuda" and opts.batch_size == "auto" else None
+    train_split, replay = mix_replay(data["train"], opts.replay, opts.seed)
+    rows = _packed_rows(train_split, opts, tokenizer) if hardware.device == "cuda" and opts.batch_size == "auto" else None
     fit = fit_batch(opts, hardware, model, rows)
     opts = opts.model_copy(  # the resolved values train the run; the fingerprint keeps the configured ones
         update={
@@ -104,7 +107,7 @@ def train(
     from transformers import set_seed
 
     set_seed(opts.seed)  # LoRA's A matrices are drawn here, before the Trainer seeds anything
-    model, memory_policy = add_lora(model, opts, hardware)
+    model, memory_policy = add_lora(model, opts, hardware, base.path)
     memory_policy["liger_kernels"] = use_liger_kernels(opts, hardware)
     memory_policy["batch"] = fit.card()
     memory_policy["packing"] = (
@@ -126,7 +129,7 @@ def train(
         trainer = SFTTrainer(
             model=model,
             args=args,
-            train_dataset=conversational(data["train"]),
+            train_dataset=conversational(train_split),
             eval_dataset=conversational(data["validation"]),
             processing_class=tokenizer,
             callbacks=[EarlyStoppingCallback(early_stopping_patience=opts.early_stopping_patience), *callbacks],
@@ -166,6 +169,7 @@ def train(
             "path": str(paths.dataset),
             "sizes": {name: len(data[name]) for name in data},
             "lineage": read_lineage(paths.lineage),
+            "replay": replay,
         },
         hyperparameters={**opts.model_dump(mode="json"), "optimizer": _optimizer(opts, hardware)},
         memory_policy=memory_policy,
@@ -200,10 +204,16 @@ def run_fingerprint(opts: TrainOptions, data_id: str, base: ResolvedBase, proces
     """Everything that changes the trained adapter; `merge` only adds an artifact.
 
     The process count sets the global batch, so it counts; DDP or FSDP computes the same steps.
+    Options added since the first release count only when they are not at their
+    defaults, so a run of an older config keeps its fingerprint and is not redone.
     """
     options = opts.model_dump(mode="json", exclude={"merge", "min_train_examples", "distributed"})
+    later = {"method": opts.mode, "num_virtual_tokens": 20, "replay": 0.0}
+    later["prompt_init_text"] = TrainOptions.model_fields["prompt_init_text"].default
+    options = {k: v for k, v in options.items() if k not in later or v != later[k]}
     world = [{"processes": processes}] if processes > 1 else []
-    return content_id(options, data_id, base.provenance, *world, prefix="run-")
+    replay = [set_sha256()] if opts.replay > 0 else []
+    return content_id(options, data_id, base.provenance, *world, *replay, prefix="run-")
 
 
 def data_warnings(data: Any, opts: TrainOptions, tokenizer: Any) -> list[str]:
@@ -240,11 +250,11 @@ def data_warnings(data: Any, opts: TrainOptions, tokenizer: Any) -> list[str]:
     return warnings
 
 
-def _packed_rows(data: Any, opts: TrainOptions, tokenizer: Any) -> int:
+def _packed_rows(train_split: Any, opts: TrainOptions, tokenizer: Any) -> int:
     from train.data import to_prompt_completion
 
     lengths = []
-    for row in data["train"]:
+    for row in train_split:
         pair = to_prompt_completion(row)
         lengths.append(_token_count(tokenizer, pair["prompt"] + pair["completion"]))
     return packed_row_estimate(lengths, opts.max_seq_len)
@@ -255,9 +265,11 @@ def _token_count(tokenizer: Any, messages: list[dict[str, str]], add_generation_
     return len(ids["input_ids"] if hasattr(ids, "keys") else ids)
 
 
-def add_lora(model: Any, opts: TrainOptions, hardware: Hardware) -> tuple[Any, dict[str, Any]]:
-    """Prepare a (4-bit) base for training and put LoRA adapters on it."""
-    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+def add_lora(
+    model: Any, opts: TrainOptions, hardware: Hardware, base_path: Path = Path(".")
+) -> tuple[Any, dict[str, Any]]:
+    """Prepare a (4-bit) base for training and put the method's adapter (train/methods.py) on it."""
+    from peft import get_peft_model, prepare_model_for_kbit_training
 
     policy: dict[str, Any] = {
         "quantisation": "4-bit NF4, double quantisation" if opts.mode == "qlora" else "none",
@@ -281,15 +293,8 @@ def add_lora(model: Any, opts: TrainOptions, hardware: Hardware) -> tuple[Any, d
             policy["frozen_weights"] = f"{cast} non-quantised tensors kept in {hardware.compute_dtype}"
     else:
         policy["frozen_weights"] = str(hardware.compute_dtype)
-    lora = LoraConfig(
-        r=opts.lora_r,
-        lora_alpha=opts.lora_alpha,
-        lora_dropout=opts.lora_dropout,
-        target_modules=opts.target_modules,
-        bias="none",
-        task_type="CAUSAL_LM",
-    )
-    model = get_peft_model(model, lora)
+    policy["method"] = opts.method
+    model = get_peft_model(model, peft_config(opts, model, base_path))
     trainable, total = model.get_nb_trainable_parameters()
     policy["trainable_parameters"] = f"{trainable} of {total} ({100 * trainable / total:.2f}%)"
     return model, policy

@@ -7,6 +7,8 @@ from typing import Any
 
 from core import atomic
 from train.data import TrainPaths
+from train.forgetting import report_lines
+from train.methods import method_of
 from train.metrics import metrics
 from train.preference import markdown_section as human_section
 from train.run_card import RunCard, plot_losses, render_markdown
@@ -31,8 +33,8 @@ def render(result: dict[str, Any], card: RunCard, has_loss: bool = True) -> str:
         "# Evaluation: base vs fine-tuned",
         "",
         f"- test records: {result['n_test']} (held out; never seen in training or early stopping)",
-        f"- base model: `{card.base_model.get('ref')}`; adapter: {card.hyperparameters.get('mode')} "
-        f"r={card.hyperparameters.get('lora_r')}, {card.steps} steps, run `{card.fingerprint}`",
+        f"- base model: `{card.base_model.get('ref')}`; adapter: {method_of(card.hyperparameters)}"
+        f"{_rank(card.hyperparameters)}, {card.steps} steps, run `{card.fingerprint}`",
         f"- decoding: greedy, batched, at most {loading.get('max_new_tokens')} new tokens; base weights "
         f"{loading.get('weights')} on {loading.get('device')}; base = {_base_is(result.get('tuned_model'))}",
         *_tuned_line(result.get("tuned_model")),
@@ -59,7 +61,17 @@ def render(result: dict[str, Any], card: RunCard, has_loss: bool = True) -> str:
         "",
         "## Forgetting probe",
         "",
-        _probe_sentence(base.get("probe_perplexity"), tuned.get("probe_perplexity"), result.get("probe", {})),
+        _probe_sentence(
+            base.get("probe_perplexity"),
+            tuned.get("probe_perplexity"),
+            result.get("probe", {}),
+            (result.get("forgetting") or {}).get("threshold", 0.05),
+        ),
+        *report_lines(
+            {**result, "hyperparameters": {"method": method_of(card.hyperparameters), "steps": card.steps}},
+            base.get("probe_perplexity"),
+            tuned.get("probe_perplexity"),
+        ),
         "",
         *human_section(result.get("human")),
         "## Per stratum",
@@ -97,11 +109,15 @@ def _tuned_line(tuned: dict[str, Any] | None) -> list[str]:
     return [f"- tuned model: `{tuned['path']}` ({what}); its lineage is in {card}"]
 
 
-def _probe_sentence(base: float | None, tuned: float | None, probe: dict[str, Any]) -> str:
+def _rank(hp: dict[str, Any]) -> str:
+    return f" r={hp.get('lora_r')}" if method_of(hp) in ("qlora", "lora", "dora") else ""
+
+
+def _probe_sentence(base: float | None, tuned: float | None, probe: dict[str, Any], threshold: float) -> str:
     if base is None or tuned is None:
         return "not measured"
     change = (tuned / base - 1) * 100
-    verdict = "no sign of forgetting" if change <= 5 else "general language modelling got worse"
+    verdict = "no sign of forgetting" if change <= threshold * 100 else "general language modelling got worse"
     source = (
         "the opening of *Alice's Adventures in Wonderland*, public domain"
         if str(probe.get("file", "")).endswith("general_probe.txt")
@@ -109,7 +125,7 @@ def _probe_sentence(base: float | None, tuned: float | None, probe: dict[str, An
     )
     return (
         f"Perplexity on general text ({source}; sha256 `{probe.get('sha256', '')[:12]}`): "
-        f"base {base:.2f}, tuned {tuned:.2f} ({change:+.1f}%): {verdict} (threshold +5%)."
+        f"base {base:.2f}, tuned {tuned:.2f} ({change:+.1f}%): {verdict} (threshold {threshold * 100:+.1f}%)."
     )
 
 

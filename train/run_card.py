@@ -120,8 +120,8 @@ def render_markdown(card: RunCard) -> str:
         f"- base model: `{card.base_model.get('ref')}` ({card.base_model.get('path')})",
         f"- dataset: `{card.dataset.get('fingerprint')}`, sizes {card.dataset.get('sizes')}",
         f"- lineage: {'recorded below' if lineage else 'absent (no export/lineage.json)'}",
-        f"- method: {hp.get('mode')} r={hp.get('lora_r')} alpha={hp.get('lora_alpha')} "
-        f"dropout={hp.get('lora_dropout')} targets={hp.get('target_modules')}",
+        f"- method: {_method(hp)}",
+        f"- replay: {_replay(card.dataset.get('replay'))}",
         f"- optimiser: {hp.get('optimizer')}, lr {hp.get('learning_rate')} ({hp.get('lr_scheduler')}), "
         f"batch {hp.get('batch_size')} × accumulation {hp.get('gradient_accumulation_steps')}",
         f"- best validation loss: {_num(card.best_eval_loss)} ({card.best_checkpoint or 'n/a'}); "
@@ -184,6 +184,31 @@ def plot_losses(log_history: list[dict[str, Any]], path: Path) -> bool:
     plt.close(fig)
     atomic.write_bytes(path, buffer.getvalue())
     return True
+
+
+def _method(hp: dict[str, Any]) -> str:
+    """What the method's own settings are; runs from before `train.method` recorded only `mode`."""
+    method = hp.get("method") or hp.get("mode")
+    if method in ("qlora", "lora", "dora", None):
+        return (
+            f"{method} r={hp.get('lora_r')} alpha={hp.get('lora_alpha')} "
+            f"dropout={hp.get('lora_dropout')} targets={hp.get('target_modules')}"
+        )
+    if method == "ia3":
+        return f"ia3 targets={hp.get('target_modules')} (all-linear: peft's per-architecture layers)"
+    if method == "prompt":
+        return f"prompt tuning, {hp.get('num_virtual_tokens')} virtual tokens from {hp.get('prompt_init_text')!r}"
+    return f"{method} tuning, {hp.get('num_virtual_tokens')} virtual tokens"
+
+
+def _replay(replay: dict[str, Any] | None) -> str:
+    if not replay or not replay.get("records"):
+        return "off"
+    return (
+        f"{replay['records']} general records ({replay.get('share', 0):.1%} of the training mixture, "
+        f"ratio {replay['ratio']}) from {replay.get('file')} sha256 {str(replay.get('sha256', ''))[:12]}"
+        + (", the set repeated" if replay.get("repeated") else "")
+    )
 
 
 def _num(value: float | None) -> str:

@@ -11,9 +11,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 DEFAULT_BASE_MODEL = "qwen2.5-coder-0.5b"
+
+# What the options must know of each `train.method` (train/methods.py builds their peft configs).
+# Starting learning rates when train.learning_rate is not set: the vector and virtual-token
+# methods train far fewer parameters and need larger steps (peft's examples, the IA³ paper's 3e-3).
+METHOD_LEARNING_RATES = {"qlora": 2e-4, "lora": 2e-4, "dora": 2e-4, "ia3": 3e-3, "prefix": 1e-2, "prompt": 3e-2}
+FOUR_BIT_METHODS = frozenset({"qlora"})
+PROMPT_LEARNING_METHODS = frozenset({"prefix", "prompt"})  # virtual tokens, not weights: cannot be merged
 
 
 class TrainOptions(BaseModel):
@@ -27,7 +34,24 @@ class TrainOptions(BaseModel):
         "a local Hugging Face folder or a .gguf file",
     )
     mode: Literal["qlora", "lora"] = Field(
-        "qlora", description="qlora: 4-bit NF4 base; lora: full-precision base"
+        "qlora", description="qlora: 4-bit NF4 base; lora: full-precision base (set from `method`)"
+    )
+    method: Literal["qlora", "lora", "dora", "ia3", "prefix", "prompt"] | None = Field(
+        None,
+        description="the peft method (train/methods.py); None: as `mode`. Only qlora loads the base in 4-bit",
+    )
+    num_virtual_tokens: int = Field(20, ge=1, description="prefix and prompt tuning: virtual tokens")
+    prompt_init_text: str = Field(
+        "Answer the instruction using only the text that follows it.",
+        min_length=1,
+        description="prompt tuning: the virtual tokens start as this sentence's embeddings",
+    )
+    replay: float = Field(
+        0.0,
+        ge=0,
+        le=0.5,
+        description="share of the training mixture drawn from the packaged general instruction set "
+        "(train/data/general_replay.jsonl) against forgetting; 0: off",
     )
     compute_dtype: Literal["auto", "bfloat16", "float16", "float32"] = Field(
         "auto", description="auto: bfloat16 on GPUs that have it, float32 otherwise"
@@ -81,12 +105,40 @@ class TrainOptions(BaseModel):
         "(for a base that does not fit one GPU)",
     )
 
-
     @field_validator("packing", mode="before")
     @classmethod
     def _packing_bool(cls, value: Any) -> Any:
         """`packing: true/false` of older configs still means on/off."""
         return {True: "on", False: "off"}.get(value, value) if isinstance(value, bool) else value
+
+    @model_validator(mode="after")
+    def _resolve_method(self) -> TrainOptions:
+        """`method` wins over `mode`, which then only says whether the base is 4-bit; old configs keep `mode`."""
+        if self.method is None:
+            self.method = self.mode
+        mode = "qlora" if self.method in FOUR_BIT_METHODS else "lora"
+        if "mode" in self.model_fields_set and self.mode != mode:
+            raise ValueError(
+                f"train.mode {self.mode!r} contradicts train.method {self.method!r} (only qlora loads the "
+                "base in 4-bit); drop train.mode."
+            )
+        self.mode = mode
+        if "learning_rate" not in self.model_fields_set:
+            self.learning_rate = METHOD_LEARNING_RATES[self.method]
+        if self.method == "prefix" and self.gradient_checkpointing:
+            # transformers' checkpointed layers drop the key/value cache that carries the prefix.
+            if self.gradient_checkpointing is True and "gradient_checkpointing" in self.model_fields_set:
+                raise ValueError(
+                    "train.method prefix cannot train with gradient checkpointing (the checkpointed layers "
+                    "drop the prefix); set gradient_checkpointing: false."
+                )
+            self.gradient_checkpointing = False
+        if self.merge and self.method in PROMPT_LEARNING_METHODS:
+            raise ValueError(
+                f"train.merge: {self.method} tuning adds virtual tokens, not weights, so it cannot be merged "
+                "into the base; set merge: false."
+            )
+        return self
 
 
 class JudgeOptions(BaseModel):
@@ -141,6 +193,16 @@ class EvalOptions(BaseModel):
         None, description="general text for the forgetting probe; default: packaged"
     )
     probe_window: int = Field(256, ge=16, description="tokens per perplexity window of the probe")
+    forgetting_threshold: float = Field(
+        0.02,
+        ge=0,
+        description="warn when the tuned model's general-text perplexity exceeds the base's by more than this share",
+    )
+    probe_adapters: list[Path] = Field(
+        default_factory=list,
+        description="other train folders or adapters of the same base (e.g. trained without replay) "
+        "whose forgetting probe the report shows beside this run's",
+    )
     examples_shown: int = Field(10, ge=0, description="best and worst examples in the report")
     judge: JudgeOptions = Field(default_factory=JudgeOptions)
     human: HumanEvalOptions = Field(default_factory=HumanEvalOptions)

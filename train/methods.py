@@ -1,0 +1,128 @@
+"""The fine-tuning methods `train.method` names, each built from peft's own config class.
+
+One table row per method: how its peft config is made from the options, and
+whether the frozen base is loaded in 4-bit. Everything else (data, trainer,
+checkpoints, run card) is the same for every method.
+
+- qlora / lora: low-rank updates on the linear layers, over a 4-bit / full-precision base.
+- dora: LoRA with the weight split into magnitude and direction (Liu et al. 2024).
+- ia3: learned vectors rescaling keys, values and the MLP's down projection (Liu et al. 2022);
+  a few thousand parameters, peft's per-architecture module choice.
+- prefix: trained key/value vectors prepended in every layer (Li & Liang 2021).
+- prompt: trained input embeddings prepended to the prompt (Lester et al. 2021), started
+  from the embeddings of a sentence describing the task.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from core.options.train import FOUR_BIT_METHODS, PROMPT_LEARNING_METHODS
+
+if TYPE_CHECKING:
+    from core.options.train import TrainOptions
+
+
+@dataclass(frozen=True)
+class Method:
+    """How one method adapts the base: its peft config and how the base is loaded."""
+
+    name: str
+    load_in_4bit: bool
+    build: Callable[[TrainOptions, Any, Path], Any]
+    prompt_learning: bool = False  # virtual tokens instead of changed weights: cannot be merged
+
+
+def _lora(opts: TrainOptions, model: Any, base_path: Path, use_dora: bool = False) -> Any:
+    from peft import LoraConfig
+
+    return LoraConfig(
+        r=opts.lora_r,
+        lora_alpha=opts.lora_alpha,
+        lora_dropout=opts.lora_dropout,
+        target_modules=opts.target_modules,
+        use_dora=use_dora,
+        bias="none",
+        task_type="CAUSAL_LM",
+    )
+
+
+def _dora(opts: TrainOptions, model: Any, base_path: Path) -> Any:
+    return _lora(opts, model, base_path, use_dora=True)
+
+
+def _ia3(opts: TrainOptions, model: Any, base_path: Path) -> Any:
+    """peft's per-architecture choice (k, v and down_proj on Llama) unless target_modules names layers."""
+    from peft import IA3Config
+    from peft.utils.constants import (
+        TRANSFORMERS_MODELS_TO_IA3_FEEDFORWARD_MODULES_MAPPING as FEEDFORWARD,
+    )
+    from peft.utils.constants import TRANSFORMERS_MODELS_TO_IA3_TARGET_MODULES_MAPPING as TARGETS
+
+    from core.errors import ConfigError
+
+    if isinstance(opts.target_modules, list):
+        targets = list(opts.target_modules)
+        feedforward = [m for m in targets if m in {"down_proj", "fc2", "w2", "c_proj"}]
+    else:
+        model_type = model.config.model_type
+        if model_type not in TARGETS:
+            raise ConfigError(
+                f"peft has no default IA³ layers for the {model_type!r} architecture; set "
+                "train.target_modules to the attention and MLP output layers to rescale "
+                "(e.g. [k_proj, v_proj, down_proj])."
+            )
+        targets, feedforward = list(TARGETS[model_type]), list(FEEDFORWARD[model_type])
+    return IA3Config(target_modules=targets, feedforward_modules=feedforward, task_type="CAUSAL_LM")
+
+
+def _prefix(opts: TrainOptions, model: Any, base_path: Path) -> Any:
+    from peft import PrefixTuningConfig
+
+    return PrefixTuningConfig(num_virtual_tokens=opts.num_virtual_tokens, task_type="CAUSAL_LM")
+
+
+def _prompt(opts: TrainOptions, model: Any, base_path: Path) -> Any:
+    """Start from the embeddings of `prompt_init_text`: converges faster than random vectors."""
+    from peft import PromptTuningConfig, PromptTuningInit
+
+    return PromptTuningConfig(
+        num_virtual_tokens=opts.num_virtual_tokens,
+        prompt_tuning_init=PromptTuningInit.TEXT,
+        prompt_tuning_init_text=opts.prompt_init_text,
+        tokenizer_name_or_path=str(base_path),
+        tokenizer_kwargs={"local_files_only": True},
+        task_type="CAUSAL_LM",
+    )
+
+
+_BUILDERS: dict[str, Callable[[TrainOptions, Any, Path], Any]] = {
+    "qlora": _lora,
+    "lora": _lora,
+    "dora": _dora,
+    "ia3": _ia3,
+    "prefix": _prefix,
+    "prompt": _prompt,
+}
+METHODS: dict[str, Method] = {
+    name: Method(name, name in FOUR_BIT_METHODS, build, prompt_learning=name in PROMPT_LEARNING_METHODS)
+    for name, build in _BUILDERS.items()
+}
+
+def method_of(hyperparameters: dict[str, Any]) -> str:
+    """The method a run card records; runs from before `train.method` recorded only `mode`."""
+    return str(hyperparameters.get("method") or hyperparameters.get("mode") or "qlora")
+
+
+def peft_config(opts: TrainOptions, model: Any, base_path: Path) -> Any:
+    return METHODS[opts.method].build(opts, model, base_path)
+
+
+def unpadded_batches(model: Any) -> bool:
+    """Prompt tuning drops position ids, so left padding would shift the positions of a batch's
+    shorter prompts: such an adapter is evaluated one sequence at a time."""
+    config = getattr(model, "active_peft_config", None)
+    return bool(config is not None and config.peft_type.value == "PROMPT_TUNING")
