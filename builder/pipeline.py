@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -60,6 +62,13 @@ class BuildSummary:
 def build(config: DsforgeConfig, show_progress: bool = True) -> BuildSummary:
     """Run the whole build stage under an exclusive lock on the output folder."""
     paths = BuildPaths(config.output_dir)
+    with build_lock(paths):
+        return _build_locked(config, paths, show_progress)
+
+
+@contextmanager
+def build_lock(paths: BuildPaths) -> Iterator[None]:
+    """One build at a time writes an output folder, whichever engine runs it."""
     paths.root.mkdir(parents=True, exist_ok=True)
     lock = FileLock(paths.lock, timeout=0)
     try:
@@ -70,7 +79,7 @@ def build(config: DsforgeConfig, show_progress: bool = True) -> BuildSummary:
             f"(or, if none is running, delete {paths.lock})."
         ) from None
     try:
-        return _build_locked(config, paths, show_progress)
+        yield
     finally:
         lock.release()
 

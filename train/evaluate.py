@@ -32,7 +32,7 @@ from train.data import TrainPaths, load_splits, prompt_messages, to_prompt_compl
 from train.forgetting import probe_adapters, verdict
 from train.loading import load_model, load_tokenizer, pick_hardware
 from train.methods import unpadded_batches
-from train.run_card import RunCard, read_run_card
+from train.run_card import RunCard
 from train.tuned import TunedModel, eval_paths, locate_tuned
 
 log = logging.getLogger(__name__)

@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from filelock import FileLock, Timeout
 from langextract import data_lib
 
 from core import atomic
@@ -35,13 +34,13 @@ from builder.clean import CleanResult, DroppedDocument
 from builder.clean.pipeline import clean_documents, drop_duplicates
 from core.config import DsforgeConfig
 from core.options.build import RayOptions
-from core.errors import BuildLockedError, ConfigError, DsforgeError
+from core.errors import ConfigError, DsforgeError
 from builder.extract import ExtractionResult
 from builder.ingest.pipeline import _resolve_root
 from builder.ingest.walk import Candidate, list_files
 from builder.language_model import ResolvedModel, create_language_model
 from builder.llm_cache import CompletionCache
-from builder.pipeline import BuildPaths, BuildSummary, write_build
+from builder.pipeline import BuildPaths, BuildSummary, build_lock, write_build
 from builder.schema_loader import load_schema
 from schemas.base import ExtractionSchema
 from schemas.types import Document, FileOutcome, GroundedItem, Reject
@@ -60,26 +59,16 @@ def build(config: DsforgeConfig, show_progress: bool = True) -> BuildSummary:
             "or build with --engine local."
         ) from None
     paths = BuildPaths(config.output_dir)
-    paths.root.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(paths.lock, timeout=0)
-    try:
-        lock.acquire()
-    except Timeout:
-        raise BuildLockedError(
-            f"another dsforge build is writing {paths.root}; wait for it to finish "
-            f"(or, if none is running, delete {paths.lock})."
-        ) from None
-    try:
-        with ray_session(config.build.ray, paths.root / "ray") as where:
-            return _build_locked(config, paths, show_progress, where)
-    except Exception as exc:
-        # A worker's DsforgeError arrives wrapped in Ray's errors; its own message says what to do.
-        cause = _dsforge_cause(exc)
-        if cause is None:
-            raise
-        raise cause from None
-    finally:
-        lock.release()
+    with build_lock(paths):
+        try:
+            with ray_session(config.build.ray, paths.root / "ray") as where:
+                return _build_locked(config, paths, show_progress, where)
+        except Exception as exc:
+            # A worker's DsforgeError arrives wrapped in Ray's errors; its own message says what to do.
+            cause = _dsforge_cause(exc)
+            if cause is None:
+                raise
+            raise cause from None
 
 
 def _dsforge_cause(exc: BaseException) -> DsforgeError | None:
