@@ -20,6 +20,7 @@ and training takes seconds instead of minutes on a shared two-core machine.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -167,7 +168,20 @@ def test_fsdp2_shards_lora_over_two_processes_and_gathers_the_adapter(
     assert {tuple(t.shape) for t in saved.values()} == {(4, 64), (64, 4), (32, 4)}
 
 
-def test_fsdp_settings_for_the_trainer(monkeypatch, tmp_path, tiny_base):
+@pytest.fixture
+def process_state_restored():
+    """Building FSDP trainer arguments in this process sets accelerate's environment variables and
+    its process-wide state; later in-process trainings must not inherit them."""
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+    from accelerate.state import AcceleratorState
+
+    AcceleratorState._reset_state(reset_partial_state=True)
+
+
+def test_fsdp_settings_for_the_trainer(monkeypatch, tmp_path, tiny_base, process_state_restored):
     import torch
     from trl import SFTConfig
 
