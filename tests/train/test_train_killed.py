@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import subprocess
 import sys
@@ -64,14 +65,22 @@ def test_train_killed_after_a_checkpoint_resumes_from_it(tmp_path, license_recor
 
 @contextmanager
 def _transformers_log() -> Iterator[LogLines]:
-    """transformers' own INFO lines (which checkpoint it loads and saves) for the duration of a block."""
+    """transformers' own INFO lines (which checkpoint it loads and saves) for the duration of a block.
+
+    The Trainer sets the library's verbosity itself when it starts, so the trainer's own logger
+    gets its level here: its INFO lines reach the handler whatever the library level becomes.
+    """
     lines, level = LogLines(), hf_logging.get_verbosity()
+    trainer_logger = logging.getLogger("transformers.trainer")
+    trainer_level = trainer_logger.level
     hf_logging.set_verbosity_info()
+    trainer_logger.setLevel(logging.INFO)
     hf_logging.add_handler(lines)
     try:
         yield lines
     finally:
         hf_logging.remove_handler(lines)
+        trainer_logger.setLevel(trainer_level)
         hf_logging.set_verbosity(level)
 
 
