@@ -43,14 +43,23 @@ POLICIES: dict[str, dict[str, Any]] = {
     "baseline-qlora": {"kind": "baseline", "quantise": True},
     "baseline-lora-bf16": {"kind": "baseline", "quantise": False},
     # dsforge levers at the same configuration, each alone, then together.
-    "dsforge-same-nopack": {"kind": "dsforge", "options": {**_SAME, "packing": "off"}, "repeats": 1},  # the old default
+    "dsforge-same-nopack": {"kind": "dsforge", "options": {**_SAME, "packing": "off", "fused_lora": "off"}, "repeats": 1},
     "dsforge-same-noliger": {"kind": "dsforge", "options": {**_SAME, "packing": "on", "liger_kernels": "off"}},
-    "dsforge-same": {"kind": "dsforge", "options": {**_SAME, "packing": "on"}},  # + padding-free varlen packing
-    "dsforge-same-compile": {"kind": "dsforge", "options": {**_SAME, "packing": "on", "compile_layers": True}, "repeats": 1},
+    "dsforge-same-nofused": {"kind": "dsforge", "options": {**_SAME, "packing": "on", "fused_lora": "off"}},
+    "dsforge-same": {"kind": "dsforge", "options": {**_SAME, "packing": "on"}},  # + fused LoRA layers (default)
+    # Regional compile: Inductor fuses norm/RoPE/SwiGLU itself, so Liger stays off.
+    "dsforge-same-compile": {"kind": "dsforge",
+                             "options": {**_SAME, "packing": "on", "compile_layers": True, "liger_kernels": "off"}},
+    "dsforge-same-compile-nofused": {"kind": "dsforge", "options": {
+        **_SAME, "packing": "on", "compile_layers": True, "liger_kernels": "off", "fused_lora": "off"}},
+    "dsforge-same-compile-nopack": {"kind": "dsforge", "options": {
+        **_SAME, "packing": "off", "compile_layers": True, "liger_kernels": "off"}},
     "dsforge-same-no-ckpt": {"kind": "dsforge", "options": {**_SAME, "packing": "on", "gradient_checkpointing": False}},
     # the defaults: batch size and checkpointing fitted to the GPU, packing on
     "dsforge-auto": {"kind": "dsforge", "options": {}, "batch": "auto"},
-    "dsforge-auto-compile": {"kind": "dsforge", "options": {"compile_layers": True}, "batch": "auto", "repeats": 1},
+    "dsforge-auto-nofused": {"kind": "dsforge", "options": {"fused_lora": "off"}, "batch": "auto"},
+    "dsforge-auto-compile": {"kind": "dsforge", "options": {"compile_layers": True, "liger_kernels": "off"},
+                             "batch": "auto"},
 }
 AUTO_ROWS = 64  # train.fit.MAX_ROWS: the most rows an auto batch takes
 

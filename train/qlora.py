@@ -40,6 +40,7 @@ from train.loading import (
 from train.fit import fit_batch, packed_row_estimate
 from train.methods import peft_config
 from train.packing import attention_implementation, use_packing
+from train.fused_lora import fuse_lora_layers
 from train.regional_compile import compile_decoder_layers
 from train.replay import mix_replay, set_sha256
 
@@ -109,6 +110,8 @@ def train(
     set_seed(opts.seed)  # LoRA's A matrices are drawn here, before the Trainer seeds anything
     model, memory_policy = add_lora(model, opts, hardware, base.path)
     memory_policy["liger_kernels"] = use_liger_kernels(opts, hardware)
+    if use_fused_lora(opts, hardware):
+        memory_policy["fused_lora"] = fuse_lora_layers(model)
     memory_policy["batch"] = fit.card()
     memory_policy["packing"] = (
         f"padding-free, per-record attention ({attention})" if packing else "off: one record per row, padded"
@@ -207,7 +210,7 @@ def run_fingerprint(opts: TrainOptions, data_id: str, base: ResolvedBase, proces
     Options added since the first release count only when they are not at their
     defaults, so a run of an older config keeps its fingerprint and is not redone.
     """
-    options = opts.model_dump(mode="json", exclude={"merge", "min_train_examples", "distributed"})
+    options = opts.model_dump(mode="json", exclude={"merge", "min_train_examples", "distributed", "fused_lora"})
     later = {"method": opts.mode, "num_virtual_tokens": 20, "replay": 0.0}
     later["prompt_init_text"] = TrainOptions.model_fields["prompt_init_text"].default
     options = {k: v for k, v in options.items() if k not in later or v != later[k]}
@@ -345,6 +348,13 @@ def sft_config(
         dataloader_num_workers=0,
         **distributed.trainer_args(opts, hardware),
     )
+
+
+def use_fused_lora(opts: TrainOptions, hardware: Hardware) -> bool:
+    """`auto` fuses on CUDA, where the host paces small-model steps; LoRA methods only (DoRA keeps peft's)."""
+    if opts.method not in ("qlora", "lora"):
+        return False
+    return opts.fused_lora == "on" or (opts.fused_lora == "auto" and hardware.device == "cuda")
 
 
 def use_liger_kernels(opts: TrainOptions, hardware: Hardware) -> bool:

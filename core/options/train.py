@@ -87,6 +87,11 @@ class TrainOptions(BaseModel):
     compile_layers: bool = Field(
         False, description="torch.compile each decoder layer (regional); measured in bench/README.md"
     )
+    fused_lora: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description="each LoRA linear layer as one autograd node over its 4-bit weight (train/fused_lora.py); "
+        "the same arithmetic as peft's, fewer kernels; auto: on CUDA",
+    )
     liger_kernels: Literal["auto", "on", "off"] = Field(
         "auto", description="Liger's fused RMSNorm/RoPE/SwiGLU kernels on CUDA; auto: when installed"
     )

@@ -1,0 +1,139 @@
+"""Fused LoRA layers compute what peft computes: the same loss, the same gradients.
+
+Each case builds the model twice from one checkpoint and one seed, routes one copy
+through `fuse_lora_layers`, and runs a training forward and backward on both under
+the same RNG state. Dropout draws its masks in the same order on both paths, so
+even with dropout the two agree to float32 rounding. The 4-bit cases run
+bitsandbytes' real NF4 weights (CPU kernels); one case uses SmolLM2-135M's real weights.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from core.options.train import TrainOptions
+from train.fused_lora import LoraLinearFunction, fuse_lora_layers
+from train.loading import Hardware
+from train.qlora import use_fused_lora
+
+GRAD_RTOL = 1e-5  # worst |Δgrad| / max|grad| per tensor, float32
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory):
+    from transformers import AutoModelForCausalLM, Qwen2Config
+
+    folder = tmp_path_factory.mktemp("tiny-qwen2")
+    config = Qwen2Config(vocab_size=300, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, use_cache=False)  # fmt: skip
+    torch.manual_seed(0)
+    AutoModelForCausalLM.from_config(config, dtype=torch.float32).save_pretrained(folder)
+    return folder
+
+
+def _lora_model(path, quantise: bool, dropout: float, target_modules="all-linear", use_dora=False):
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, BitsAndBytesConfig
+
+    kwargs = {}
+    if quantise:
+        kwargs["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+            bnb_4bit_compute_dtype=torch.float32,
+        )  # fmt: skip
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32, device_map={"": "cpu"}, **kwargs)
+    torch.manual_seed(1)
+    config = LoraConfig(r=4, lora_alpha=8, lora_dropout=dropout, target_modules=target_modules, use_dora=use_dora)
+    model = get_peft_model(model, config)
+    for name, param in model.named_parameters():
+        if "lora_B" in name:  # peft starts B at zero; a non-zero B makes every gradient path count
+            torch.nn.init.normal_(param, std=0.1)
+    return model.train()
+
+
+def _loss_and_grads(model, ids):
+    torch.manual_seed(5)
+    loss = model(input_ids=ids, labels=ids).loss
+    loss.backward()
+    return loss.item(), {n: p.grad.clone() for n, p in model.named_parameters() if p.requires_grad}
+
+
+def _worst_relative(a: dict, b: dict) -> float:
+    assert a.keys() == b.keys() and a
+    return max(((a[n] - b[n]).abs().max() / a[n].abs().max().clamp_min(1e-12)).item() for n in a)
+
+
+@pytest.mark.parametrize("quantise", [False, True], ids=["lora", "qlora"])
+@pytest.mark.parametrize("dropout", [0.0, 0.3])
+def test_fused_layers_give_peft_loss_and_gradients(tiny_checkpoint, quantise, dropout):
+    reference, fused = (_lora_model(tiny_checkpoint, quantise, dropout) for _ in range(2))
+    assert fuse_lora_layers(fused).startswith("14 LoRA linear layers")  # 7 per decoder layer × 2
+    ids = torch.randint(0, 300, (2, 12), generator=torch.Generator().manual_seed(3))
+    ref_loss, ref_grads = _loss_and_grads(reference, ids)
+    fused_loss, fused_grads = _loss_and_grads(fused, ids)
+    assert fused_loss == pytest.approx(ref_loss, rel=1e-6)
+    assert _worst_relative(ref_grads, fused_grads) < GRAD_RTOL
+    # What is trained and saved is peft's own: the same parameter names, nothing added.
+    assert [n for n, _ in fused.named_parameters()] == [n for n, _ in reference.named_parameters()]
+
+
+def test_real_weights_4bit_with_dropout(smollm_base):
+    reference, fused = (_lora_model(smollm_base.path, True, 0.05) for _ in range(2))
+    fuse_lora_layers(fused)
+    ids = torch.randint(0, 1000, (1, 16), generator=torch.Generator().manual_seed(4))
+    ref_loss, ref_grads = _loss_and_grads(reference, ids)
+    fused_loss, fused_grads = _loss_and_grads(fused, ids)
+    assert fused_loss == pytest.approx(ref_loss, rel=1e-5)
+    assert _worst_relative(ref_grads, fused_grads) < 1e-4  # 30 layers of float32 rounding
+
+
+def test_eval_mode_drops_nothing_and_disabled_adapters_fall_back(tiny_checkpoint):
+    # Full-precision base: in eval mode bitsandbytes' CPU path repacks 4-bit weights for a bf16 kernel.
+    reference, fused = (_lora_model(tiny_checkpoint, False, 0.5) for _ in range(2))
+    fuse_lora_layers(fused)
+    ids = torch.randint(0, 300, (1, 10), generator=torch.Generator().manual_seed(6))
+    reference.eval(), fused.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(fused(input_ids=ids).logits, reference(input_ids=ids).logits, atol=1e-5, rtol=0)
+        with fused.disable_adapter(), reference.disable_adapter():
+            base_logits = reference(input_ids=ids).logits
+            torch.testing.assert_close(fused(input_ids=ids).logits, base_logits, atol=1e-5, rtol=0)
+        assert not torch.allclose(base_logits, reference(input_ids=ids).logits, atol=1e-3)  # the adapter counts
+
+
+def test_dora_layers_stay_with_peft(tiny_checkpoint):
+    model = _lora_model(tiny_checkpoint, False, 0.0, use_dora=True)
+    assert fuse_lora_layers(model) == (
+        "0 LoRA linear layers, one autograd node each; 14 left to peft (DoRA, several adapters or an unknown base layer)"
+    )
+
+
+def test_function_gradients_against_float64_autograd():
+    """The hand-written backward against autograd through the plain formula, in float64."""
+    torch.manual_seed(7)
+    x = torch.randn(3, 5, 8, dtype=torch.float64, requires_grad=True)
+    a = torch.randn(4, 8, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(6, 4, dtype=torch.float64, requires_grad=True)
+    weight, bias = torch.randn(6, 8, dtype=torch.float64), torch.randn(6, dtype=torch.float64)
+    from train.fused_lora import FrozenWeight
+
+    frozen = FrozenWeight(torch.nn.Linear(8, 6, dtype=torch.float64))
+    frozen.base.weight.data = weight
+    out = LoraLinearFunction.apply(x, a, b, frozen, 0.7, 0.0, bias)
+    expected = x @ weight.T + bias + 0.7 * (x @ a.T) @ b.T
+    torch.testing.assert_close(out, expected)
+    assert torch.autograd.gradcheck(
+        lambda x, a, b: LoraLinearFunction.apply(x, a, b, frozen, 0.7, 0.0, bias), (x, a, b)
+    )
+
+
+@pytest.mark.parametrize(
+    ("setting", "method", "device", "expected"),
+    [("auto", "qlora", "cuda", True), ("auto", "lora", "cuda", True), ("auto", "qlora", "cpu", False),
+     ("on", "qlora", "cpu", True), ("off", "qlora", "cuda", False), ("auto", "dora", "cuda", False),
+     ("on", "ia3", "cuda", False)],
+)  # fmt: skip
+def test_when_layers_are_fused(setting, method, device, expected):
+    opts = TrainOptions(fused_lora=setting, method=method)
+    assert use_fused_lora(opts, Hardware(device, torch.bfloat16, device)) is expected

@@ -1,0 +1,190 @@
+"""`train.fused_lora`: each LoRA linear layer as one autograd node, its 4-bit weight read by one kernel.
+
+A QLoRA step of a small model on a big GPU is paced by the host: peft's LoRA layer
+over bitsandbytes' 4-bit linear records five autograd nodes and about a dozen
+kernels per layer and pass (absmax dequantisation, weight dequantisation, matmul,
+a clone, dropout, two weight casts, two LoRA matmuls, scale, add), and every one is
+Python work before the GPU sees it (bench/README.md §1b: GPU idle 64 % of the
+step). `LoraLinearFunction` does the same arithmetic with fewer, bigger calls:
+
+    forward   y  = x Wᵀ + s · (drop(x) Aᵀ) Bᵀ        dequant, mm, mm, addmm
+    backward  dx = g W + drop'(s · g B) A            dequant, mm, mm, mm, mul
+              dA = (s · g B)ᵀ drop(x),  dB = s · gᵀ (drop(x) Aᵀ)
+
+The frozen weight is never stored dequantised (it is dequantised again in the
+backward, as bitsandbytes does); the double-quantised absmax is expanded once into
+float32 (0.5 bit per weight). Dropout keeps peft's semantics: its
+own mask per layer, inverted scaling, nothing dropped in eval mode.
+tests/train/test_fused_lora.py holds it to peft's outputs and gradients.
+"""
+
+from __future__ import annotations
+
+import types
+from typing import Any
+
+import torch
+
+FUSED_ATTRIBUTE = "_dsforge_fused"
+
+
+class LoraLinearFunction(torch.autograd.Function):
+    """y = x Wᵀ (+ bias) + s · (dropout(x) Aᵀ) Bᵀ with W frozen; A, B trainable."""
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx: Any,
+        x: torch.Tensor,
+        lora_a: torch.Tensor,
+        lora_b: torch.Tensor,
+        frozen: FrozenWeight,
+        scaling: float,
+        dropout: float,
+        bias: torch.Tensor | None,
+    ) -> torch.Tensor:
+        shape = x.shape
+        x2 = x.reshape(-1, shape[-1])
+        if dropout > 0.0:
+            dropped, mask = torch.native_dropout(x2, dropout, True)
+        else:
+            dropped, mask = x2, None
+        a, b = lora_a.to(x.dtype), lora_b.to(x.dtype)
+        weight = frozen.dense(x.dtype)
+        out = torch.mm(x2, weight.t()) if bias is None else torch.addmm(bias.to(x.dtype), x2, weight.t())
+        xa = torch.mm(dropped, a.t())
+        out = torch.addmm(out, xa, b.t(), alpha=scaling)
+        ctx.save_for_backward(x2, xa, a, b, mask)
+        ctx.frozen, ctx.scaling, ctx.dropout = frozen, scaling, dropout
+        ctx.shape, ctx.dtypes, ctx.has_bias = shape, (lora_a.dtype, lora_b.dtype), bias is not None
+        return out.view(*shape[:-1], out.shape[-1])
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:  # type: ignore[override]
+        x2, xa, a, b, mask = ctx.saved_tensors
+        g = grad.reshape(-1, grad.shape[-1]).to(x2.dtype)
+        scale_back = 1.0 / (1.0 - ctx.dropout) if ctx.dropout > 0.0 else 1.0
+        gb = torch.mm(g, b).mul_(ctx.scaling)  # s · g B: the gradient reaching xa
+        grad_a = grad_b = grad_x = grad_bias = None
+        if ctx.needs_input_grad[1]:
+            dropped = x2 if mask is None else torch.ops.aten.native_dropout_backward(x2, mask, scale_back)
+            grad_a = torch.mm(gb.t(), dropped).to(ctx.dtypes[0])
+        if ctx.needs_input_grad[2]:
+            grad_b = torch.mm(g.t(), xa).mul_(ctx.scaling).to(ctx.dtypes[1])
+        if ctx.needs_input_grad[0]:
+            through_lora = torch.mm(gb, a)
+            if mask is not None:
+                through_lora = torch.ops.aten.native_dropout_backward(through_lora, mask, scale_back)
+            grad_x = torch.addmm(through_lora, g, ctx.frozen.dense(g.dtype)).view(ctx.shape)
+        if ctx.has_bias and ctx.needs_input_grad[6]:
+            grad_bias = g.sum(0)
+        return grad_x, grad_a, grad_b, None, None, None, grad_bias
+
+
+class FrozenWeight:
+    """The base layer's weight as the fused function reads it: dense, or 4-bit with its absmax expanded once.
+
+    It reads the layer's weight at every call, so a weight bitsandbytes replaced is never stale.
+    """
+
+    def __init__(self, base: torch.nn.Module) -> None:
+        self.base = base
+        self._absmax: tuple[int, torch.Tensor] | None = None  # (id of the quant state, float32 absmax)
+
+    @property
+    def quant_state(self) -> Any | None:
+        return _quant_state(self.base)
+
+    def dense(self, dtype: torch.dtype) -> torch.Tensor:
+        weight, qs = self.base.weight, self.quant_state
+        if qs is None:
+            return weight if weight.dtype == dtype else weight.to(dtype)
+        out = torch.ops.bitsandbytes.dequantize_4bit.default(
+            weight.view(-1, 1), self._expanded_absmax(qs), qs.blocksize, qs.quant_type, qs.shape, qs.dtype
+        )
+        return out if out.dtype == dtype else out.to(dtype)
+
+    def _expanded_absmax(self, qs: Any) -> torch.Tensor:
+        if self._absmax is None or self._absmax[0] != id(qs):
+            absmax = qs.absmax
+            if qs.nested:
+                from bitsandbytes.functional import dequantize_blockwise
+
+                absmax = dequantize_blockwise(qs.absmax, qs.state2) + qs.offset
+            self._absmax = (id(qs), absmax.float())
+        return self._absmax[1]
+
+
+def fuse_lora_layers(model: Any) -> str:
+    """Route every plain LoRA linear layer (one adapter, no DoRA) through `LoraLinearFunction`.
+
+    Returns what was done, for the run card. Parameters, names and saving are untouched:
+    only the layers' forward changes, and it falls back to peft's whenever the layer is
+    merged, disabled, or called with per-sample adapters.
+    """
+    fused, skipped = 0, 0
+    for module in model.modules():
+        if getattr(module, FUSED_ATTRIBUTE, False) or not _is_lora_linear(module):
+            continue
+        if not _fusable(module):
+            skipped += 1
+            continue
+        module._dsforge_frozen = FrozenWeight(module.get_base_layer())
+        module._dsforge_peft_forward = module.forward
+        module.forward = types.MethodType(_fused_forward, module)
+        setattr(module, FUSED_ATTRIBUTE, True)
+        fused += 1
+    text = f"{fused} LoRA linear layers, one autograd node each"
+    return text + (f"; {skipped} left to peft (DoRA, several adapters or an unknown base layer)" if skipped else "")
+
+
+def _is_lora_linear(module: Any) -> bool:
+    try:
+        from peft.tuners.lora import Linear as LoraLinear
+    except ImportError:  # pragma: no cover - peft is a training dependency
+        return False
+    classes: tuple[type, ...] = (LoraLinear,)
+    try:
+        from peft.tuners.lora.bnb import Linear4bit
+
+        classes += (Linear4bit,)
+    except ImportError:
+        pass
+    return isinstance(module, classes)
+
+
+def _fusable(module: Any) -> bool:
+    if len(module.lora_A) != 1 or getattr(module, "lora_variant", {}) or getattr(module, "fan_in_fan_out", False):
+        return False
+    base = module.get_base_layer()
+    return _quant_state(base) is not None or isinstance(base, torch.nn.Linear)
+
+
+def _quant_state(base: Any) -> Any | None:
+    weight = getattr(base, "weight", None)
+    return getattr(weight, "quant_state", None) if type(weight).__name__ == "Params4bit" else None
+
+
+def _fused_forward(self: Any, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
+    (name,) = self.lora_A.keys()
+    frozen: FrozenWeight = self._dsforge_frozen
+    if (args or kwargs or self.disable_adapters or self.merged or name not in self.active_adapters
+            or getattr(frozen.quant_state, "packing_format_for_cpu", False)):  # bitsandbytes' CPU inference layout
+        return self._dsforge_peft_forward(x, *args, **kwargs)
+    dropout = self.lora_dropout[name]
+    p = float(getattr(dropout, "p", 0.0)) if self.training else 0.0
+    base = self.get_base_layer()
+    dtype = _compute_dtype(base, x)
+    out = LoraLinearFunction.apply(
+        x.to(dtype), self.lora_A[name].weight, self.lora_B[name].weight, frozen,
+        float(self.scaling[name]), p, getattr(base, "bias", None),
+    )  # fmt: skip
+    # bitsandbytes hands back the caller's dtype; a plain linear layer under autocast its compute dtype.
+    return out.to(x.dtype) if frozen.quant_state is not None else out
+
+
+def _compute_dtype(base: Any, x: torch.Tensor) -> torch.dtype:
+    """What the base layer would compute in: autocast's dtype, bitsandbytes' compute dtype, else x's."""
+    if torch.is_autocast_enabled(x.device.type):
+        return torch.get_autocast_dtype(x.device.type)
+    compute = getattr(base, "compute_dtype", None)
+    return compute if compute is not None else x.dtype
