@@ -53,14 +53,17 @@ class LoraLinearFunction(torch.autograd.Function):
         out = torch.mm(x2, weight.t()) if bias is None else torch.addmm(bias.to(x.dtype), x2, weight.t())
         xa = torch.mm(dropped, a.t())
         out = torch.addmm(out, xa, b.t(), alpha=scaling)
-        ctx.save_for_backward(x2, xa, a, b, mask)
+        # Inputs themselves, not views or casts of them: torch.compile cannot save aliases of inputs.
+        ctx.save_for_backward(x, xa, lora_a, lora_b, mask)
         ctx.frozen, ctx.scaling, ctx.dropout = frozen, scaling, dropout
         ctx.shape, ctx.dtypes, ctx.has_bias = shape, (lora_a.dtype, lora_b.dtype), bias is not None
         return out.view(*shape[:-1], out.shape[-1])
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:  # type: ignore[override]
-        x2, xa, a, b, mask = ctx.saved_tensors
+        x, xa, lora_a, lora_b, mask = ctx.saved_tensors
+        x2 = x.reshape(-1, x.shape[-1])
+        a, b = lora_a.to(x.dtype), lora_b.to(x.dtype)
         g = grad.reshape(-1, grad.shape[-1]).to(x2.dtype)
         scale_back = 1.0 / (1.0 - ctx.dropout) if ctx.dropout > 0.0 else 1.0
         gb = torch.mm(g, b).mul_(ctx.scaling)  # s · g B: the gradient reaching xa
@@ -89,6 +92,8 @@ class FrozenWeight:
     def __init__(self, base: torch.nn.Module) -> None:
         self.base = base
         self._absmax: tuple[int, torch.Tensor] | None = None  # (id of the quant state, float32 absmax)
+        if self.quant_state is not None:
+            self._expanded_absmax(self.quant_state)  # now, so a compiled forward only reads it
 
     @property
     def quant_state(self) -> Any | None:
