@@ -13,7 +13,9 @@ step). `LoraLinearFunction` does the same arithmetic with fewer, bigger calls:
 
 The frozen weight is never stored dequantised (it is dequantised again in the
 backward, as bitsandbytes does); the double-quantised absmax is expanded once into
-float32 (0.5 bit per weight). Dropout keeps peft's semantics: its
+a float32 buffer (0.5 bit per weight). Everything the function reads is a tensor or
+a constant shared by every layer of one shape, so `torch.compile` traces one graph
+for all decoder layers instead of one per layer. Dropout keeps peft's semantics: its
 own mask per layer, inverted scaling, nothing dropped in eval mode.
 tests/train/test_fused_lora.py holds it to peft's outputs and gradients.
 """
@@ -26,6 +28,9 @@ from typing import Any
 import torch
 
 FUSED_ATTRIBUTE = "_dsforge_fused"
+ABSMAX_BUFFER = "_dsforge_absmax"
+# (blocksize, quant type, (out, in), storage dtype) of a 4-bit weight; None: a dense weight.
+NF4Spec = tuple[int, str, tuple[int, int], torch.dtype]
 
 
 class LoraLinearFunction(torch.autograd.Function):
@@ -37,10 +42,12 @@ class LoraLinearFunction(torch.autograd.Function):
         x: torch.Tensor,
         lora_a: torch.Tensor,
         lora_b: torch.Tensor,
-        frozen: FrozenWeight,
+        weight: torch.Tensor,
+        absmax: torch.Tensor | None,
+        spec: NF4Spec | None,
+        bias: torch.Tensor | None,
         scaling: float,
         dropout: float,
-        bias: torch.Tensor | None,
     ) -> torch.Tensor:
         shape = x.shape
         x2 = x.reshape(-1, shape[-1])
@@ -49,19 +56,18 @@ class LoraLinearFunction(torch.autograd.Function):
         else:
             dropped, mask = x2, None
         a, b = lora_a.to(x.dtype), lora_b.to(x.dtype)
-        weight = frozen.dense(x.dtype)
-        out = torch.mm(x2, weight.t()) if bias is None else torch.addmm(bias.to(x.dtype), x2, weight.t())
+        dense = dense_weight(weight, absmax, spec, x.dtype)
+        out = torch.mm(x2, dense.t()) if bias is None else torch.addmm(bias.to(x.dtype), x2, dense.t())
         xa = torch.mm(dropped, a.t())
         out = torch.addmm(out, xa, b.t(), alpha=scaling)
         # Inputs themselves, not views or casts of them: torch.compile cannot save aliases of inputs.
-        ctx.save_for_backward(x, xa, lora_a, lora_b, mask)
-        ctx.frozen, ctx.scaling, ctx.dropout = frozen, scaling, dropout
-        ctx.shape, ctx.dtypes, ctx.has_bias = shape, (lora_a.dtype, lora_b.dtype), bias is not None
+        ctx.save_for_backward(x, xa, lora_a, lora_b, weight, absmax, mask)
+        ctx.spec, ctx.scaling, ctx.dropout, ctx.has_bias = spec, scaling, dropout, bias is not None
         return out.view(*shape[:-1], out.shape[-1])
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:  # type: ignore[override]
-        x, xa, lora_a, lora_b, mask = ctx.saved_tensors
+        x, xa, lora_a, lora_b, weight, absmax, mask = ctx.saved_tensors
         x2 = x.reshape(-1, x.shape[-1])
         a, b = lora_a.to(x.dtype), lora_b.to(x.dtype)
         g = grad.reshape(-1, grad.shape[-1]).to(x2.dtype)
@@ -70,61 +76,38 @@ class LoraLinearFunction(torch.autograd.Function):
         grad_a = grad_b = grad_x = grad_bias = None
         if ctx.needs_input_grad[1]:
             dropped = x2 if mask is None else torch.ops.aten.native_dropout_backward(x2, mask, scale_back)
-            grad_a = torch.mm(gb.t(), dropped).to(ctx.dtypes[0])
+            grad_a = torch.mm(gb.t(), dropped).to(lora_a.dtype)
         if ctx.needs_input_grad[2]:
-            grad_b = torch.mm(g.t(), xa).mul_(ctx.scaling).to(ctx.dtypes[1])
+            grad_b = torch.mm(g.t(), xa).mul_(ctx.scaling).to(lora_b.dtype)
         if ctx.needs_input_grad[0]:
             through_lora = torch.mm(gb, a)
             if mask is not None:
                 through_lora = torch.ops.aten.native_dropout_backward(through_lora, mask, scale_back)
-            grad_x = torch.addmm(through_lora, g, ctx.frozen.dense(g.dtype)).view(ctx.shape)
+            dense = dense_weight(weight, absmax, ctx.spec, g.dtype)
+            grad_x = torch.addmm(through_lora, g, dense).view(x.shape)
         if ctx.has_bias and ctx.needs_input_grad[6]:
             grad_bias = g.sum(0)
-        return grad_x, grad_a, grad_b, None, None, None, grad_bias
+        return grad_x, grad_a, grad_b, None, None, None, grad_bias, None, None
 
 
-class FrozenWeight:
-    """The base layer's weight as the fused function reads it: dense, or 4-bit with its absmax expanded once.
-
-    It reads the layer's weight at every call, so a weight bitsandbytes replaced is never stale.
-    """
-
-    def __init__(self, base: torch.nn.Module) -> None:
-        self.base = base
-        self._absmax: tuple[int, torch.Tensor] | None = None  # (id of the quant state, float32 absmax)
-        if self.quant_state is not None:
-            self._expanded_absmax(self.quant_state)  # now, so a compiled forward only reads it
-
-    @property
-    def quant_state(self) -> Any | None:
-        return _quant_state(self.base)
-
-    def dense(self, dtype: torch.dtype) -> torch.Tensor:
-        weight, qs = self.base.weight, self.quant_state
-        if qs is None:
-            return weight if weight.dtype == dtype else weight.to(dtype)
-        out = torch.ops.bitsandbytes.dequantize_4bit.default(
-            weight.view(-1, 1), self._expanded_absmax(qs), qs.blocksize, qs.quant_type, qs.shape, qs.dtype
-        )
-        return out if out.dtype == dtype else out.to(dtype)
-
-    def _expanded_absmax(self, qs: Any) -> torch.Tensor:
-        if self._absmax is None or self._absmax[0] != id(qs):
-            absmax = qs.absmax
-            if qs.nested:
-                from bitsandbytes.functional import dequantize_blockwise
-
-                absmax = dequantize_blockwise(qs.absmax, qs.state2) + qs.offset
-            self._absmax = (id(qs), absmax.float())
-        return self._absmax[1]
+def dense_weight(
+    weight: torch.Tensor, absmax: torch.Tensor | None, spec: NF4Spec | None, dtype: torch.dtype
+) -> torch.Tensor:
+    """The frozen weight as a dense (out, in) matrix in `dtype`: one bitsandbytes kernel for 4-bit."""
+    if spec is None or absmax is None:
+        return weight if weight.dtype == dtype else weight.to(dtype)
+    blocksize, quant_type, shape, storage = spec
+    out = torch.ops.bitsandbytes.dequantize_4bit.default(weight.view(-1, 1), absmax, blocksize, quant_type,
+                                                         list(shape), storage)  # fmt: skip
+    return out if out.dtype == dtype else out.to(dtype)
 
 
 def fuse_lora_layers(model: Any) -> str:
     """Route every plain LoRA linear layer (one adapter, no DoRA) through `LoraLinearFunction`.
 
-    Returns what was done, for the run card. Parameters, names and saving are untouched:
-    only the layers' forward changes, and it falls back to peft's whenever the layer is
-    merged, disabled, or called with per-sample adapters.
+    Returns what was done, for the run card. Parameters, names and saving are untouched
+    (the absmax buffer is not persistent): only the layers' forward changes, and it falls
+    back to peft's whenever the layer is merged, disabled, or called with per-sample adapters.
     """
     fused, skipped = 0, 0
     for module in model.modules():
@@ -133,13 +116,25 @@ def fuse_lora_layers(model: Any) -> str:
         if not _fusable(module):
             skipped += 1
             continue
-        module._dsforge_frozen = FrozenWeight(module.get_base_layer())
+        qs = _quant_state(module.get_base_layer())
+        module._dsforge_spec = None if qs is None else (qs.blocksize, qs.quant_type, tuple(qs.shape), qs.dtype)
+        module.register_buffer(ABSMAX_BUFFER, None if qs is None else _expanded_absmax(qs), persistent=False)
+        module._dsforge_use_peft = False
         module._dsforge_peft_forward = module.forward
         module.forward = types.MethodType(_fused_forward, module)
         setattr(module, FUSED_ATTRIBUTE, True)
         fused += 1
     text = f"{fused} LoRA linear layers, one autograd node each"
     return text + (f"; {skipped} left to peft (DoRA, several adapters or an unknown base layer)" if skipped else "")
+
+
+def _expanded_absmax(qs: Any) -> torch.Tensor:
+    absmax = qs.absmax
+    if qs.nested:
+        from bitsandbytes.functional import dequantize_blockwise
+
+        absmax = dequantize_blockwise(qs.absmax, qs.state2) + qs.offset
+    return absmax.float()
 
 
 def _is_lora_linear(module: Any) -> bool:
@@ -171,20 +166,21 @@ def _quant_state(base: Any) -> Any | None:
 
 def _fused_forward(self: Any, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
     (name,) = self.lora_A.keys()
-    frozen: FrozenWeight = self._dsforge_frozen
-    if (args or kwargs or self.disable_adapters or self.merged or name not in self.active_adapters
-            or getattr(frozen.quant_state, "packing_format_for_cpu", False)):  # bitsandbytes' CPU inference layout
-        return self._dsforge_peft_forward(x, *args, **kwargs)
+    if self._dsforge_use_peft or args or kwargs or self.disable_adapters or self.merged or name not in self.active_adapters:
+        out = self._dsforge_peft_forward(x, *args, **kwargs)
+        if getattr(_quant_state(self.get_base_layer()), "packing_format_for_cpu", False):
+            self._dsforge_use_peft = True  # bitsandbytes repacked the weight for its CPU inference kernel
+        return out
     dropout = self.lora_dropout[name]
     p = float(getattr(dropout, "p", 0.0)) if self.training else 0.0
     base = self.get_base_layer()
     dtype = _compute_dtype(base, x)
     out = LoraLinearFunction.apply(
-        x.to(dtype), self.lora_A[name].weight, self.lora_B[name].weight, frozen,
-        float(self.scaling[name]), p, getattr(base, "bias", None),
+        x.to(dtype), self.lora_A[name].weight, self.lora_B[name].weight, base.weight,
+        getattr(self, ABSMAX_BUFFER), self._dsforge_spec, getattr(base, "bias", None), float(self.scaling[name]), p,
     )  # fmt: skip
     # bitsandbytes hands back the caller's dtype; a plain linear layer under autocast its compute dtype.
-    return out.to(x.dtype) if frozen.quant_state is not None else out
+    return out.to(x.dtype) if self._dsforge_spec is not None else out
 
 
 def _compute_dtype(base: Any, x: torch.Tensor) -> torch.dtype:
