@@ -133,3 +133,25 @@ def test_function_gradients_against_float64_autograd():
 def test_when_layers_are_fused(setting, method, device, expected):
     opts = TrainOptions(fused_lora=setting, method=method)
     assert use_fused_lora(opts, Hardware(device, torch.bfloat16, device)) is expected
+
+
+def test_compiled_layers_trace_the_fused_function_once(tiny_checkpoint):
+    """train.compile_layers over fused layers: one graph for every decoder layer, peft's numbers."""
+    from torch._dynamo.utils import counters
+
+    from train.regional_compile import compile_decoder_layers
+
+    torch._dynamo.reset()
+    counters.clear()
+    reference, fused = (_lora_model(tiny_checkpoint, True, 0.0) for _ in range(2))
+    for model in (reference, fused):
+        model.enable_input_require_grads()  # as in training: every layer's input needs a gradient
+    fuse_lora_layers(fused)
+    compile_decoder_layers(fused)
+    ids = torch.randint(0, 300, (2, 12), generator=torch.Generator().manual_seed(8))
+    ref_loss, ref_grads = _loss_and_grads(reference, ids)
+    fused_loss, fused_grads = _loss_and_grads(fused, ids)
+    assert fused_loss == pytest.approx(ref_loss, rel=1e-5)
+    assert _worst_relative(ref_grads, fused_grads) < 1e-4
+    assert not counters["graph_break"]
+    assert counters["stats"]["unique_graphs"] == 1  # both layers share the graph: no per-layer recompiles
