@@ -118,10 +118,10 @@ def test_method_defaults_and_old_configs():
 
 
 def test_an_old_config_keeps_its_run_fingerprint(repo_root, smollm_base):
-    """A finished run of a config written before `method` and `replay` existed is not retrained."""
+    """A finished run of a config written before `method`, `replay` or `fused_lora` existed is not retrained."""
     base = resolve_base_model("smollm2-135m", repo_root)
     opts = TrainOptions(mode="lora", max_steps=3)
-    new_fields = {"method", "num_virtual_tokens", "prompt_init_text", "replay", "distributed"}
+    new_fields = {"method", "num_virtual_tokens", "prompt_init_text", "replay", "distributed", "fused_lora"}
     old_dump = opts.model_dump(mode="json", exclude={"merge", "min_train_examples"} | new_fields)
     assert run_fingerprint(opts, "data-x", base) == content_id(
         old_dump, "data-x", base.provenance, prefix="run-"
