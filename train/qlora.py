@@ -117,11 +117,12 @@ def train(
         f"padding-free, per-record attention ({attention})" if packing else "off: one record per row, padded"
     )
     if opts.compile_layers:
-        if memory_policy["liger_kernels"] and opts.gradient_checkpointing:
+        if opts.liger_kernels == "on":
             raise TrainError(
-                "train.compile_layers cannot trace Liger's kernels inside checkpointed layers "
-                "(bench/README.md); set train.liger_kernels: off or train.gradient_checkpointing: false."
+                "train.compile_layers fuses RMSNorm, RoPE and SwiGLU itself and cannot trace Liger's "
+                "kernels; set train.liger_kernels to auto or off."
             )
+        memory_policy["liger_kernels"] = False  # Inductor generates the same fusions
         memory_policy["compiled_layers"] = compile_decoder_layers(model)
 
     from transformers import EarlyStoppingCallback

@@ -1,20 +1,38 @@
-"""`train.compile_layers`: torch.compile each decoder layer, not the whole model.
+"""`train.compile_layers`: torch.compile the body of each decoder layer, inside its checkpoint.
 
-All layers share one code object, so dynamo traces and Inductor compiles a layer
-once and every other layer reuses it (whole-model compile of the QLoRA model did
-not finish in 4 minutes). The fused elementwise kernels cut launches per step; the
-4-bit matmuls stay bitsandbytes' own ops. Off by default: bench/README.md has
-what it gains and what its compile costs.
+All layers share one compiled function (the layer class's own forward, `self` an
+argument), so dynamo traces and Inductor compiles it once for every layer. The
+gradient checkpoint stays outside the compiled region, in eager PyTorch: compiled
+around the checkpoint, AOTAutograd's partitioner saved every activation anyway
+(bench/README.md §1b: 4.4× the memory, no recompute), which is not checkpointing.
+Inside it, the compiled forward runs again in the backward and its saved tensors
+go through the checkpoint's hooks like any others.
 """
 
 from __future__ import annotations
 
+import types
+from functools import partial
 from typing import Any
 
 
 def compile_decoder_layers(model: Any) -> str:
-    """Compile every `*DecoderLayer` in place; returns what was done, for the run card."""
+    """Compile every `*DecoderLayer`'s forward in place; returns what was done, for the run card."""
+    import torch
+
     layers = [m for m in model.modules() if type(m).__name__.endswith("DecoderLayer")]
+    if not layers:
+        return "no decoder layers found: nothing compiled"
+    forward = type(layers[0]).forward
+    body = getattr(forward, "__wrapped__", forward)  # transformers wraps forward with its checkpointing
+    compiled = torch.compile(body, dynamic=True)  # packed rows vary in length: one graph for every length
     for layer in layers:
-        layer.compile(dynamic=True)  # packed rows vary in length: one graph for every length
-    return f"{len(layers)} decoder layers ({type(layers[0]).__name__ if layers else 'none'}), torch.compile default mode"
+        layer.forward = types.MethodType(partial(_checkpointed_forward, compiled), layer)
+    return f"{len(layers)} decoder layers ({type(layers[0]).__name__}), one torch.compile graph inside the checkpoint"
+
+
+def _checkpointed_forward(compiled: Any, self: Any, *args: Any, **kwargs: Any) -> Any:
+    if getattr(self, "gradient_checkpointing", False) and self.training:
+        kwargs.pop("use_cache", None)
+        return self._gradient_checkpointing_func(partial(compiled, self, **kwargs), *args)
+    return compiled(self, *args, **kwargs)
