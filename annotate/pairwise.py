@@ -13,15 +13,14 @@ from __future__ import annotations
 
 import random
 import time
-import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from annotate.connection import Endpoint, client
+from annotate.connection import Endpoint
 from annotate.fetch import find_dataset, iter_rows, open_http, usernames
 from core.options.review import ReviewOptions
-from annotate.push import _upsert
+from annotate.push import open_dataset, upsert_records
 from core.errors import ReviewError
 from schemas.types import content_id
 
@@ -120,29 +119,8 @@ def ensure_dataset(
     point: Endpoint, options: ReviewOptions, name: str, show_reference: bool, min_submitted: int
 ) -> Any:
     """The comparison dataset in the review workspace, created on first push; refused if it drifted."""
-    import argilla as rg
-
-    argilla = client(point, options.retries, options.retry_backoff_s)
-    wanted = build_settings(show_reference, min_submitted)  # after the client: the SDK's settings need one
-    workspace = argilla.workspaces(options.workspace)
-    if workspace is None:
-        workspace = rg.Workspace(name=options.workspace, client=argilla).create()
-    with warnings.catch_warnings():  # "not found" is the expected answer on a first push
-        warnings.simplefilter("ignore", UserWarning)
-        existing = argilla.datasets(name=name, workspace=workspace)
-    if existing is not None and existing.api_model().status == "draft":
-        existing.delete()  # a push killed while creating it: it holds no records
-        existing = None
-    if existing is not None:
-        have = {q.name for q in existing.settings.questions} | {f.name for f in existing.settings.fields}
-        need = {q.name for q in wanted.questions} | {f.name for f in wanted.fields}
-        if have != need:
-            raise ReviewError(
-                f"dataset {name!r} in workspace {options.workspace!r} has other fields/questions "
-                f"({sorted(have ^ need)} differ); set eval.human.dataset to a new name, or delete it in Argilla."
-            )
-        return existing
-    return rg.Dataset(name=name, workspace=workspace, settings=wanted, client=argilla).create()
+    return open_dataset(point, options, name, lambda: build_settings(show_reference, min_submitted),
+                        "eval.human.dataset")  # fmt: skip
 
 
 def record_payload(pair: Pair, seed: int, show_reference: bool) -> dict[str, Any]:
@@ -197,7 +175,7 @@ def push_pairs(
     with httpx.Client(base_url=point.url, headers=point.headers(), timeout=120) as http:
         for start in range(0, len(payloads), options.batch_size):
             batch = payloads[start : start + options.batch_size]
-            retries += _upsert(http, str(dataset.id), batch, options, start, len(payloads), command)
+            retries += upsert_records(http, str(dataset.id), batch, options, start, len(payloads), command)
             batches += 1
             if on_batch:
                 on_batch(len(batch))

@@ -71,7 +71,7 @@ def push(
         with httpx.Client(base_url=point.url, headers=point.headers(), timeout=120) as http:
             for start in range(0, len(payloads), options.batch_size):
                 batch = payloads[start : start + options.batch_size]
-                retries += _upsert(http, str(dataset.id), batch, options, done=start, total=len(payloads))
+                retries += upsert_records(http, str(dataset.id), batch, options, done=start, total=len(payloads))
                 batches += 1
                 progress.advance(task, len(batch))
                 if on_batch:
@@ -93,14 +93,25 @@ def push(
 
 def ensure_dataset(point: Endpoint, inputs: ReviewInputs, options: ReviewOptions) -> Any:
     """The review dataset, created from the schema on first push; refused if its settings drifted."""
+    return open_dataset(point, options, ds.dataset_name(inputs.schema, options),
+                        lambda: ds.build_settings(inputs.schema, options), "review.dataset")  # fmt: skip
+
+
+def open_dataset(
+    point: Endpoint, options: ReviewOptions, name: str, settings: Callable[[], Any], name_option: str
+) -> Any:
+    """The named dataset in the review workspace, created on first push; refused if its fields drifted.
+
+    `settings` is called after the client exists (the SDK's settings need one); `name_option`
+    is the config key a user changes to start a new dataset instead.
+    """
     import argilla as rg
 
     argilla = client(point, options.retries, options.retry_backoff_s)
+    wanted = settings()
     workspace = argilla.workspaces(options.workspace)
     if workspace is None:
         workspace = rg.Workspace(name=options.workspace, client=argilla).create()
-    name = ds.dataset_name(inputs.schema, options)
-    wanted = ds.build_settings(inputs.schema, options)
     with warnings.catch_warnings():  # "not found" is the expected answer on a first push
         warnings.simplefilter("ignore", UserWarning)
         existing = argilla.datasets(name=name, workspace=workspace)
@@ -115,11 +126,10 @@ def ensure_dataset(point: Endpoint, inputs: ReviewInputs, options: ReviewOptions
         if have != need:
             raise ReviewError(
                 f"dataset {name!r} in workspace {options.workspace!r} has other fields/questions "
-                f"({sorted(have ^ need)} differ); set review.dataset to a new name, or delete it in Argilla."
+                f"({sorted(have ^ need)} differ); set {name_option} to a new name, or delete it in Argilla."
             )
         return existing
-    dataset = rg.Dataset(name=name, workspace=workspace, settings=wanted, client=argilla)
-    return dataset.create()
+    return rg.Dataset(name=name, workspace=workspace, settings=wanted, client=argilla).create()
 
 
 def record_payload(
@@ -171,7 +181,7 @@ def record_payload(
     return payload
 
 
-def _upsert(
+def upsert_records(
     http: httpx.Client,
     dataset_id: str,
     batch: list[dict],
