@@ -107,6 +107,7 @@ def run_command(
     wait: bool = typer.Option(False, "--wait", help="after pushing, poll until reviewers have decided every record"),
     poll_seconds: float = typer.Option(30.0, help="seconds between review polls with --wait"),
     progress: bool = typer.Option(True, help="show progress bars"),
+    gpus: int = typer.Option(1, min=1, help="train on N GPUs, as `dsforge train --gpus N`"),
 ) -> None:
     """Documents → records → review → splits → adapter → evaluation report, resuming what is done."""
     import time
@@ -141,7 +142,7 @@ def run_command(
             time.sleep(poll_seconds)
     split_command(config=config)
     export_command(config=config)
-    train_command(config=config, progress=progress)
+    train_command(config=config, progress=progress, gpus=gpus)
     eval_command(config=config, progress=progress)
 
 
