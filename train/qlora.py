@@ -352,8 +352,11 @@ def sft_config(
 
 
 def use_fused_lora(opts: TrainOptions, hardware: Hardware) -> bool:
-    """`auto` fuses on CUDA, where the host paces small-model steps; LoRA methods only (DoRA keeps peft's)."""
-    if opts.method not in ("qlora", "lora"):
+    """`auto` fuses on CUDA, where the host paces small-model steps; LoRA methods only (DoRA keeps peft's).
+
+    Not under FSDP: its sharded 4-bit storage is gathered by hooks this path has not been run with.
+    """
+    if opts.method not in ("qlora", "lora") or (opts.distributed == "fsdp" and distributed.processes() > 1):
         return False
     return opts.fused_lora == "on" or (opts.fused_lora == "auto" and hardware.device == "cuda")
 
