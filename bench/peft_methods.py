@@ -93,15 +93,7 @@ def main() -> None:
         "steps": args.replay_steps,
         "learning_rate": args.replay_lr,
     }
-    if runs:
-        print(table(runs))
-    if pair:
-        print(replay_table(pair))
-    path = write_results(
-        "peft_methods",
-        {"settings": settings, "methods": runs, "replay_pair": pair, "machine": machine_info(PACKAGES)},
-    )
-    print(f"results: {path}")
+    report(settings, runs, pair)
 
 
 PACKAGES = ["torch", "transformers", "peft", "trl", "bitsandbytes"]
@@ -168,15 +160,8 @@ def summary(folder: Path) -> dict[str, Any]:
     }
 
 
-def collect(work: Path) -> None:
-    """The table and results JSON from whichever runs of `work` finished (an interrupted run's)."""
-    done = [f for f in sorted(work.iterdir()) if (f / "build" / "eval" / "metrics.json").is_file()]
-    runs = {f.name: summary(f) for f in done if not f.name.startswith("replay-")}
-    pair = {f.name.removeprefix("replay-"): summary(f) for f in done if f.name.startswith("replay-")}
-    settings = {"collected_from": str(work), "finished": [f.name for f in done]}
-    for f in done:
-        config = yaml.safe_load((f / "dsforge.yaml").read_text("utf-8"))
-        settings[f.name] = {"train": config["train"], "eval": config["eval"]}
+def report(settings: dict[str, Any], runs: dict[str, Any], pair: dict[str, Any]) -> None:
+    """Print the tables and write the results JSON: one format for a whole run and a collected one."""
     if runs:
         print(table(runs))
     if pair:
@@ -186,6 +171,18 @@ def collect(work: Path) -> None:
         {"settings": settings, "methods": runs, "replay_pair": pair, "machine": machine_info(PACKAGES)},
     )
     print(f"results: {path}")
+
+
+def collect(work: Path) -> None:
+    """The table and results JSON from whichever runs of `work` finished (an interrupted run's)."""
+    done = [f for f in sorted(work.iterdir()) if (f / "build" / "eval" / "metrics.json").is_file()]
+    runs = {f.name: summary(f) for f in done if not f.name.startswith("replay-")}
+    pair = {f.name.removeprefix("replay-"): summary(f) for f in done if f.name.startswith("replay-")}
+    settings = {"collected_from": str(work), "finished": [f.name for f in done]}
+    for f in done:
+        config = yaml.safe_load((f / "dsforge.yaml").read_text("utf-8"))
+        settings[f.name] = {"train": config["train"], "eval": config["eval"]}
+    report(settings, runs, pair)
 
 
 def table(runs: dict[str, dict[str, Any]]) -> str:

@@ -350,27 +350,24 @@ def train_dsforge(
 ) -> tuple[int, Any]:
     import shutil
 
-    from core.options.train import TrainOptions
     from train.qlora import train
 
     project = Path(args.work) / "runs" / f"{job['arch']}-{job['policy']}-{job['repeat']}"
     shutil.rmtree(project, ignore_errors=True)
     shutil.copytree(job["dataset"], project / "export" / "dataset")
-    opts = TrainOptions(
-        base_model=job["base"],
-        max_steps=steps,
-        eval_steps=steps,
-        logging_steps=10,
-        batch_size=args.batch_size,
-        gradient_accumulation_steps=1,
-        max_seq_len=args.seq_len,
-        warmup_ratio=0.0,
-        min_train_examples=0,
-        **options,
-    )
+    opts = timing_options(job["base"], steps, args.batch_size, args.seq_len, **options)
     config = types.SimpleNamespace(train=opts, output_dir=project, project_root=project)
     card = train(config, show_progress=False, callbacks=callbacks)
     return int(card.train_tokens), card
+
+
+def timing_options(base: str, steps: int, batch_size: int | str, seq_len: int, **options: Any) -> Any:
+    """Train options of a timed run: `steps` steps, one validation at the end, no warm-up, no accumulation."""
+    from core.options.train import TrainOptions
+
+    return TrainOptions(base_model=base, max_steps=steps, eval_steps=steps, logging_steps=10, batch_size=batch_size,
+                        gradient_accumulation_steps=1, max_seq_len=seq_len, warmup_ratio=0.0, min_train_examples=0,
+                        **options)  # fmt: skip
 
 
 def summarise(runs: list[dict[str, Any]], args: argparse.Namespace) -> list[dict[str, Any]]:

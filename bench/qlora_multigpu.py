@@ -34,7 +34,14 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from bench.gpu_archs import ARCHS, lora_training_flops_per_token  # noqa: E402
-from bench.qlora_gpu import PEAK_BF16_TFLOPS, StepTimer, _versions, make_dataset, make_random_base  # noqa: E402
+from bench.qlora_gpu import (  # noqa: E402
+    PEAK_BF16_TFLOPS,
+    StepTimer,
+    _versions,
+    make_dataset,
+    make_random_base,
+    timing_options,
+)
 
 
 def main() -> None:
@@ -134,24 +141,12 @@ def run_worker(args: argparse.Namespace, job: dict[str, Any]) -> None:
     """One rank: train, then write this rank's step times and peak memory beside the project."""
     import torch
 
-    from core.options.train import TrainOptions
     from train.qlora import train
 
     timer = StepTimer()
     total = args.warmup + args.steps
-    opts = TrainOptions(
-        base_model=job["base"],
-        mode=job["mode"],
-        distributed="fsdp" if job["strategy"] == "fsdp" else "ddp",
-        max_steps=total,
-        eval_steps=total,
-        logging_steps=10,
-        batch_size=args.batch_size,
-        gradient_accumulation_steps=1,
-        max_seq_len=args.seq_len,
-        warmup_ratio=0.0,
-        min_train_examples=0,
-    )
+    opts = timing_options(job["base"], total, args.batch_size, args.seq_len, mode=job["mode"],
+                          distributed="fsdp" if job["strategy"] == "fsdp" else "ddp")  # fmt: skip
     project = Path(job["project"])
     config = types.SimpleNamespace(train=opts, output_dir=project, project_root=project)
     if torch.cuda.is_available():

@@ -28,7 +28,7 @@ from tests.annotate.argilla_helpers import accept, submit
 from tests.annotate.review_server import free_port
 from tests.builder.replay_project import make_project
 from tests.faults import LogLines
-from tests.train.train_projects import one_cpu_thread
+from tests.train.train_projects import TINY_TRAIN, one_cpu_thread
 
 pytestmark = pytest.mark.skipif(
     not is_installed("smollm2-135m"), reason="run `dsforge models fetch smollm2-135m`"
@@ -113,19 +113,7 @@ def _configure(config_path: Path, home: Path) -> Path:
         "min_submitted": 1,
         "retries": 0,
     }
-    data["train"] = {
-        "base_model": "smollm2-135m",
-        "mode": "lora",
-        "max_steps": 1,
-        "batch_size": 1,
-        "gradient_accumulation_steps": 1,
-        "gradient_checkpointing": False,
-        "eval_steps": 1,
-        "max_seq_len": 128,
-        "lora_r": 4,
-        "target_modules": ["q_proj", "v_proj"],
-        "min_train_examples": 0,
-    }
+    data["train"] = {**TINY_TRAIN, "max_seq_len": 128, "min_train_examples": 0}
     (config_path.parent / "probe.txt").write_text(
         "The licence allows copying and changing the software.\n", "utf-8"
     )

@@ -85,7 +85,9 @@ class TrainOptions(BaseModel):
         "(train/packing.py); auto: on CUDA",
     )
     compile_layers: bool = Field(
-        False, description="torch.compile each decoder layer (regional); measured in bench/README.md"
+        False,
+        description="torch.compile the decoder layer's forward once for all layers, inside the gradient "
+        "checkpoint, with Liger off (train/regional_compile.py); bench/README.md §1d",
     )
     fused_lora: Literal["auto", "on", "off"] = Field(
         "auto",

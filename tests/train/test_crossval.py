@@ -9,23 +9,11 @@ import pytest
 
 from core.config import load_config
 from core.errors import TrainError
-from tests.train.train_projects import one_cpu_thread, write_project
+from tests.train.train_projects import TINY_TRAIN, one_cpu_thread, write_project
 from train.crossval import cross_validate, plan_folds
 from train.data import SPLITS, TrainPaths
 
-TINY = {
-    "base_model": "smollm2-135m",
-    "mode": "lora",
-    "max_steps": 1,
-    "batch_size": 1,
-    "gradient_accumulation_steps": 1,
-    "gradient_checkpointing": False,
-    "eval_steps": 1,
-    "max_seq_len": 96,
-    "lora_r": 4,
-    "target_modules": ["q_proj", "v_proj"],
-    "learning_rate": 1e-3,
-}
+TINY = {**TINY_TRAIN, "learning_rate": 1e-3}
 EVAL = {"max_examples": 2, "max_new_tokens": 6, "batch_size": 2, "probe_window": 64, "examples_shown": 1}
 
 

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from dsforge.cli import app
 from core.config import load_config
 from core.errors import TrainError
-from tests.train.train_projects import one_cpu_thread, write_project
+from tests.train.train_projects import TINY_TRAIN, one_cpu_thread, write_project
 from train.data import TrainPaths, load_splits, prompt_messages
 from train.evaluate import evaluate
 from train.loading import Hardware, load_model, load_tokenizer
@@ -22,21 +22,7 @@ from train.run_card import read_run_card
 
 CPU = Hardware("cpu", torch.float32, "cpu")
 # A high learning rate so two steps move the adapters well away from zero.
-TINY = {
-    "base_model": "smollm2-135m",
-    "mode": "lora",
-    "max_steps": 2,
-    "batch_size": 1,
-    "gradient_accumulation_steps": 1,
-    "gradient_checkpointing": False,
-    "eval_steps": 2,
-    "logging_steps": 1,
-    "max_seq_len": 96,
-    "lora_r": 4,
-    "target_modules": ["q_proj", "v_proj"],
-    "learning_rate": 1e-2,
-    "warmup_ratio": 0.0,
-}
+TINY = {**TINY_TRAIN, "max_steps": 2, "eval_steps": 2, "logging_steps": 1, "learning_rate": 1e-2, "warmup_ratio": 0.0}
 EVAL = {"max_examples": 2, "max_new_tokens": 8, "batch_size": 2, "probe_window": 128, "examples_shown": 1}
 
 

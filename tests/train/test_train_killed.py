@@ -15,24 +15,12 @@ from transformers.utils import logging as hf_logging
 
 from core.config import load_config
 from tests.faults import LogLines, kill_when
-from tests.train.train_projects import one_cpu_thread, write_project
+from tests.train.train_projects import TINY_TRAIN, one_cpu_thread, write_project
 from train.data import TrainPaths
 from train.loading import Hardware, load_model
 from train.qlora import train
 
-TINY = {
-    "base_model": "smollm2-135m",
-    "mode": "lora",
-    "max_steps": 2,
-    "batch_size": 1,
-    "gradient_accumulation_steps": 1,
-    "gradient_checkpointing": False,
-    "eval_steps": 1,  # a checkpoint after every step
-    "logging_steps": 1,
-    "max_seq_len": 128,
-    "lora_r": 4,
-    "target_modules": ["q_proj", "v_proj"],
-}
+TINY = {**TINY_TRAIN, "max_steps": 2, "logging_steps": 1, "max_seq_len": 128}  # eval_steps 1: a checkpoint a step
 
 
 def test_train_killed_after_a_checkpoint_resumes_from_it(tmp_path, license_records, repo_root, smollm_base):

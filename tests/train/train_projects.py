@@ -17,6 +17,22 @@ from core.options.export import ExportOptions
 from core.options.split import SplitOptions
 
 
+# The smallest real training: SmolLM2 with LoRA on two projections, one record a step, no checkpointing.
+# Each test overrides what it is about (steps, learning rate, lengths).
+TINY_TRAIN = {
+    "base_model": "smollm2-135m",
+    "mode": "lora",
+    "max_steps": 1,
+    "batch_size": 1,
+    "gradient_accumulation_steps": 1,
+    "gradient_checkpointing": False,
+    "eval_steps": 1,
+    "max_seq_len": 96,
+    "lora_r": 4,
+    "target_modules": ["q_proj", "v_proj"],
+}
+
+
 def export_dataset(records, output: Path, lineage: dict | None = None) -> Path:
     """`<output>/export/dataset` exactly as `dsforge split` + export write it."""
     splits, manifest = split_records(records, SplitOptions(), "kind")
