@@ -38,7 +38,7 @@ from bench.gpu_archs import ARCHS, lora_training_flops_per_token  # noqa: E402
 PEAK_BF16_TFLOPS = 800.0  # an 8192³ bf16 matmul measured on the H100 used (HOPPER/KINDS notes: 769–798)
 
 # "same" = the documented recipe's configuration: --batch-size rows of --seq-len tokens, gradient checkpointing.
-_SAME = {"gradient_checkpointing": True, "compile_layers": False}
+_SAME = {"gradient_checkpointing": True, "compile_layers": "off"}
 POLICIES: dict[str, dict[str, Any]] = {
     "baseline-qlora": {"kind": "baseline", "quantise": True},
     "baseline-lora-bf16": {"kind": "baseline", "quantise": False},
@@ -49,16 +49,17 @@ POLICIES: dict[str, dict[str, Any]] = {
     "dsforge-same": {"kind": "dsforge", "options": {**_SAME, "packing": "on"}},  # + fused LoRA layers (default)
     # Regional compile: Inductor fuses norm/RoPE/SwiGLU itself, so Liger stays off.
     "dsforge-same-compile": {"kind": "dsforge",
-                             "options": {**_SAME, "packing": "on", "compile_layers": True, "liger_kernels": "off"}},
+                             "options": {**_SAME, "packing": "on", "compile_layers": "on", "liger_kernels": "off"}},
     "dsforge-same-compile-nofused": {"kind": "dsforge", "options": {
-        **_SAME, "packing": "on", "compile_layers": True, "liger_kernels": "off", "fused_lora": "off"}},
+        **_SAME, "packing": "on", "compile_layers": "on", "liger_kernels": "off", "fused_lora": "off"}},
     "dsforge-same-compile-nopack": {"kind": "dsforge", "options": {
-        **_SAME, "packing": "off", "compile_layers": True, "liger_kernels": "off"}},
+        **_SAME, "packing": "off", "compile_layers": "on", "liger_kernels": "off"}},
     "dsforge-same-no-ckpt": {"kind": "dsforge", "options": {**_SAME, "packing": "on", "gradient_checkpointing": False}},
-    # the defaults: batch size and checkpointing fitted to the GPU, packing on
+    # the defaults: batch size and checkpointing fitted to the GPU, packing on, layers compiled
     "dsforge-auto": {"kind": "dsforge", "options": {}, "batch": "auto"},
+    "dsforge-auto-nocompile": {"kind": "dsforge", "options": {"compile_layers": "off"}, "batch": "auto"},
     "dsforge-auto-nofused": {"kind": "dsforge", "options": {"fused_lora": "off"}, "batch": "auto"},
-    "dsforge-auto-compile": {"kind": "dsforge", "options": {"compile_layers": True, "liger_kernels": "off"},
+    "dsforge-auto-compile": {"kind": "dsforge", "options": {"compile_layers": "on", "liger_kernels": "off"},
                              "batch": "auto"},
 }
 AUTO_ROWS = 64  # train.fit.MAX_ROWS: the most rows an auto batch takes
@@ -89,6 +90,9 @@ def main(return_runs: bool = False) -> list[dict[str, Any]] | None:
         return None
     runs = []
     started = time.monotonic()
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    args.results.mkdir(parents=True, exist_ok=True)
+    partial = args.results / f"qlora_gpu-{args.data}-{stamp}.partial.json"
     for arch in args.archs.split(","):
         base = make_random_base(arch, args.tokenizer, args.work / arch)
         dataset = make_dataset(args.tokenizer, args.work / f"dataset-{args.data}-{args.seq_len}", args.seq_len,
@@ -103,14 +107,23 @@ def main(return_runs: bool = False) -> list[dict[str, Any]] | None:
             if time.monotonic() - started > args.deadline_s:
                 runs.append({**job, "error": "not run: --deadline-s reached"})
             else:
-                runs.append(run_in_subprocess(job, args))
-            print(json.dumps(runs[-1]), flush=True)
+                run_started = time.monotonic()
+                runs.append({**run_in_subprocess(job, args), "wall_s": round(time.monotonic() - run_started, 1)})
+            print(json.dumps(_brief(runs[-1])), flush=True)
+            # Runs so far survive a machine taken back or a command cut at its time limit.
+            partial.write_text(json.dumps({"runs": runs}, indent=2))
     summary = summarise(runs, args)
-    args.results.mkdir(parents=True, exist_ok=True)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
     (args.results / f"qlora_gpu-{args.data}-{stamp}.json").write_text(json.dumps({"runs": runs, "summary": summary}, indent=2))
+    partial.unlink(missing_ok=True)
     print_table(summary)
     return runs if return_runs else None
+
+
+def _brief(run: dict[str, Any]) -> dict[str, Any]:
+    """One run as a short log line (the full record, versions included, goes to the results file)."""
+    keep = ("arch", "policy", "repeat", "batch", "tokens_per_s", "step_s_median", "peak_reserved_gib", "mfu_lora",
+            "memory_policy", "wall_s", "error", "log_tail")  # fmt: skip
+    return {k: run[k] for k in keep if k in run}
 
 
 def _most_rows(args: argparse.Namespace) -> int:

@@ -41,7 +41,7 @@ from train.fit import fit_batch, packed_row_estimate
 from train.methods import peft_config
 from train.packing import attention_implementation, use_packing
 from train.fused_lora import fuse_lora_layers
-from train.regional_compile import compile_decoder_layers
+from train.regional_compile import compile_decoder_layers, use_compiled_layers
 from train.replay import mix_replay, set_sha256
 
 log = logging.getLogger(__name__)
@@ -109,20 +109,16 @@ def train(
 
     set_seed(opts.seed)  # LoRA's A matrices are drawn here, before the Trainer seeds anything
     model, memory_policy = add_lora(model, opts, hardware, base.path)
-    memory_policy["liger_kernels"] = use_liger_kernels(opts, hardware)
+    compile_layers = use_compiled_layers(opts, hardware)
+    # Inductor generates Liger's fusions itself and cannot trace its kernels.
+    memory_policy["liger_kernels"] = use_liger_kernels(opts, hardware) and not compile_layers
     if use_fused_lora(opts, hardware):
         memory_policy["fused_lora"] = fuse_lora_layers(model)
     memory_policy["batch"] = fit.card()
     memory_policy["packing"] = (
         f"padding-free, per-record attention ({attention})" if packing else "off: one record per row, padded"
     )
-    if opts.compile_layers:
-        if opts.liger_kernels == "on":
-            raise TrainError(
-                "train.compile_layers fuses RMSNorm, RoPE and SwiGLU itself and cannot trace Liger's "
-                "kernels; set train.liger_kernels to auto or off."
-            )
-        memory_policy["liger_kernels"] = False  # Inductor generates the same fusions
+    if compile_layers:
         memory_policy["compiled_layers"] = compile_decoder_layers(model)
 
     from transformers import EarlyStoppingCallback
@@ -212,6 +208,7 @@ def run_fingerprint(opts: TrainOptions, data_id: str, base: ResolvedBase, proces
     defaults, so a run of an older config keeps its fingerprint and is not redone.
     """
     options = opts.model_dump(mode="json", exclude={"merge", "min_train_examples", "distributed", "fused_lora"})
+    options["compile_layers"] = opts.compile_layers == "on"  # the same arithmetic; ids of runs before `auto` kept
     later = {"method": opts.mode, "num_virtual_tokens": 20, "replay": 0.0}
     later["prompt_init_text"] = TrainOptions.model_fields["prompt_init_text"].default
     options = {k: v for k, v in options.items() if k not in later or v != later[k]}

@@ -15,6 +15,39 @@ import types
 from functools import partial
 from typing import Any
 
+from core.errors import TrainError
+from core.options.train import TrainOptions
+from train import distributed
+from train.loading import Hardware
+
+
+def use_compiled_layers(opts: TrainOptions, hardware: Hardware) -> bool:
+    """`auto` compiles on one CUDA GPU for LoRA and QLoRA, where the host paces the step.
+
+    Measured there (bench/README.md §1e); not yet run across several GPUs, nor for the other
+    methods, so `auto` leaves those alone. Liger asked for by name wins over `auto`: Inductor
+    cannot trace its kernels and generates the same fusions itself.
+    """
+    if opts.compile_layers == "on":
+        if opts.liger_kernels == "on":
+            raise TrainError(
+                "train.compile_layers fuses RMSNorm, RoPE and SwiGLU itself and cannot trace Liger's "
+                "kernels; set train.liger_kernels to auto or off."
+            )
+        if hardware.device != "cuda" and opts.method == "qlora":
+            raise TrainError(
+                "train.compile_layers: on a CPU, bitsandbytes repacks 4-bit weights behind the compiled "
+                "graph's back; set train.compile_layers to auto (off here) or train a plain LoRA (train.method: lora)."
+            )
+        return True
+    return (
+        opts.compile_layers == "auto"
+        and hardware.device == "cuda"
+        and opts.method in ("qlora", "lora")
+        and opts.liger_kernels != "on"
+        and distributed.processes() == 1
+    )
+
 
 def compile_decoder_layers(model: Any) -> str:
     """Compile every `*DecoderLayer`'s forward in place; returns what was done, for the run card."""

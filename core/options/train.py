@@ -84,10 +84,11 @@ class TrainOptions(BaseModel):
         description="pack records into max_seq_len rows with no padding and per-record attention "
         "(train/packing.py); auto: on CUDA",
     )
-    compile_layers: bool = Field(
-        False,
+    compile_layers: Literal["auto", "on", "off"] = Field(
+        "auto",
         description="torch.compile the decoder layer's forward once for all layers, inside the gradient "
-        "checkpoint, with Liger off (train/regional_compile.py); bench/README.md §1d",
+        "checkpoint, with Liger off (train/regional_compile.py); auto: on one CUDA GPU for LoRA and QLoRA "
+        "unless liger_kernels is 'on' (bench/README.md §1e); costs about a minute of compiling at the start",
     )
     fused_lora: Literal["auto", "on", "off"] = Field(
         "auto",
@@ -112,10 +113,10 @@ class TrainOptions(BaseModel):
         "(for a base that does not fit one GPU)",
     )
 
-    @field_validator("packing", mode="before")
+    @field_validator("packing", "compile_layers", mode="before")
     @classmethod
-    def _packing_bool(cls, value: Any) -> Any:
-        """`packing: true/false` of older configs still means on/off."""
+    def _switch_bool(cls, value: Any) -> Any:
+        """`true/false` of older configs still means on/off."""
         return {True: "on", False: "off"}.get(value, value) if isinstance(value, bool) else value
 
     @model_validator(mode="after")

@@ -135,6 +135,34 @@ def test_when_layers_are_fused(setting, method, device, expected):
     assert use_fused_lora(opts, Hardware(device, torch.bfloat16, device)) is expected
 
 
+@pytest.mark.parametrize(
+    ("setting", "method", "device", "liger", "expected"),
+    [("auto", "qlora", "cuda", "auto", True), ("auto", "lora", "cuda", "off", True),
+     ("auto", "qlora", "cpu", "auto", False), ("auto", "qlora", "cuda", "on", False),
+     ("auto", "dora", "cuda", "auto", False), ("off", "qlora", "cuda", "auto", False),
+     ("on", "lora", "cpu", "auto", True), ("on", "ia3", "cuda", "off", True)],
+)  # fmt: skip
+def test_when_layers_are_compiled(setting, method, device, liger, expected):
+    from train.regional_compile import use_compiled_layers
+
+    opts = TrainOptions(compile_layers=setting, method=method, liger_kernels=liger)
+    assert use_compiled_layers(opts, Hardware(device, torch.bfloat16, device)) is expected
+
+
+@pytest.mark.parametrize(
+    ("options", "device", "fix"),
+    [({"liger_kernels": "on"}, "cuda", "liger_kernels to auto or off"),
+     ({"method": "qlora"}, "cpu", "train.method: lora")],
+)  # fmt: skip
+def test_compiled_layers_asked_for_where_they_cannot_run_name_the_fix(options, device, fix):
+    from core.errors import TrainError
+    from train.regional_compile import use_compiled_layers
+
+    opts = TrainOptions(compile_layers="on", **options)
+    with pytest.raises(TrainError, match=fix):
+        use_compiled_layers(opts, Hardware(device, torch.bfloat16, device))
+
+
 def test_compiled_layers_trace_the_fused_function_once(tiny_checkpoint):
     """train.compile_layers over fused, checkpointed layers: one graph for every layer, peft's numbers,
     and the checkpoint still holds: the compiled body runs again in the backward."""

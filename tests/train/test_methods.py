@@ -118,11 +118,13 @@ def test_method_defaults_and_old_configs():
 
 
 def test_an_old_config_keeps_its_run_fingerprint(repo_root, smollm_base):
-    """A finished run of a config written before `method`, `replay` or `fused_lora` existed is not retrained."""
+    """A finished run of a config written before `method`, `replay`, `fused_lora` or `compile_layers: auto`
+    existed is not retrained."""
     base = resolve_base_model("smollm2-135m", repo_root)
     opts = TrainOptions(mode="lora", max_steps=3)
     new_fields = {"method", "num_virtual_tokens", "prompt_init_text", "replay", "distributed", "fused_lora"}
     old_dump = opts.model_dump(mode="json", exclude={"merge", "min_train_examples"} | new_fields)
+    old_dump["compile_layers"] = False  # a switch then, off by default; `auto` now
     assert run_fingerprint(opts, "data-x", base) == content_id(
         old_dump, "data-x", base.provenance, prefix="run-"
     )
@@ -130,3 +132,7 @@ def test_an_old_config_keeps_its_run_fingerprint(repo_root, smollm_base):
         TrainOptions(method="lora"), "data-x", base
     )
     assert run_fingerprint(TrainOptions(replay=0.1), "data-x", base) != run_fingerprint(opts, "data-x", base)
+    # an old `compile_layers: true` is `on`, and keeps its run
+    assert run_fingerprint(TrainOptions(compile_layers=True), "data-x", base) == run_fingerprint(
+        TrainOptions(compile_layers="on"), "data-x", base
+    ) != run_fingerprint(TrainOptions(), "data-x", base)
