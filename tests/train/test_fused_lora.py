@@ -102,6 +102,23 @@ def test_eval_mode_drops_nothing_and_disabled_adapters_fall_back(tiny_checkpoint
         assert not torch.allclose(base_logits, reference(input_ids=ids).logits, atol=1e-3)  # the adapter counts
 
 
+def test_a_4bit_weight_repacked_for_cpu_inference_goes_back_to_peft(tiny_checkpoint):
+    """On CPUs with AVX512-BF16, bitsandbytes repacks a 4-bit weight the first time peft's path runs it
+    in inference; the fused function cannot read that layout, so the layer stays with peft after."""
+    reference, fused = (_lora_model(tiny_checkpoint, True, 0.0) for _ in range(2))
+    fuse_lora_layers(fused)
+    ids = torch.randint(0, 300, (1, 10), generator=torch.Generator().manual_seed(9))
+    reference.eval(), fused.eval()
+    with torch.no_grad():
+        with fused.disable_adapter(), reference.disable_adapter():  # peft's path: bitsandbytes may repack here
+            torch.testing.assert_close(fused(input_ids=ids).logits, reference(input_ids=ids).logits)
+        expected = reference(input_ids=ids).logits
+        layers = [m for m in fused.modules() if hasattr(m, "_dsforge_use_peft")]
+        repacked = [getattr(m.get_base_layer().weight.quant_state, "packing_format_for_cpu", False) for m in layers]
+        assert [m._dsforge_use_peft for m in layers] == repacked  # back to peft exactly where repacked
+        torch.testing.assert_close(fused(input_ids=ids).logits, expected, atol=1e-4, rtol=1e-4)
+
+
 def test_dora_layers_stay_with_peft(tiny_checkpoint):
     model = _lora_model(tiny_checkpoint, False, 0.0, use_dora=True)
     assert fuse_lora_layers(model) == (
