@@ -41,7 +41,12 @@ from train.fit import fit_batch, packed_row_estimate
 from train.methods import peft_config
 from train.packing import attention_implementation, use_packing
 from train.fused_lora import fuse_lora_layers
-from train.regional_compile import compile_decoder_layers, use_compiled_layers
+from train.regional_compile import (
+    COMPILE_MIN_STEPS,
+    compile_decoder_layers,
+    planned_steps,
+    use_compiled_layers,
+)
 from train.replay import mix_replay, set_sha256
 
 log = logging.getLogger(__name__)
@@ -96,7 +101,8 @@ def train(
         attn_implementation=attention,
     )
     train_split, replay = mix_replay(data["train"], opts.replay, opts.seed)
-    rows = _packed_rows(train_split, opts, tokenizer) if hardware.device == "cuda" and opts.batch_size == "auto" else None
+    needs_rows = opts.batch_size == "auto" or (packing and opts.compile_layers == "auto")
+    rows = _packed_rows(train_split, opts, tokenizer) if hardware.device == "cuda" and needs_rows else None
     fit = fit_batch(opts, hardware, model, rows)
     opts = opts.model_copy(  # the resolved values train the run; the fingerprint keeps the configured ones
         update={
@@ -109,7 +115,8 @@ def train(
 
     set_seed(opts.seed)  # LoRA's A matrices are drawn here, before the Trainer seeds anything
     model, memory_policy = add_lora(model, opts, hardware, base.path)
-    compile_layers = use_compiled_layers(opts, hardware)
+    steps = planned_steps(opts, rows if rows is not None and packing else len(train_split))
+    compile_layers = use_compiled_layers(opts, hardware, steps)
     # Inductor generates Liger's fusions itself and cannot trace its kernels.
     memory_policy["liger_kernels"] = use_liger_kernels(opts, hardware) and not compile_layers
     if use_fused_lora(opts, hardware):
@@ -120,6 +127,11 @@ def train(
     )
     if compile_layers:
         memory_policy["compiled_layers"] = compile_decoder_layers(model)
+    elif opts.compile_layers == "auto" and hardware.device == "cuda":
+        memory_policy["compiled_layers"] = (
+            f"not compiled (auto): {steps} planned steps, checkpointing {'on' if opts.gradient_checkpointing else 'off'}; "
+            f"auto compiles checkpointed runs of {COMPILE_MIN_STEPS}+ steps"
+        )
 
     from transformers import EarlyStoppingCallback
     from trl import SFTTrainer

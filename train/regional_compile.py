@@ -11,6 +11,7 @@ go through the checkpoint's hooks like any others.
 
 from __future__ import annotations
 
+import math
 import types
 from functools import partial
 from typing import Any
@@ -21,12 +22,18 @@ from train import distributed
 from train.loading import Hardware
 
 
-def use_compiled_layers(opts: TrainOptions, hardware: Hardware) -> bool:
-    """`auto` compiles on one CUDA GPU for LoRA and QLoRA, where the host paces the step.
+# A run pays 70–110 s of compiling and saves about 0.1–0.17 s per checkpointed step of a small model
+# (0.5B/1.5B at the recipe's batch); past the fitted, uncheckpointed batch or at 7B it saves next to
+# nothing (bench/README.md §1e). `auto` compiles only runs that earn the minutes back.
+COMPILE_MIN_STEPS = 1000
 
-    Measured there (bench/README.md §1e); not yet run across several GPUs, nor for the other
-    methods, so `auto` leaves those alone. Liger asked for by name wins over `auto`: Inductor
-    cannot trace its kernels and generates the same fusions itself.
+
+def use_compiled_layers(opts: TrainOptions, hardware: Hardware, planned_steps: int) -> bool:
+    """`auto` compiles long checkpointed LoRA/QLoRA runs on one CUDA GPU, where the host paces the step.
+
+    `opts` carries the resolved batch and checkpointing. Not yet run across several GPUs, nor for
+    the other methods, so `auto` leaves those alone. Liger asked for by name wins over `auto`:
+    Inductor cannot trace its kernels and generates the same fusions itself.
     """
     if opts.compile_layers == "on":
         if opts.liger_kernels == "on":
@@ -46,7 +53,17 @@ def use_compiled_layers(opts: TrainOptions, hardware: Hardware) -> bool:
         and opts.method in ("qlora", "lora")
         and opts.liger_kernels != "on"
         and distributed.processes() == 1
+        and opts.gradient_checkpointing is True
+        and planned_steps >= COMPILE_MIN_STEPS
     )
+
+
+def planned_steps(opts: TrainOptions, rows: int) -> int:
+    """Optimiser steps the run will take: `max_steps`, or the epochs over `rows` training rows."""
+    if opts.max_steps > 0:
+        return opts.max_steps
+    per_step = int(opts.batch_size) * opts.gradient_accumulation_steps * distributed.processes()
+    return math.ceil(opts.epochs * math.ceil(rows / per_step))
 
 
 def compile_decoder_layers(model: Any) -> str:

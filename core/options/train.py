@@ -87,8 +87,9 @@ class TrainOptions(BaseModel):
     compile_layers: Literal["auto", "on", "off"] = Field(
         "auto",
         description="torch.compile the decoder layer's forward once for all layers, inside the gradient "
-        "checkpoint, with Liger off (train/regional_compile.py); auto: on one CUDA GPU for LoRA and QLoRA "
-        "unless liger_kernels is 'on' (bench/README.md §1e); costs about a minute of compiling at the start",
+        "checkpoint, with Liger off (train/regional_compile.py); costs 70–110 s of compiling at the start; "
+        "auto: on one CUDA GPU for LoRA and QLoRA runs of 1000+ checkpointed steps, where it earns them back "
+        "(bench/README.md §1e), unless liger_kernels is 'on'",
     )
     fused_lora: Literal["auto", "on", "off"] = Field(
         "auto",

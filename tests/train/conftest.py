@@ -19,3 +19,12 @@ def smollm_base(repo_root):
     from train.base_models import resolve_base_model
 
     return resolve_base_model("smollm2-135m", repo_root)
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Torch on one thread for a module of trainings: on a shared two-core machine, more threads only contend."""
+    from tests.train.train_projects import one_cpu_thread
+
+    with one_cpu_thread():
+        yield

@@ -9,7 +9,7 @@ import pytest
 
 from core.config import load_config
 from core.errors import TrainError
-from tests.train.train_projects import TINY_TRAIN, one_cpu_thread, write_project
+from tests.train.train_projects import TINY_TRAIN, write_project
 from train.crossval import cross_validate, plan_folds
 from train.data import SPLITS, TrainPaths
 
@@ -17,11 +17,7 @@ TINY = {**TINY_TRAIN, "learning_rate": 1e-3}
 EVAL = {"max_examples": 2, "max_new_tokens": 6, "batch_size": 2, "probe_window": 64, "examples_shown": 1}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """Torch on one thread: on a shared two-core machine, more threads only contend."""
-    with one_cpu_thread():
-        yield
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -153,17 +153,31 @@ def test_when_layers_are_fused(setting, method, device, expected):
 
 
 @pytest.mark.parametrize(
-    ("setting", "method", "device", "liger", "expected"),
-    [("auto", "qlora", "cuda", "auto", True), ("auto", "lora", "cuda", "off", True),
-     ("auto", "qlora", "cpu", "auto", False), ("auto", "qlora", "cuda", "on", False),
-     ("auto", "dora", "cuda", "auto", False), ("off", "qlora", "cuda", "auto", False),
-     ("on", "lora", "cpu", "auto", True), ("on", "ia3", "cuda", "off", True)],
+    ("setting", "method", "device", "liger", "checkpointing", "steps", "expected"),
+    [("auto", "qlora", "cuda", "auto", True, 1000, True), ("auto", "lora", "cuda", "off", True, 5000, True),
+     ("auto", "qlora", "cuda", "auto", True, 999, False), ("auto", "qlora", "cuda", "auto", False, 5000, False),
+     ("auto", "qlora", "cpu", "auto", True, 5000, False), ("auto", "qlora", "cuda", "on", True, 5000, False),
+     ("auto", "dora", "cuda", "auto", True, 5000, False), ("off", "qlora", "cuda", "auto", True, 5000, False),
+     ("on", "lora", "cpu", "auto", True, 1, True), ("on", "ia3", "cuda", "off", False, 1, True)],
 )  # fmt: skip
-def test_when_layers_are_compiled(setting, method, device, liger, expected):
+def test_when_layers_are_compiled(setting, method, device, liger, checkpointing, steps, expected):
+    """`auto` compiles only where the minutes of compiling come back: long, checkpointed, one GPU."""
     from train.regional_compile import use_compiled_layers
 
-    opts = TrainOptions(compile_layers=setting, method=method, liger_kernels=liger)
-    assert use_compiled_layers(opts, Hardware(device, torch.bfloat16, device)) is expected
+    opts = TrainOptions(compile_layers=setting, method=method, liger_kernels=liger,
+                        gradient_checkpointing=checkpointing)  # fmt: skip
+    assert use_compiled_layers(opts, Hardware(device, torch.bfloat16, device), steps) is expected
+
+
+@pytest.mark.parametrize(
+    ("options", "rows", "steps"),
+    [({"max_steps": 7}, 10_000, 7), ({"batch_size": 8, "gradient_accumulation_steps": 4, "epochs": 3}, 1000, 96),
+     ({"batch_size": 8, "gradient_accumulation_steps": 1, "epochs": 0.5}, 100, 7)],
+)  # fmt: skip
+def test_planned_steps(options, rows, steps):
+    from train.regional_compile import planned_steps
+
+    assert planned_steps(TrainOptions(**options), rows) == steps
 
 
 @pytest.mark.parametrize(
@@ -177,7 +191,7 @@ def test_compiled_layers_asked_for_where_they_cannot_run_name_the_fix(options, d
 
     opts = TrainOptions(compile_layers="on", **options)
     with pytest.raises(TrainError, match=fix):
-        use_compiled_layers(opts, Hardware(device, torch.bfloat16, device))
+        use_compiled_layers(opts, Hardware(device, torch.bfloat16, device), 1)
 
 
 def test_compiled_layers_trace_the_fused_function_once(tiny_checkpoint):

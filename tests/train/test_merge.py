@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from dsforge.cli import app
 from core.config import load_config
 from core.errors import TrainError
-from tests.train.train_projects import TINY_TRAIN, one_cpu_thread, write_project
+from tests.train.train_projects import TINY_TRAIN, write_project
 from train.data import TrainPaths, load_splits, prompt_messages
 from train.evaluate import evaluate
 from train.loading import Hardware, load_model, load_tokenizer
@@ -26,11 +26,7 @@ TINY = {**TINY_TRAIN, "max_steps": 2, "eval_steps": 2, "logging_steps": 1, "lear
 EVAL = {"max_examples": 2, "max_new_tokens": 8, "batch_size": 2, "probe_window": 128, "examples_shown": 1}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """Torch on one thread: on a shared two-core machine, more threads only contend."""
-    with one_cpu_thread():
-        yield
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
