@@ -33,8 +33,7 @@ def render(result: dict[str, Any], card: RunCard, has_loss: bool = True) -> str:
         "# Evaluation: base vs fine-tuned",
         "",
         f"- test records: {result['n_test']} (held out; never seen in training or early stopping)",
-        f"- base model: `{card.base_model.get('ref')}`; adapter: {method_of(card.hyperparameters)}"
-        f"{_rank(card.hyperparameters)}, {card.steps} steps, run `{card.fingerprint}`",
+        f"- base model: `{card.base_model.get('ref')}`; {_tuned_summary(card, result.get('tuned_model'))}",
         f"- decoding: greedy, batched, at most {loading.get('max_new_tokens')} new tokens; base weights "
         f"{loading.get('weights')} on {loading.get('device')}; base = {_base_is(result.get('tuned_model'))}",
         *_tuned_line(result.get("tuned_model")),
@@ -89,9 +88,40 @@ def render(result: dict[str, Any], card: RunCard, has_loss: bool = True) -> str:
         lines += ["## Loss curves", "", "![loss](loss.png)", ""]
     lines += _examples("Best answers of the tuned model", result["examples"]["best"])
     lines += _examples("Worst answers of the tuned model", result["examples"]["worst"])
-    run_card = render_markdown(card).replace("# Run card", "## Run card", 1).replace("\n## ", "\n### ")
-    lines += [run_card.replace("![loss curves](loss.png)\n", "")]
+    if _is_merge(result.get("tuned_model")):
+        lines += _merge_section(card)
+    else:
+        run_card = render_markdown(card).replace("# Run card", "## Run card", 1).replace("\n## ", "\n### ")
+        lines += [run_card.replace("![loss curves](loss.png)\n", "")]
     return "\n".join(lines)
+
+
+def _is_merge(tuned: dict[str, Any] | None) -> bool:
+    return bool(tuned) and tuned["card"] == "merge"
+
+
+def _tuned_summary(card: RunCard, tuned: dict[str, Any] | None) -> str:
+    hp = card.hyperparameters
+    if _is_merge(tuned):
+        return f"tuned: {hp.get('mode')} of {len(hp.get('inputs') or [])} adapters{_rank(hp)}, `{card.fingerprint}`"
+    return f"adapter: {method_of(hp)}{_rank(hp)}, {card.steps} steps, run `{card.fingerprint}`"
+
+
+def _merge_section(card: RunCard) -> list[str]:
+    """A merge trained nothing: its section names what went in (each input's lineage is in merge.json)."""
+    hp = card.hyperparameters
+    weights = hp.get("weights") or [None] * len(hp.get("inputs") or [])
+    return [
+        "## Merge",
+        "",
+        f"- method: {hp.get('mode')}, density {hp.get('density')}, made {card.started_at}",
+        f"- datasets merged from: {', '.join(f'`{f}`' for f in card.dataset.get('merged_from') or [])}",
+        "",
+        "| input | weight |",
+        "| --- | ---: |",
+        *[f"| `{path}` | {'equal' if weight is None else weight} |" for path, weight in zip(hp.get("inputs") or [], weights, strict=False)],
+        "",
+    ]
 
 
 def _base_is(tuned: dict[str, Any] | None) -> str:

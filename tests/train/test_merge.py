@@ -118,6 +118,9 @@ def test_eval_runs_on_the_merged_adapter(adapters, merged):
     assert result["tuned_model"]["kind"] == "adapter"
     text = report.read_text("utf-8")
     assert "| metric | base | tuned | Δ |" in text and str(out) in text
+    # A merge trained nothing: the report names its inputs, not a run card of zero steps.
+    assert "## Merge" in text and "## Run card" not in text and "0 steps" not in text
+    assert all(f"| `{TrainPaths(a.output_dir).adapter}` |" in text for a in adapters)
     assert not TrainPaths(config.output_dir).report.exists()  # the project's own eval is left alone
 
 
