@@ -54,6 +54,9 @@ POLICIES: dict[str, dict[str, Any]] = {
         **_SAME, "packing": "on", "compile_layers": "on", "liger_kernels": "off", "fused_lora": "off"}},
     "dsforge-same-compile-nopack": {"kind": "dsforge", "options": {
         **_SAME, "packing": "off", "compile_layers": "on", "liger_kernels": "off"}},
+    # Selective checkpointing (train.checkpoint_keep): less recompute, eager layers (compile cannot carry it).
+    **{f"dsforge-same-keep-{keep}": {"kind": "dsforge", "options": {**_SAME, "packing": "on", "checkpoint_keep": keep}}
+       for keep in ("attention", "projections", "matmuls")},  # fmt: skip
     "dsforge-same-no-ckpt": {"kind": "dsforge", "options": {**_SAME, "packing": "on", "gradient_checkpointing": False}},
     # the defaults: batch size and checkpointing fitted to the GPU, packing on, layers compiled
     "dsforge-auto": {"kind": "dsforge", "options": {}, "batch": "auto"},

@@ -59,7 +59,8 @@ def fit_batch(opts: TrainOptions, hardware: Hardware, model: Any, packed_rows: i
     budget = max(0.0, free * MEMORY_SHARE - RESERVED_BYTES)
     unit = _units(model) * opts.max_seq_len
     fits = {"without_checkpointing": int(budget // (unit * BYTES_PER_TOKEN_UNIT[False])),
-            "with_checkpointing": int(budget // (unit * BYTES_PER_TOKEN_UNIT[True]))}  # fmt: skip
+            # a selective checkpoint keeps part of the activations: counted as keeping them all (safe side)
+            "with_checkpointing": int(budget // (unit * BYTES_PER_TOKEN_UNIT[opts.checkpoint_keep == "nothing"]))}  # fmt: skip
     cap = MAX_ROWS
     if packed_rows is not None:
         cap = min(cap, max(1, packed_rows // (opts.gradient_accumulation_steps * MIN_STEPS_PER_EPOCH)))

@@ -28,6 +28,7 @@ from schemas.types import content_id
 from train import distributed
 from train import run_card as cards
 from train.base_models import ResolvedBase, resolve_base_model
+from train.checkpoint_policy import keep_in_checkpoint
 from train.data import TrainPaths, conversational, dataset_fingerprint, load_splits, read_lineage
 from train.loading import (
     Hardware,
@@ -114,7 +115,10 @@ def train(
     from transformers import set_seed
 
     set_seed(opts.seed)  # LoRA's A matrices are drawn here, before the Trainer seeds anything
+    kept = keep_in_checkpoint(model, opts.checkpoint_keep) if opts.gradient_checkpointing else None
     model, memory_policy = add_lora(model, opts, hardware, base.path)
+    if kept is not None:
+        memory_policy["checkpoint_keeps"] = kept
     steps = planned_steps(opts, rows if rows is not None and packing else len(train_split))
     compile_layers = use_compiled_layers(opts, hardware, steps)
     # Inductor generates Liger's fusions itself and cannot trace its kernels.
@@ -219,7 +223,7 @@ def run_fingerprint(opts: TrainOptions, data_id: str, base: ResolvedBase, proces
     Options added since the first release count only when they are not at their
     defaults, so a run of an older config keeps its fingerprint and is not redone.
     """
-    options = opts.model_dump(mode="json", exclude={"merge", "min_train_examples", "distributed", "fused_lora"})
+    options = opts.model_dump(mode="json", exclude={"merge", "min_train_examples", "distributed", "fused_lora", "checkpoint_keep"})
     options["compile_layers"] = opts.compile_layers == "on"  # the same arithmetic; ids of runs before `auto` kept
     later = {"method": opts.mode, "num_virtual_tokens": 20, "replay": 0.0}
     later["prompt_init_text"] = TrainOptions.model_fields["prompt_init_text"].default

@@ -41,6 +41,11 @@ def use_compiled_layers(opts: TrainOptions, hardware: Hardware, planned_steps: i
                 "train.compile_layers fuses RMSNorm, RoPE and SwiGLU itself and cannot trace Liger's "
                 "kernels; set train.liger_kernels to auto or off."
             )
+        if opts.checkpoint_keep != "nothing":
+            raise TrainError(
+                "train.compile_layers runs Inductor's kernels past train.checkpoint_keep's policy, which then "
+                "keeps nothing; set one of them off (compile_layers: off, or checkpoint_keep: nothing)."
+            )
         if hardware.device != "cuda" and opts.method == "qlora":
             raise TrainError(
                 "train.compile_layers: on a CPU, bitsandbytes repacks 4-bit weights behind the compiled "
@@ -52,6 +57,7 @@ def use_compiled_layers(opts: TrainOptions, hardware: Hardware, planned_steps: i
         and hardware.device == "cuda"
         and opts.method in ("qlora", "lora")
         and opts.liger_kernels != "on"
+        and opts.checkpoint_keep == "nothing"
         and distributed.processes() == 1
         and opts.gradient_checkpointing is True
         and planned_steps >= COMPILE_MIN_STEPS

@@ -91,6 +91,13 @@ class TrainOptions(BaseModel):
         "auto: on one CUDA GPU for LoRA and QLoRA runs of 1000+ checkpointed steps, where it earns them back "
         "(bench/README.md §1e), unless liger_kernels is 'on'",
     )
+    checkpoint_keep: Literal["nothing", "attention", "projections", "matmuls"] = Field(
+        "nothing",
+        description="with gradient checkpointing, what each checkpoint keeps instead of recomputing "
+        "(selective activation checkpointing, train/checkpoint_policy.py): attention outputs; those and "
+        "the matmul outputs no wider than the hidden size; or every matmul output. Same gradients, less "
+        "recompute, more memory; not combined with compile_layers; not yet measured on a GPU (bench/README.md §1e)",
+    )
     fused_lora: Literal["auto", "on", "off"] = Field(
         "auto",
         description="each LoRA linear layer as one autograd node over its 4-bit weight (train/fused_lora.py); "

@@ -1,0 +1,144 @@
+"""Selective checkpointing (`train.checkpoint_keep`) gives full checkpointing's gradients with less recompute.
+
+The recompute is counted by a dispatch mode around the step: an op the checkpoint
+kept is served from its cache in the backward and never reaches the counter, so
+fewer counted ops mean less of the forward ran again. Tiny random Qwen2, fused
+LoRA layers, CPU, float32.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from core.errors import TrainError
+from core.options.train import TrainOptions
+from train.checkpoint_policy import KEEPS, keep_in_checkpoint
+from train.fused_lora import fuse_lora_layers
+from train.loading import Hardware
+from train.regional_compile import use_compiled_layers
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory):
+    from transformers import AutoModelForCausalLM, Qwen2Config
+
+    folder = tmp_path_factory.mktemp("tiny-qwen2-sac")
+    config = Qwen2Config(vocab_size=300, hidden_size=64, intermediate_size=256, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, use_cache=False)  # fmt: skip
+    torch.manual_seed(0)
+    AutoModelForCausalLM.from_config(config, dtype=torch.float32).save_pretrained(folder)
+    return folder
+
+
+def _model(path, keep: str, checkpointing: bool = True):
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+    keep_in_checkpoint(model, keep)  # before peft and the Trainer enable checkpointing, as train() does
+    torch.manual_seed(1)
+    model = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, lora_dropout=0.1, target_modules="all-linear"))
+    for name, param in model.named_parameters():
+        if "lora_B" in name:
+            torch.nn.init.normal_(param, std=0.1)
+    model.train()
+    model.enable_input_require_grads()
+    if checkpointing:
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+    fuse_lora_layers(model)
+    return model
+
+
+class _OpCounter:
+    """Counts the ops that really run; an op the checkpoint kept is served from its cache and never arrives."""
+
+    def __init__(self) -> None:
+        from torch.utils._python_dispatch import TorchDispatchMode
+
+        counts: dict[str, int] = {}
+
+        class Mode(TorchDispatchMode):
+            def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+                counts[func.__name__] = counts.get(func.__name__, 0) + 1
+                return func(*args, **(kwargs or {}))
+
+        self.counts, self.mode = counts, Mode()
+
+    def matmuls(self) -> int:
+        return sum(n for name, n in self.counts.items() if name.split(".")[0] in ("mm", "addmm"))
+
+    def attention(self) -> int:
+        return sum(n for name, n in self.counts.items() if name.startswith("_scaled_dot_product_flash_attention_for_cpu."))
+
+
+def _step(model, ids):
+    """One forward and backward under the counter (it must see both: it changes how some ops dispatch)."""
+    counter = _OpCounter()
+    torch.manual_seed(5)  # the same dropout masks for every model
+    with counter.mode:
+        loss = model(input_ids=ids, labels=ids).loss
+        loss.backward()
+    grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.requires_grad}
+    return counter, loss.item(), grads
+
+
+def test_each_keep_gives_the_same_gradients_with_less_recompute(tiny_checkpoint):
+    ids = torch.randint(0, 300, (2, 48), generator=torch.Generator().manual_seed(3))
+    runs = {keep: _step(_model(tiny_checkpoint, keep), ids) for keep in KEEPS}
+    unchecked, _, _ = _step(_model(tiny_checkpoint, "nothing", checkpointing=False), ids)
+    _, full_loss, full_grads = runs["nothing"]
+    for keep, (_, loss, grads) in runs.items():
+        assert loss == full_loss, keep
+        assert all(torch.equal(grads[n], full_grads[n]) for n in full_grads), keep
+    count = {keep: run[0] for keep, run in runs.items()}
+    layers = 2
+    assert count["nothing"].attention() == 2 * layers  # the forward, then the recompute
+    assert count["attention"].attention() == count["projections"].attention() == unchecked.attention() == layers
+    assert count["nothing"].matmuls() == count["attention"].matmuls() > count["projections"].matmuls()
+    assert count["projections"].matmuls() > count["matmuls"].matmuls() == unchecked.matmuls()
+
+
+def test_the_run_card_line_and_the_wrapper_is_installed_once(tiny_checkpoint):
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_checkpoint, dtype=torch.float32)
+    assert keep_in_checkpoint(model, "nothing").startswith("nothing")
+    assert "≤ 64 wide" in keep_in_checkpoint(model, "projections")
+    wrapper = model.gradient_checkpointing_enable
+    keep_in_checkpoint(model, "projections")
+    assert model.gradient_checkpointing_enable is wrapper
+
+
+def test_compiled_layers_and_a_selective_checkpoint_are_not_combined():
+    cuda = Hardware("cuda", torch.bfloat16, "cuda")
+    opts = TrainOptions(checkpoint_keep="projections", gradient_checkpointing=True)
+    assert use_compiled_layers(opts, cuda, 10_000) is False  # auto steps aside
+    with pytest.raises(TrainError, match="checkpoint_keep: nothing"):
+        use_compiled_layers(opts.model_copy(update={"compile_layers": "on"}), cuda, 10_000)
+
+
+def test_dsforge_train_checkpoints_selectively(tmp_path, license_records, repo_root, smollm_base):
+    """Through `train()`: peft's 4-bit preparation and the Trainer both enable checkpointing, and the
+    layers the Trainer runs carry the policy; the run card says what was kept."""
+    from transformers import TrainerCallback
+
+    from core.config import load_config
+    from tests.train.train_projects import TINY_TRAIN, write_project
+    from train.qlora import train
+
+    class LayerFunctions(TrainerCallback):
+        def __init__(self) -> None:
+            self.seen = []
+
+        def on_train_begin(self, args, state, control, model=None, **kwargs):
+            layers = [m for m in model.modules() if getattr(m, "gradient_checkpointing", False)]
+            self.seen += [m._gradient_checkpointing_func for m in layers]
+
+    spy = LayerFunctions()
+    options = {**TINY_TRAIN, "mode": "qlora", "gradient_checkpointing": True, "checkpoint_keep": "projections"}
+    config = load_config(write_project(tmp_path, license_records, repo_root, train=options))
+    card = train(config, show_progress=False, callbacks=[spy])
+    assert card.status == "complete" and card.steps == 1
+    assert card.memory_policy["checkpoint_keeps"].startswith("projections: the checkpoint keeps attention")
+    assert spy.seen and all("context_fn" in f.keywords for f in spy.seen)
