@@ -132,9 +132,10 @@ def train(
     if compile_layers:
         memory_policy["compiled_layers"] = compile_decoder_layers(model)
     elif opts.compile_layers == "auto" and hardware.device == "cuda":
+        checkpointing = "on" if opts.gradient_checkpointing else "off"
         memory_policy["compiled_layers"] = (
-            f"not compiled (auto): {steps} planned steps, checkpointing {'on' if opts.gradient_checkpointing else 'off'}; "
-            f"auto compiles checkpointed runs of {COMPILE_MIN_STEPS}+ steps"
+            f"not compiled (auto): {steps} planned steps, checkpointing {checkpointing}, method {opts.method}; "
+            f"auto compiles LoRA/QLoRA runs on one GPU with full checkpointing and {COMPILE_MIN_STEPS}+ steps"
         )
 
     from transformers import EarlyStoppingCallback
@@ -223,7 +224,9 @@ def run_fingerprint(opts: TrainOptions, data_id: str, base: ResolvedBase, proces
     Options added since the first release count only when they are not at their
     defaults, so a run of an older config keeps its fingerprint and is not redone.
     """
-    options = opts.model_dump(mode="json", exclude={"merge", "min_train_examples", "distributed", "fused_lora", "checkpoint_keep"})
+    # fused_lora and checkpoint_keep change how the step runs, not what it computes.
+    execution_only = {"fused_lora", "checkpoint_keep"}
+    options = opts.model_dump(mode="json", exclude={"merge", "min_train_examples", "distributed"} | execution_only)
     options["compile_layers"] = opts.compile_layers == "on"  # the same arithmetic; ids of runs before `auto` kept
     later = {"method": opts.mode, "num_virtual_tokens": 20, "replay": 0.0}
     later["prompt_init_text"] = TrainOptions.model_fields["prompt_init_text"].default

@@ -4,7 +4,7 @@ All layers share one compiled function (the layer class's own forward, `self` an
 argument), so dynamo traces and Inductor compiles it once for every layer. The
 gradient checkpoint stays outside the compiled region, in eager PyTorch: compiled
 around the checkpoint, AOTAutograd's partitioner saved every activation anyway
-(bench/README.md §1b: 4.4× the memory, no recompute), which is not checkpointing.
+(bench/README.md §1d: 4.4× the memory, no recompute), which is not checkpointing.
 Inside it, the compiled forward runs again in the backward and its saved tensors
 go through the checkpoint's hooks like any others.
 """
