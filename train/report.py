@@ -103,7 +103,7 @@ def _is_merge(tuned: dict[str, Any] | None) -> bool:
 def _tuned_summary(card: RunCard, tuned: dict[str, Any] | None) -> str:
     hp = card.hyperparameters
     if _is_merge(tuned):
-        return f"tuned: {hp.get('mode')} of {len(hp.get('inputs') or [])} adapters{_rank(hp)}, `{card.fingerprint}`"
+        return f"tuned: {hp.get('mode')} of {len(hp.get('inputs') or [])} adapters, `{card.fingerprint}`"
     return f"adapter: {method_of(hp)}{_rank(hp)}, {card.steps} steps, run `{card.fingerprint}`"
 
 

@@ -28,3 +28,17 @@ def one_torch_thread():
 
     with one_cpu_thread():
         yield
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory):
+    """A two-layer random Qwen2 (hidden 64, vocabulary 300) saved once: layer-level tests need no real weights."""
+    import torch
+    from transformers import AutoModelForCausalLM, Qwen2Config
+
+    folder = tmp_path_factory.mktemp("tiny-qwen2")
+    config = Qwen2Config(vocab_size=300, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, use_cache=False)  # fmt: skip
+    torch.manual_seed(0)
+    AutoModelForCausalLM.from_config(config, dtype=torch.float32).save_pretrained(folder)
+    return folder

@@ -19,18 +19,6 @@ from train.loading import Hardware
 from train.regional_compile import use_compiled_layers
 
 
-@pytest.fixture(scope="module")
-def tiny_checkpoint(tmp_path_factory):
-    from transformers import AutoModelForCausalLM, Qwen2Config
-
-    folder = tmp_path_factory.mktemp("tiny-qwen2-sac")
-    config = Qwen2Config(vocab_size=300, hidden_size=64, intermediate_size=256, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, use_cache=False)  # fmt: skip
-    torch.manual_seed(0)
-    AutoModelForCausalLM.from_config(config, dtype=torch.float32).save_pretrained(folder)
-    return folder
-
-
 def _model(path, keep: str, checkpointing: bool = True):
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM

@@ -20,18 +20,6 @@ from train.qlora import use_fused_lora
 GRAD_RTOL = 1e-5  # worst |Δgrad| / max|grad| per tensor, float32
 
 
-@pytest.fixture(scope="module")
-def tiny_checkpoint(tmp_path_factory):
-    from transformers import AutoModelForCausalLM, Qwen2Config
-
-    folder = tmp_path_factory.mktemp("tiny-qwen2")
-    config = Qwen2Config(vocab_size=300, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, use_cache=False)  # fmt: skip
-    torch.manual_seed(0)
-    AutoModelForCausalLM.from_config(config, dtype=torch.float32).save_pretrained(folder)
-    return folder
-
-
 def _lora_model(path, quantise: bool, dropout: float, target_modules="all-linear", use_dora=False):
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, BitsAndBytesConfig
