@@ -63,6 +63,58 @@ class StepProfiler(TrainerCallback):
         self._step += 1
 
 
+class StepPythonProfile(TrainerCallback):
+    """cProfile over optimiser step `at_step`: where the host's time goes when the GPU waits for it.
+
+    `item`/`synchronize` time is the host waiting for the GPU; the rest is Python and launch work.
+    """
+
+    def __init__(self, at_step: int, top: int = 25, dump_to: Path | None = None) -> None:
+        self.at_step, self.top, self.dump_to = at_step, top, dump_to
+        self.summary: dict[str, Any] = {}
+        self._prof: Any = None
+        self._step = 0
+        self._start = 0.0
+
+    def on_step_begin(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+        if self._step == self.at_step:
+            import cProfile
+
+            self._prof = cProfile.Profile()
+            self._start = time.perf_counter()
+            self._prof.enable()
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+        if self._step == self.at_step and self._prof is not None:
+            self._prof.disable()
+            wall = time.perf_counter() - self._start
+            self.summary = summarise_python_profile(self._prof, wall, self.top)
+            if self.dump_to is not None:  # the whole profile, for `python -m pstats` (callers included)
+                self.dump_to.parent.mkdir(parents=True, exist_ok=True)
+                self._prof.dump_stats(self.dump_to)
+            self._prof = None
+        self._step += 1
+
+
+def summarise_python_profile(prof: Any, wall_s: float, top: int) -> dict[str, Any]:
+    import pstats
+
+    stats = pstats.Stats(prof).stats  # (file, line, name) -> (calls, prim calls, tottime, cumtime, callers)
+
+    def where(key: tuple[str, int, str]) -> str:
+        file, line, name = key
+        parts = Path(file).parts
+        short = "/".join(parts[-2:]) if len(parts) > 1 else file
+        return f"{short}:{line}:{name}"[-110:]
+
+    def ranked(index: int) -> list[dict[str, Any]]:
+        rows = sorted(stats.items(), key=lambda kv: kv[1][index], reverse=True)[:top]
+        return [{"fn": where(k), "ms": round(v[index] * 1e3, 1), "calls": v[0]} for k, v in rows]
+
+    return {"wall_ms": round(wall_s * 1e3, 1), "function_calls": sum(v[0] for v in stats.values()),
+            "top_self": ranked(2), "top_cumulative": ranked(3)}  # fmt: skip
+
+
 def summarise_profile(prof: Any, wall_s: float, top: int) -> dict[str, Any]:
     events = prof.events()
     kernels = [e for e in events if _is_device(e)]

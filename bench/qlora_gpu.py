@@ -82,6 +82,8 @@ def main(return_runs: bool = False) -> list[dict[str, Any]] | None:
                         help="fixed: every record cut to exactly --seq-len tokens; sample: record lengths drawn "
                         "from the sample dataset's (bench/sample_lengths.json)")
     parser.add_argument("--profile", action="store_true", help="profile one step per run (bench/profile_step.py)")
+    parser.add_argument("--cprofile", action="store_true",
+                        help="cProfile one step per run: the host's Python time by function")
     parser.add_argument("--deadline-s", type=float, default=1e9, help="start no new run after this many seconds")
     parser.add_argument("--run-timeout-s", type=float, default=600, help="stop one run after this many seconds")
     parser.add_argument("--work", type=Path, default=Path("/tmp/dsforge-bench"))
@@ -106,13 +108,16 @@ def main(return_runs: bool = False) -> list[dict[str, Any]] | None:
         order.sort(key=lambda rp: POLICIES[rp[1]].get("repeats", args.repeats) < args.repeats)
         for repeat, policy in order:
             job = {"arch": arch, "policy": policy, "repeat": repeat, "base": str(base), "dataset": str(dataset),
-                   "data": args.data, "profile": args.profile}
+                   "data": args.data, "profile": args.profile,
+                   "cprofile": args.cprofile}
             if time.monotonic() - started > args.deadline_s:
                 runs.append({**job, "error": "not run: --deadline-s reached"})
             else:
                 run_started = time.monotonic()
                 runs.append({**run_in_subprocess(job, args), "wall_s": round(time.monotonic() - run_started, 1)})
             print(json.dumps(_brief(runs[-1])), flush=True)
+            if runs[-1].get("python_profile"):
+                print(_python_profile_lines(runs[-1]), flush=True)
             # Runs so far survive a machine taken back or a command cut at its time limit.
             partial.write_text(json.dumps({"runs": runs}, indent=2))
     summary = summarise(runs, args)
@@ -127,6 +132,17 @@ def _brief(run: dict[str, Any]) -> dict[str, Any]:
     keep = ("arch", "policy", "repeat", "batch", "tokens_per_s", "step_s_median", "peak_reserved_gib", "mfu_lora",
             "memory_policy", "wall_s", "error", "log_tail")  # fmt: skip
     return {k: run[k] for k in keep if k in run}
+
+
+def _python_profile_lines(run: dict[str, Any]) -> str:
+    """The host profile as `{"arch"`-prefixed lines, so a log filtered to result lines keeps it."""
+    prof = run["python_profile"]
+    head = {"arch": run["arch"], "policy": run["policy"], "python_wall_ms": prof["wall_ms"],
+            "function_calls": prof["function_calls"]}  # fmt: skip
+    lines = [json.dumps(head)]
+    for key in ("top_self", "top_cumulative"):
+        lines.append(json.dumps({"arch": run["arch"], key: [f"{t['fn']} {t['ms']}ms x{t['calls']}" for t in prof[key]]}))
+    return "\n".join(lines)
 
 
 def _most_rows(args: argparse.Namespace) -> int:
@@ -199,7 +215,8 @@ def make_dataset(tokenizer_dir: Path, target: Path, seq_len: int, rows: int, dat
 def run_in_subprocess(job: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
     cmd = [sys.executable, __file__, "--tokenizer", str(args.tokenizer), "--steps", str(args.steps),
            "--warmup", str(args.warmup), "--batch-size", str(args.batch_size), "--seq-len", str(args.seq_len),
-           "--work", str(args.work), "--data", args.data, "--worker", json.dumps(job)]  # fmt: skip
+           "--work", str(args.work), "--data", args.data, "--results", str(args.results),
+           "--worker", json.dumps(job)]  # fmt: skip
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
                               timeout=args.run_timeout_s)  # fmt: skip
@@ -240,6 +257,11 @@ def run_policy(args: argparse.Namespace, job: dict[str, Any]) -> dict[str, Any]:
         from bench.profile_step import StepProfiler
 
         callbacks.append(StepProfiler(at_step=args.warmup - 1))  # the last warm-up step: timed steps stay clean
+    if job.get("cprofile"):
+        from bench.profile_step import StepPythonProfile
+
+        dump = Path(args.results) / f"pstats-{job['arch']}-{job['policy']}-{job['repeat']}.prof"
+        callbacks.append(StepPythonProfile(at_step=args.warmup - 1, dump_to=dump))
     total_steps = args.warmup + args.steps
     extra: dict[str, Any] = {}
     if spec["kind"] == "baseline":
@@ -250,8 +272,11 @@ def run_policy(args: argparse.Namespace, job: dict[str, Any]) -> dict[str, Any]:
         tokens_seen, card = train_dsforge(job, args, spec["options"], total_steps, callbacks)
         extra = {"memory_policy": card.memory_policy, "resolved_batch": card.hyperparameters.get("batch_size")}
         args.batch_size = card.hyperparameters.get("batch_size", args.batch_size)
-    if job.get("profile"):
-        extra["profile"] = callbacks[-1].summary
+    for callback in callbacks:
+        if type(callback).__name__ == "StepProfiler":
+            extra["profile"] = callback.summary
+        elif type(callback).__name__ == "StepPythonProfile":
+            extra["python_profile"] = callback.summary
     timed = timer.durations[args.warmup :]
     step_s = statistics.median(timed)
     tokens_per_step = tokens_seen / max(len(timer.durations), 1)

@@ -12,8 +12,11 @@ step). `LoraLinearFunction` does the same arithmetic with fewer, bigger calls:
               dA = (s · g B)ᵀ drop(x),  dB = s · gᵀ (drop(x) Aᵀ)
 
 The frozen weight is never stored dequantised (it is dequantised again in the
-backward, as bitsandbytes does); the double-quantised absmax is expanded once into
-a float32 buffer (0.5 bit per weight). Everything the function reads is a tensor or
+backward, as bitsandbytes does). The double-quantised absmax is expanded once into
+a float32 buffer (0.5 bit per weight, one kernel fewer per call) while that costs
+little; past `EXPAND_ABSMAX_MAX_BYTES` for the whole model (a 7B: 0.4 GB, where
+memory binds and the GPU, not the host, paces the step) each call expands it
+again, as bitsandbytes does. Everything the function reads is a tensor or
 a constant shared by every layer of one shape, so `torch.compile` traces one graph
 for all decoder layers instead of one per layer. Dropout keeps peft's semantics: its
 own mask per layer, inverted scaling, nothing dropped in eval mode.
@@ -22,6 +25,7 @@ tests/train/test_fused_lora.py holds it to peft's outputs and gradients.
 
 from __future__ import annotations
 
+import math
 import types
 from typing import Any
 
@@ -29,6 +33,12 @@ import torch
 
 FUSED_ATTRIBUTE = "_dsforge_fused"
 ABSMAX_BUFFER = "_dsforge_absmax"
+# Expanded float32 absmax for all 4-bit layers together: below this, one buffer saves a kernel per
+# call (small models, host-bound); above, the double-quantised absmax is expanded per call.
+EXPAND_ABSMAX_MAX_BYTES = 256 * 2**20
+# How to expand a double-quantised (uint8) absmax: (its own absmax, its code, offset, its blocksize).
+NestedAbsmax = tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]
+NESTED_BUFFERS = ("_dsforge_absmax2", "_dsforge_absmax_code", "_dsforge_absmax_offset")
 # (blocksize, quant type, (out, in), storage dtype) of a 4-bit weight; None: a dense weight.
 NF4Spec = tuple[int, str, tuple[int, int], torch.dtype]
 
@@ -48,6 +58,7 @@ class LoraLinearFunction(torch.autograd.Function):
         bias: torch.Tensor | None,
         scaling: float,
         dropout: float,
+        nested: NestedAbsmax | None = None,
     ) -> torch.Tensor:
         shape = x.shape
         x2 = x.reshape(-1, shape[-1])
@@ -56,18 +67,20 @@ class LoraLinearFunction(torch.autograd.Function):
         else:
             dropped, mask = x2, None
         a, b = lora_a.to(x.dtype), lora_b.to(x.dtype)
-        dense = dense_weight(weight, absmax, spec, x.dtype)
+        dense = dense_weight(weight, absmax, spec, x.dtype, nested)
         out = torch.mm(x2, dense.t()) if bias is None else torch.addmm(bias.to(x.dtype), x2, dense.t())
         xa = torch.mm(dropped, a.t())
         out = torch.addmm(out, xa, b.t(), alpha=scaling)
         # Inputs themselves, not views or casts of them: torch.compile cannot save aliases of inputs.
-        ctx.save_for_backward(x, xa, lora_a, lora_b, weight, absmax, mask)
+        ctx.save_for_backward(x, xa, lora_a, lora_b, weight, absmax, mask, *(nested[:3] if nested else ()))
         ctx.spec, ctx.scaling, ctx.dropout, ctx.has_bias = spec, scaling, dropout, bias is not None
+        ctx.nested_blocksize = nested[3] if nested else None
         return out.view(*shape[:-1], out.shape[-1])
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:  # type: ignore[override]
-        x, xa, lora_a, lora_b, weight, absmax, mask = ctx.saved_tensors
+        x, xa, lora_a, lora_b, weight, absmax, mask, *nested_tensors = ctx.saved_tensors
+        nested = (*nested_tensors, ctx.nested_blocksize) if nested_tensors else None
         x2 = x.reshape(-1, x.shape[-1])
         a, b = lora_a.to(x.dtype), lora_b.to(x.dtype)
         g = grad.reshape(-1, grad.shape[-1]).to(x2.dtype)
@@ -83,20 +96,29 @@ class LoraLinearFunction(torch.autograd.Function):
             through_lora = torch.mm(gb, a)
             if mask is not None:
                 through_lora = torch.ops.aten.native_dropout_backward(through_lora, mask, scale_back)
-            dense = dense_weight(weight, absmax, ctx.spec, g.dtype)
+            dense = dense_weight(weight, absmax, ctx.spec, g.dtype, nested)
             grad_x = torch.addmm(through_lora, g, dense).view(x.shape)
         if ctx.has_bias and ctx.needs_input_grad[6]:
             grad_bias = g.sum(0)
-        return grad_x, grad_a, grad_b, None, None, None, grad_bias, None, None
+        return grad_x, grad_a, grad_b, None, None, None, grad_bias, None, None, None
 
 
 def dense_weight(
-    weight: torch.Tensor, absmax: torch.Tensor | None, spec: NF4Spec | None, dtype: torch.dtype
+    weight: torch.Tensor,
+    absmax: torch.Tensor | None,
+    spec: NF4Spec | None,
+    dtype: torch.dtype,
+    nested: NestedAbsmax | None = None,
 ) -> torch.Tensor:
-    """The frozen weight as a dense (out, in) matrix in `dtype`: one bitsandbytes kernel for 4-bit."""
+    """The frozen weight as a dense (out, in) matrix in `dtype`: one bitsandbytes kernel for 4-bit
+    (two when the absmax is still double-quantised)."""
     if spec is None or absmax is None:
         return weight if weight.dtype == dtype else weight.to(dtype)
     blocksize, quant_type, shape, storage = spec
+    if nested is not None:
+        absmax2, code, offset, blocksize2 = nested
+        absmax = torch.ops.bitsandbytes.dequantize_blockwise.default(absmax, absmax2, code, blocksize2, torch.float32)
+        absmax = absmax + offset
     out = torch.ops.bitsandbytes.dequantize_4bit.default(weight.view(-1, 1), absmax, blocksize, quant_type,
                                                          list(shape), storage)  # fmt: skip
     return out if out.dtype == dtype else out.to(dtype)
@@ -110,22 +132,53 @@ def fuse_lora_layers(model: Any) -> str:
     back to peft's whenever the layer is merged, disabled, or called with per-sample adapters.
     """
     fused, skipped = 0, 0
-    for module in model.modules():
-        if getattr(module, FUSED_ATTRIBUTE, False) or not _is_lora_linear(module):
-            continue
+    targets = [m for m in model.modules() if not getattr(m, FUSED_ATTRIBUTE, False) and _is_lora_linear(m)]
+    expand = expanded_absmax_bytes(targets) <= EXPAND_ABSMAX_MAX_BYTES
+    for module in targets:
         if not _fusable(module):
             skipped += 1
             continue
         qs = _quant_state(module.get_base_layer())
         module._dsforge_spec = None if qs is None else (qs.blocksize, qs.quant_type, tuple(qs.shape), qs.dtype)
-        module.register_buffer(ABSMAX_BUFFER, None if qs is None else _expanded_absmax(qs), persistent=False)
+        keep_nested = qs is not None and qs.nested and not expand
+        absmax = None if qs is None else (qs.absmax if keep_nested else _expanded_absmax(qs))
+        module.register_buffer(ABSMAX_BUFFER, absmax, persistent=False)
+        # Buffers, not plain attributes: a compiled layer reads them as inputs, one graph for all layers.
+        for name, value in zip(NESTED_BUFFERS, _nested_tensors(qs) if keep_nested else (None,) * 3, strict=True):
+            module.register_buffer(name, value, persistent=False)
+        module._dsforge_nested_blocksize = qs.state2.blocksize if keep_nested else None
         module._dsforge_use_peft = False
         module._dsforge_peft_forward = module.forward
         module.forward = types.MethodType(_fused_forward, module)
         setattr(module, FUSED_ATTRIBUTE, True)
         fused += 1
     text = f"{fused} LoRA linear layers, one autograd node each"
+    if any(getattr(m, "_dsforge_nested_blocksize", None) is not None for m in targets):
+        text += "; absmax expanded per call (double-quantised, kept so: large model)"
     return text + (f"; {skipped} left to peft (DoRA, several adapters or an unknown base layer)" if skipped else "")
+
+
+def expanded_absmax_bytes(modules: list[Any]) -> int:
+    """Bytes a float32 absmax buffer would take for every 4-bit base weight among `modules`."""
+    total = 0
+    for module in modules:
+        qs = _quant_state(module.get_base_layer()) if hasattr(module, "get_base_layer") else None
+        if qs is not None:
+            total += 4 * math.prod(qs.shape) // qs.blocksize
+    return total
+
+
+def _nested_tensors(qs: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    offset = qs.offset if isinstance(qs.offset, torch.Tensor) else torch.tensor(float(qs.offset))
+    return qs.state2.absmax, qs.state2.code, offset.to(qs.absmax.device, torch.float32)
+
+
+def _nested(module: Any) -> NestedAbsmax | None:
+    blocksize = getattr(module, "_dsforge_nested_blocksize", None)
+    if blocksize is None:
+        return None
+    absmax2, code, offset = (getattr(module, name) for name in NESTED_BUFFERS)
+    return absmax2, code, offset, blocksize
 
 
 def _expanded_absmax(qs: Any) -> torch.Tensor:
@@ -178,6 +231,7 @@ def _fused_forward(self: Any, x: torch.Tensor, *args: Any, **kwargs: Any) -> tor
     out = LoraLinearFunction.apply(
         x.to(dtype), self.lora_A[name].weight, self.lora_B[name].weight, base.weight,
         getattr(self, ABSMAX_BUFFER), self._dsforge_spec, getattr(base, "bias", None), float(self.scaling[name]), p,
+        _nested(self),
     )  # fmt: skip
     # bitsandbytes hands back the caller's dtype; a plain linear layer under autocast its compute dtype.
     return out.to(x.dtype) if self._dsforge_spec is not None else out

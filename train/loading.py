@@ -43,6 +43,23 @@ def pick_hardware(compute_dtype: str) -> Hardware:
     return Hardware("cpu", dtype, "cpu")
 
 
+def grow_memory_in_place(hardware: Hardware) -> str | None:
+    """Let the CUDA caching allocator grow segments instead of caching fixed-size blocks.
+
+    Packed rows change length every step, so fixed segments fragment: a 7B run reserved 0.8 GiB
+    over what it allocated (bench/README.md §1e). A user's own PYTORCH_CUDA_ALLOC_CONF wins.
+    Returns the setting for the run card, or None where nothing was changed.
+    """
+    if hardware.device != "cuda" or os.environ.get("PYTORCH_CUDA_ALLOC_CONF") or os.environ.get("PYTORCH_ALLOC_CONF"):
+        return None
+    try:
+        torch.cuda.memory._set_allocator_settings("expandable_segments:True")
+    except (AttributeError, RuntimeError) as exc:  # an older torch, or an allocator that cannot
+        log.info("allocator settings left as they are: %s", exc)
+        return None
+    return "expandable_segments:True"
+
+
 def check_quantised_dtype(dtype: torch.dtype, load_in_4bit: bool) -> None:
     """fp16 compute over 4-bit weights overflows in the dequantised matmuls: refuse it."""
     if load_in_4bit and dtype == torch.float16:

@@ -33,6 +33,7 @@ from train.data import TrainPaths, conversational, dataset_fingerprint, load_spl
 from train.loading import (
     Hardware,
     check_chat_template,
+    grow_memory_in_place,
     keep_frozen_in_dtype,
     load_model,
     load_tokenizer,
@@ -43,10 +44,10 @@ from train.methods import peft_config
 from train.packing import attention_implementation, use_packing
 from train.fused_lora import fuse_lora_layers
 from train.regional_compile import (
-    COMPILE_MIN_STEPS,
     compile_decoder_layers,
     planned_steps,
     use_compiled_layers,
+    why_not_compiled,
 )
 from train.replay import mix_replay, set_sha256
 
@@ -78,6 +79,7 @@ def train(
         log.info("training already complete for %s; nothing to do", fingerprint)
         return done
     hardware = pick_hardware(opts.compute_dtype)
+    allocator = grow_memory_in_place(hardware)
     distributed.start(hardware)
     distributed.check_fsdp_options(opts, hardware)
     with distributed.main_first():
@@ -116,34 +118,35 @@ def train(
 
     set_seed(opts.seed)  # LoRA's A matrices are drawn here, before the Trainer seeds anything
     kept = keep_in_checkpoint(model, opts.checkpoint_keep) if opts.gradient_checkpointing else None
+    base_parameters = int(model.num_parameters())  # 4-bit weights counted unpacked
     model, memory_policy = add_lora(model, opts, hardware, base.path)
     if kept is not None:
         memory_policy["checkpoint_keeps"] = kept
     steps = planned_steps(opts, rows if rows is not None and packing else len(train_split))
-    compile_layers = use_compiled_layers(opts, hardware, steps)
+    compile_layers = use_compiled_layers(opts, hardware, steps, base_parameters)
     # Inductor generates Liger's fusions itself and cannot trace its kernels.
     memory_policy["liger_kernels"] = use_liger_kernels(opts, hardware) and not compile_layers
     if use_fused_lora(opts, hardware):
         memory_policy["fused_lora"] = fuse_lora_layers(model)
     memory_policy["batch"] = fit.card()
+    if allocator:
+        memory_policy["allocator"] = allocator
     memory_policy["packing"] = (
         f"padding-free, per-record attention ({attention})" if packing else "off: one record per row, padded"
     )
     if compile_layers:
         memory_policy["compiled_layers"] = compile_decoder_layers(model)
     elif opts.compile_layers == "auto" and hardware.device == "cuda":
-        checkpointing = "on" if opts.gradient_checkpointing else "off"
-        memory_policy["compiled_layers"] = (
-            f"not compiled (auto): {steps} planned steps, checkpointing {checkpointing}, method {opts.method}; "
-            f"auto compiles LoRA/QLoRA runs on one GPU with full checkpointing and {COMPILE_MIN_STEPS}+ steps"
-        )
+        why = why_not_compiled(opts, hardware, steps, base_parameters)
+        memory_policy["compiled_layers"] = f"not compiled (auto): {why}"
 
     from transformers import EarlyStoppingCallback
-    from trl import SFTTrainer
+
+    from train.lean_trainer import LeanSFTTrainer
 
     args = sft_config(opts, hardware, paths.checkpoints, show_progress, memory_policy["liger_kernels"])
     with distributed.main_first():  # rank 0 writes the datasets' map caches, the others read them
-        trainer = SFTTrainer(
+        trainer = LeanSFTTrainer(
             model=model,
             args=args,
             train_dataset=conversational(train_split),

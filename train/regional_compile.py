@@ -26,10 +26,15 @@ from train.loading import Hardware
 # (0.5B/1.5B at the recipe's batch); past the fitted, uncheckpointed batch or at 7B it saves next to
 # nothing (bench/README.md §1e). `auto` compiles only runs that earn the minutes back.
 COMPILE_MIN_STEPS = 1000
+# At 7B the checkpointed step is paced by the GPU: compiled or not it took 0.62 baseline-steps, and
+# the compiled graph holds more memory (bench/README.md §1e, §1f). 1.5B gained about 20 %; the sizes
+# in between are unmeasured, so the line sits between them.
+COMPILE_MAX_PARAMETERS = 4_000_000_000
 
 
-def use_compiled_layers(opts: TrainOptions, hardware: Hardware, planned_steps: int) -> bool:
-    """`auto` compiles long checkpointed LoRA/QLoRA runs on one CUDA GPU, where the host paces the step.
+def use_compiled_layers(opts: TrainOptions, hardware: Hardware, planned_steps: int, base_parameters: int = 0) -> bool:
+    """`auto` compiles long checkpointed LoRA/QLoRA runs of models under 4B parameters on one CUDA GPU,
+    where the host paces the step.
 
     `opts` carries the resolved batch and checkpointing. Not yet run across several GPUs, nor for
     the other methods, so `auto` leaves those alone. Liger asked for by name wins over `auto`:
@@ -52,16 +57,25 @@ def use_compiled_layers(opts: TrainOptions, hardware: Hardware, planned_steps: i
                 "graph's back; set train.compile_layers to auto (off here) or train a plain LoRA (train.method: lora)."
             )
         return True
-    return (
-        opts.compile_layers == "auto"
-        and hardware.device == "cuda"
-        and opts.method in ("qlora", "lora")
-        and opts.liger_kernels != "on"
-        and opts.checkpoint_keep == "nothing"
-        and distributed.processes() == 1
-        and opts.gradient_checkpointing is True
-        and planned_steps >= COMPILE_MIN_STEPS
-    )
+    return why_not_compiled(opts, hardware, planned_steps, base_parameters) is None
+
+
+def why_not_compiled(opts: TrainOptions, hardware: Hardware, planned_steps: int, base_parameters: int) -> str | None:
+    """The one reason `auto` leaves the layers uncompiled (for the run card), or None when it compiles."""
+    reasons = [
+        (opts.compile_layers != "auto", f"compile_layers is {opts.compile_layers}"),
+        (hardware.device != "cuda", f"no CUDA GPU ({hardware.device})"),
+        (opts.method not in ("qlora", "lora"), f"method {opts.method} (auto compiles LoRA and QLoRA)"),
+        (opts.liger_kernels == "on", "liger_kernels is on"),
+        (opts.checkpoint_keep != "nothing", f"checkpoint_keep is {opts.checkpoint_keep}"),
+        (distributed.processes() > 1, f"{distributed.processes()} processes (auto compiles on one GPU)"),
+        (opts.gradient_checkpointing is not True, "checkpointing is off, so the step is paced by the GPU"),
+        (base_parameters >= COMPILE_MAX_PARAMETERS,
+         f"{base_parameters / 1e9:.1f}B parameters: a step this size is paced by the GPU"),
+        (planned_steps < COMPILE_MIN_STEPS,
+         f"{planned_steps} planned steps: compiling pays from {COMPILE_MIN_STEPS}"),
+    ]  # fmt: skip
+    return next((why for applies, why in reasons if applies), None)
 
 
 def planned_steps(opts: TrainOptions, rows: int) -> int:

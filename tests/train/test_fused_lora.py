@@ -66,6 +66,22 @@ def test_fused_layers_give_peft_loss_and_gradients(tiny_checkpoint, quantise, dr
     assert [n for n, _ in fused.named_parameters()] == [n for n, _ in reference.named_parameters()]
 
 
+def test_a_large_model_keeps_its_absmax_double_quantised(tiny_checkpoint, monkeypatch):
+    """Past the buffer budget each call expands the double-quantised absmax, as bitsandbytes does."""
+    import train.fused_lora as fused_lora
+
+    monkeypatch.setattr(fused_lora, "EXPAND_ABSMAX_MAX_BYTES", 0)
+    reference, fused = (_lora_model(tiny_checkpoint, True, 0.3) for _ in range(2))
+    assert "absmax expanded per call" in fuse_lora_layers(fused)
+    buffers = [b for n, b in fused.named_buffers() if n.endswith(fused_lora.ABSMAX_BUFFER)]
+    assert len(buffers) == 14 and all(b.dtype == torch.uint8 for b in buffers)  # no float32 copy
+    ids = torch.randint(0, 300, (2, 12), generator=torch.Generator().manual_seed(3))
+    ref_loss, ref_grads = _loss_and_grads(reference, ids)
+    fused_loss, fused_grads = _loss_and_grads(fused, ids)
+    assert fused_loss == pytest.approx(ref_loss, rel=1e-6)
+    assert _worst_relative(ref_grads, fused_grads) < GRAD_RTOL
+
+
 def test_real_weights_4bit_with_dropout(smollm_base):
     reference, fused = (_lora_model(smollm_base.path, True, 0.05) for _ in range(2))
     fuse_lora_layers(fused)
@@ -155,6 +171,21 @@ def test_when_layers_are_compiled(setting, method, device, liger, checkpointing,
     opts = TrainOptions(compile_layers=setting, method=method, liger_kernels=liger,
                         gradient_checkpointing=checkpointing)  # fmt: skip
     assert use_compiled_layers(opts, Hardware(device, torch.bfloat16, device), steps) is expected
+
+
+@pytest.mark.parametrize(
+    ("parameters", "steps", "reason"),
+    [(500_000_000, 5000, None), (7_600_000_000, 5000, "7.6B parameters: a step this size is paced by the GPU"),
+     (500_000_000, 10, "10 planned steps: compiling pays from 1000")],
+)  # fmt: skip
+def test_auto_leaves_large_models_uncompiled_and_says_why(parameters, steps, reason):
+    """A 7B step is paced by the GPU (bench/README.md §1e): compiling it buys nothing but memory."""
+    from train.regional_compile import use_compiled_layers, why_not_compiled
+
+    cuda = Hardware("cuda", torch.bfloat16, "gpu")
+    opts = TrainOptions(compile_layers="auto", gradient_checkpointing=True)
+    assert why_not_compiled(opts, cuda, steps, parameters) == reason
+    assert use_compiled_layers(opts, cuda, steps, parameters) is (reason is None)
 
 
 @pytest.mark.parametrize(
