@@ -1,20 +1,28 @@
-"""trl's SFTTrainer without two per-step host costs that a small model's step cannot hide.
+"""trl's SFTTrainer without the per-step host work that a small model's step cannot hide.
 
 A checkpointed step of a 0.5B model on a big GPU is paced by the host (bench/README.md §1b,
-§1f), so every millisecond of Python between kernels is a millisecond of step time:
+§1f), so every millisecond of Python between kernels is a millisecond of step time. Per
+step, transformers' Trainer walks the whole module tree five times for bookkeeping whose
+answer does not change during a run (0.5B under QLoRA: 2 001 modules, 627 parameters of
+which 336 train; `bench/trainer_overhead.py` times each walk):
 
-- `Trainer.floating_point_ops` walks every module and parameter of the model on every
-  step (`num_parameters(exclude_embeddings=True)`: 8 000 `named_modules` calls per step
-  at 0.5B). The count never changes during a run, so it is taken once.
-- `include_num_input_tokens_seen="non_padding"` counts tokens on the GPU and reads the
-  count back (a host-device sync) at the start of every step. A padding-free packed batch
-  has no padding, so its token count is its length, known on the host.
+- `floating_point_ops` counts the non-embedding parameters again (`num_parameters`):
+  counted once here.
+- `_track_num_input_tokens` ("non_padding") counts tokens on the GPU and reads the count
+  back, a host-device sync at the start of the step. A padding-free packed batch has no
+  padding: its token count is its length, known on the host.
+- `model.train()` sets `training` on every module: skipped while nothing has left
+  training mode through the top-level model since the last full pass.
+- `_clip_grad_norm` and `model.zero_grad()` iterate every parameter for the few that
+  have gradients: here they go straight to the trainable ones (one process only; DDP and
+  FSDP keep transformers' own paths, which they need to recognise the model).
 
-Everything else — the loss, the metrics, the logs, the saved state — is trl's.
+Everything else — loss, metrics, logs, checkpoints — is trl's.
 """
 
 from __future__ import annotations
 
+import types
 from typing import Any
 
 from trl import SFTTrainer
@@ -23,7 +31,12 @@ from trl import SFTTrainer
 class LeanSFTTrainer(SFTTrainer):
     """SFTTrainer whose per-step bookkeeping stays off the GPU's critical path."""
 
-    _non_embedding_parameters: int | None = None
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._non_embedding_parameters: int | None = None
+        self._trainable: list[Any] | None = None
+        if self.accelerator.num_processes == 1:
+            remember_train_mode(self.model)
 
     def floating_point_ops(self, inputs: dict[str, Any]) -> int:
         """The same 6 · tokens · non-embedding parameters as transformers', the count taken once."""
@@ -36,12 +49,58 @@ class LeanSFTTrainer(SFTTrainer):
 
     def _track_num_input_tokens(self, inputs: dict[str, Any]) -> None:
         """A padding-free batch (position ids, no attention mask) in one process: its length, no sync."""
-        padding_free = "position_ids" in inputs and "attention_mask" not in inputs
+        main_input = getattr(self.model, "main_input_name", "input_ids")
+        padding_free = "position_ids" in inputs and "attention_mask" not in inputs and main_input in inputs
         if self.args.include_num_input_tokens_seen == "no" or not padding_free or self.accelerator.num_processes > 1:
             super()._track_num_input_tokens(inputs)
             return
-        main_input = getattr(self.model, "main_input_name", "input_ids")
-        if main_input in inputs:
-            self.state.num_input_tokens_seen += int(inputs[main_input].numel())
-        else:
-            super()._track_num_input_tokens(inputs)
+        self.state.num_input_tokens_seen += int(inputs[main_input].numel())
+
+    def _clip_grad_norm(self, model: Any) -> Any:
+        """transformers' clip over the trainable parameters only (the frozen ones have no gradient)."""
+        if self.accelerator.num_processes > 1 or self.is_deepspeed_enabled or self.is_fsdp_enabled:
+            return super()._clip_grad_norm(model)
+        return self.accelerator.clip_grad_norm_(self._trainable_parameters(model), self.args.max_grad_norm)
+
+    def _trainable_parameters(self, model: Any) -> list[Any]:
+        if self._trainable is None:
+            self._trainable = [p for p in model.parameters() if p.requires_grad]
+            if self.accelerator.num_processes == 1:
+                clear_gradients_of(model, self._trainable)
+        return self._trainable
+
+
+def remember_train_mode(model: Any) -> None:
+    """Make `model.train()` a no-op while the whole tree is known to be in training mode.
+
+    The known state is set by a full `train(mode)` pass through this top-level model and
+    dropped by any other (`eval()` included), so evaluation and back behave as before.
+    """
+    if getattr(model, "_dsforge_train_mode", None) is not None:
+        return
+    full_pass = model.train
+
+    def train(self: Any, mode: bool = True) -> Any:
+        if mode and self._dsforge_train_mode is True and self.training:
+            return self
+        out = full_pass(mode)
+        self._dsforge_train_mode = bool(mode)
+        return out
+
+    model._dsforge_train_mode = False
+    model.train = types.MethodType(train, model)
+
+
+def clear_gradients_of(model: Any, trainable: list[Any]) -> None:
+    """`model.zero_grad()` as set-to-none over the trainable parameters, not a walk of every one."""
+
+    def zero_grad(self: Any, set_to_none: bool = True) -> None:
+        for param in trainable:
+            if param.grad is None:
+                continue
+            if set_to_none:
+                param.grad = None
+            else:
+                param.grad.detach_().zero_()
+
+    model.zero_grad = types.MethodType(zero_grad, model)
