@@ -10,7 +10,10 @@ PyTorch's varlen op), so the policy here names those ops as well.
 
 The policy acts on ops as they are dispatched, so it reaches eager code only:
 inside `train.compile_layers`' compiled body Inductor's kernels bypass it, and
-the two are not combined (train/regional_compile.py).
+the two are not combined (train/regional_compile.py). Seeing every op in Python
+has a price: on a host-bound step (0.5B and 1.5B at the recipe's batch on an
+H200) every keep ran slower than full recompute (bench/README.md §1f), so the
+default keeps nothing.
 """
 
 from __future__ import annotations

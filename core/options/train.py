@@ -88,15 +88,16 @@ class TrainOptions(BaseModel):
         "auto",
         description="torch.compile the decoder layer's forward once for all layers, inside the gradient "
         "checkpoint, with Liger off (train/regional_compile.py); costs 70–110 s of compiling at the start; "
-        "auto: on one CUDA GPU for LoRA and QLoRA runs of 1000+ checkpointed steps, where it earns them back "
-        "(bench/README.md §1e), unless liger_kernels is 'on'",
+        "auto: on one CUDA GPU for LoRA and QLoRA runs of models under 4B parameters with 1000+ checkpointed "
+        "steps, where it earns them back (bench/README.md §1e, §1f), unless liger_kernels is 'on'",
     )
     checkpoint_keep: Literal["nothing", "attention", "projections", "matmuls"] = Field(
         "nothing",
         description="with gradient checkpointing, what each checkpoint keeps instead of recomputing "
         "(selective activation checkpointing, train/checkpoint_policy.py): attention outputs; those and "
         "the matmul outputs no wider than the hidden size; or every matmul output. Same gradients, less "
-        "recompute, more memory; not combined with compile_layers; not yet measured on a GPU (bench/README.md §1e)",
+        "recompute, more memory; not combined with compile_layers; slower than full recompute on host-bound "
+        "steps (0.5B/1.5B on an H200, bench/README.md §1f)",
     )
     fused_lora: Literal["auto", "on", "off"] = Field(
         "auto",
