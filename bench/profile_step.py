@@ -27,73 +27,93 @@ LAUNCH_NAMES = ("cudaLaunchKernel", "cuLaunchKernel", "cudaLaunchKernelExC", "cu
                 "cudaGraphLaunch", "cudaLaunchCooperativeKernel")  # fmt: skip
 
 
-class StepProfiler(TrainerCallback):
-    """Profiles optimiser step `at_step` (0-based) and keeps a summary of it."""
+class OneStepCallback(TrainerCallback):
+    """Measures optimiser step `at_step` (0-based) and keeps a summary of it under `result_key`."""
 
-    def __init__(self, at_step: int, top: int = 12) -> None:
+    result_key = ""
+
+    def __init__(self, at_step: int, top: int) -> None:
         self.at_step, self.top = at_step, top
         self.summary: dict[str, Any] = {}
-        self._prof: Any = None
         self._step = 0
         self._start = 0.0
+        self._active = False
 
     def on_step_begin(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
         if self._step == self.at_step:
-            import torch
-            from torch.profiler import ProfilerActivity, profile
-
-            activities = [ProfilerActivity.CPU]
-            if torch.cuda.is_available():
-                torch.cuda.synchronize()
-                activities.append(ProfilerActivity.CUDA)
-            self._prof = profile(activities=activities)
-            self._prof.__enter__()
+            self._begin()
             self._start = time.perf_counter()
+            self._active = True
 
     def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
-        if self._step == self.at_step and self._prof is not None:
-            import torch
-
-            if torch.cuda.is_available():
-                torch.cuda.synchronize()
-            wall = time.perf_counter() - self._start
-            self._prof.__exit__(None, None, None)
-            self.summary = summarise_profile(self._prof, wall, self.top)
-            self._prof = None
+        if self._step == self.at_step and self._active:
+            self.summary = self._end(self._start)
+            self._active = False
         self._step += 1
 
+    def _begin(self) -> None:
+        raise NotImplementedError
 
-class StepPythonProfile(TrainerCallback):
-    """cProfile over optimiser step `at_step`: where the host's time goes when the GPU waits for it.
+    def _end(self, start: float) -> dict[str, Any]:
+        raise NotImplementedError
+
+
+class StepProfiler(OneStepCallback):
+    """torch.profiler over one optimiser step: GPU idle share, kernels, top ops."""
+
+    result_key = "profile"
+
+    def __init__(self, at_step: int, top: int = 12) -> None:
+        super().__init__(at_step, top)
+        self._prof: Any = None
+
+    def _begin(self) -> None:
+        import torch
+        from torch.profiler import ProfilerActivity, profile
+
+        activities = [ProfilerActivity.CPU]
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+            activities.append(ProfilerActivity.CUDA)
+        self._prof = profile(activities=activities)
+        self._prof.__enter__()
+
+    def _end(self, start: float) -> dict[str, Any]:
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        wall = time.perf_counter() - start
+        self._prof.__exit__(None, None, None)
+        return summarise_profile(self._prof, wall, self.top)
+
+
+class StepPythonProfile(OneStepCallback):
+    """cProfile over one optimiser step: where the host's time goes when the GPU waits for it.
 
     `item`/`synchronize` time is the host waiting for the GPU; the rest is Python and launch work.
     """
 
+    result_key = "python_profile"
+
     def __init__(self, at_step: int, top: int = 25, dump_to: Path | None = None) -> None:
-        self.at_step, self.top, self.dump_to = at_step, top, dump_to
-        self.summary: dict[str, Any] = {}
+        super().__init__(at_step, top)
+        self.dump_to = dump_to
         self._prof: Any = None
-        self._step = 0
-        self._start = 0.0
 
-    def on_step_begin(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
-        if self._step == self.at_step:
-            import cProfile
+    def _begin(self) -> None:
+        import cProfile
 
-            self._prof = cProfile.Profile()
-            self._start = time.perf_counter()
-            self._prof.enable()
+        self._prof = cProfile.Profile()
+        self._prof.enable()
 
-    def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
-        if self._step == self.at_step and self._prof is not None:
-            self._prof.disable()
-            wall = time.perf_counter() - self._start
-            self.summary = summarise_python_profile(self._prof, wall, self.top)
-            if self.dump_to is not None:  # the whole profile, for `python -m pstats` (callers included)
-                self.dump_to.parent.mkdir(parents=True, exist_ok=True)
-                self._prof.dump_stats(self.dump_to)
-            self._prof = None
-        self._step += 1
+    def _end(self, start: float) -> dict[str, Any]:
+        self._prof.disable()
+        wall = time.perf_counter() - start
+        if self.dump_to is not None:  # the whole profile, for `python -m pstats` (callers included)
+            self.dump_to.parent.mkdir(parents=True, exist_ok=True)
+            self._prof.dump_stats(self.dump_to)
+        return summarise_python_profile(self._prof, wall, self.top)
 
 
 def summarise_python_profile(prof: Any, wall_s: float, top: int) -> dict[str, Any]:

@@ -108,8 +108,7 @@ def main(return_runs: bool = False) -> list[dict[str, Any]] | None:
         order.sort(key=lambda rp: POLICIES[rp[1]].get("repeats", args.repeats) < args.repeats)
         for repeat, policy in order:
             job = {"arch": arch, "policy": policy, "repeat": repeat, "base": str(base), "dataset": str(dataset),
-                   "data": args.data, "profile": args.profile,
-                   "cprofile": args.cprofile}
+                   "data": args.data, "profile": args.profile, "cprofile": args.cprofile}
             if time.monotonic() - started > args.deadline_s:
                 runs.append({**job, "error": "not run: --deadline-s reached"})
             else:
@@ -273,10 +272,8 @@ def run_policy(args: argparse.Namespace, job: dict[str, Any]) -> dict[str, Any]:
         extra = {"memory_policy": card.memory_policy, "resolved_batch": card.hyperparameters.get("batch_size")}
         args.batch_size = card.hyperparameters.get("batch_size", args.batch_size)
     for callback in callbacks:
-        if type(callback).__name__ == "StepProfiler":
-            extra["profile"] = callback.summary
-        elif type(callback).__name__ == "StepPythonProfile":
-            extra["python_profile"] = callback.summary
+        if getattr(callback, "result_key", ""):
+            extra[callback.result_key] = callback.summary
     timed = timer.durations[args.warmup :]
     step_s = statistics.median(timed)
     tokens_per_step = tokens_seen / max(len(timer.durations), 1)
