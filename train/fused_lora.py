@@ -116,9 +116,7 @@ def dense_weight(
         return weight if weight.dtype == dtype else weight.to(dtype)
     blocksize, quant_type, shape, storage = spec
     if nested is not None:
-        absmax2, code, offset, blocksize2 = nested
-        absmax = torch.ops.bitsandbytes.dequantize_blockwise.default(absmax, absmax2, code, blocksize2, torch.float32)
-        absmax = absmax + offset
+        absmax = expand_absmax(absmax, nested)
     out = torch.ops.bitsandbytes.dequantize_4bit.default(weight.view(-1, 1), absmax, blocksize, quant_type,
                                                          list(shape), storage)  # fmt: skip
     return out if out.dtype == dtype else out.to(dtype)
@@ -158,19 +156,21 @@ def fuse_lora_layers(model: Any) -> str:
     return text + (f"; {skipped} left to peft (DoRA, several adapters or an unknown base layer)" if skipped else "")
 
 
+def expand_absmax(absmax: torch.Tensor, nested: NestedAbsmax) -> torch.Tensor:
+    """A double-quantised (uint8) absmax as float32, the way bitsandbytes' own dequantisation expands it."""
+    absmax2, code, offset, blocksize2 = nested
+    return torch.ops.bitsandbytes.dequantize_blockwise.default(absmax, absmax2, code, blocksize2, torch.float32) + offset
+
+
 def expanded_absmax_bytes(modules: list[Any]) -> int:
-    """Bytes a float32 absmax buffer would take for every 4-bit base weight among `modules`."""
-    total = 0
-    for module in modules:
-        qs = _quant_state(module.get_base_layer()) if hasattr(module, "get_base_layer") else None
-        if qs is not None:
-            total += 4 * math.prod(qs.shape) // qs.blocksize
-    return total
+    """Bytes a float32 absmax buffer would take for every 4-bit base weight among LoRA `modules`."""
+    states = (_quant_state(module.get_base_layer()) for module in modules)
+    return sum(4 * math.prod(qs.shape) // qs.blocksize for qs in states if qs is not None)
 
 
 def _nested_tensors(qs: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     offset = qs.offset if isinstance(qs.offset, torch.Tensor) else torch.tensor(float(qs.offset))
-    return qs.state2.absmax, qs.state2.code, offset.to(qs.absmax.device, torch.float32)
+    return qs.state2.absmax, qs.state2.code.to(qs.absmax.device), offset.to(qs.absmax.device, torch.float32)
 
 
 def _nested(module: Any) -> NestedAbsmax | None:
@@ -182,12 +182,9 @@ def _nested(module: Any) -> NestedAbsmax | None:
 
 
 def _expanded_absmax(qs: Any) -> torch.Tensor:
-    absmax = qs.absmax
     if qs.nested:
-        from bitsandbytes.functional import dequantize_blockwise
-
-        absmax = dequantize_blockwise(qs.absmax, qs.state2) + qs.offset
-    return absmax.float()
+        return expand_absmax(qs.absmax, (*_nested_tensors(qs), qs.state2.blocksize)).float()
+    return qs.absmax.float()
 
 
 def _is_lora_linear(module: Any) -> bool:
