@@ -34,9 +34,12 @@ class LeanSFTTrainer(SFTTrainer):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._non_embedding_parameters: int | None = None
-        self._trainable: list[Any] | None = None
-        if self.accelerator.num_processes == 1:
+        # One plain process: the model the loop sees is this one, unwrapped, so its walks can be short-cut.
+        self._one_process = self.accelerator.num_processes == 1 and not (self.is_deepspeed_enabled or self.is_fsdp_enabled)
+        self._trainable = [p for p in self.model.parameters() if p.requires_grad] if self._one_process else []
+        if self._one_process:
             remember_train_mode(self.model)
+            clear_gradients_of(self.model, self._trainable)
 
     def floating_point_ops(self, inputs: dict[str, Any]) -> int:
         """The same 6 · tokens · non-embedding parameters as transformers', the count taken once."""
@@ -51,23 +54,16 @@ class LeanSFTTrainer(SFTTrainer):
         """A padding-free batch (position ids, no attention mask) in one process: its length, no sync."""
         main_input = getattr(self.model, "main_input_name", "input_ids")
         padding_free = "position_ids" in inputs and "attention_mask" not in inputs and main_input in inputs
-        if self.args.include_num_input_tokens_seen == "no" or not padding_free or self.accelerator.num_processes > 1:
+        if self.args.include_num_input_tokens_seen == "no" or not padding_free or not self._one_process:
             super()._track_num_input_tokens(inputs)
             return
         self.state.num_input_tokens_seen += int(inputs[main_input].numel())
 
     def _clip_grad_norm(self, model: Any) -> Any:
         """transformers' clip over the trainable parameters only (the frozen ones have no gradient)."""
-        if self.accelerator.num_processes > 1 or self.is_deepspeed_enabled or self.is_fsdp_enabled:
+        if not self._one_process:
             return super()._clip_grad_norm(model)
-        return self.accelerator.clip_grad_norm_(self._trainable_parameters(model), self.args.max_grad_norm)
-
-    def _trainable_parameters(self, model: Any) -> list[Any]:
-        if self._trainable is None:
-            self._trainable = [p for p in model.parameters() if p.requires_grad]
-            if self.accelerator.num_processes == 1:
-                clear_gradients_of(model, self._trainable)
-        return self._trainable
+        return self.accelerator.clip_grad_norm_(self._trainable, self.args.max_grad_norm)
 
 
 def remember_train_mode(model: Any) -> None:
