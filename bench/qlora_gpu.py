@@ -54,6 +54,13 @@ POLICIES: dict[str, dict[str, Any]] = {
         **_SAME, "packing": "on", "compile_layers": "on", "liger_kernels": "off", "fused_lora": "off"}},
     "dsforge-same-compile-nopack": {"kind": "dsforge", "options": {
         **_SAME, "packing": "off", "compile_layers": "on", "liger_kernels": "off"}},
+    # Checkpointing that builds autograd graphs twice (train.checkpoint_reentrant: off), as before it was auto.
+    "dsforge-same-nonreentrant": {"kind": "dsforge", "repeats": 1,
+                                  "options": {**_SAME, "packing": "on", "checkpoint_reentrant": "off"}},
+    "dsforge-same-compile-nonreentrant": {"kind": "dsforge", "repeats": 1, "options": {
+        **_SAME, "packing": "on", "compile_layers": "on", "liger_kernels": "off", "checkpoint_reentrant": "off"}},
+    # Each checkpointed layer's input offloaded to the CPU on a side stream (train.offload_activations).
+    "dsforge-same-offload": {"kind": "dsforge", "options": {**_SAME, "packing": "on", "offload_activations": "on"}},
     # Selective checkpointing (train.checkpoint_keep): less recompute, eager layers (compile cannot carry it).
     **{f"dsforge-same-keep-{keep}": {"kind": "dsforge", "options": {**_SAME, "packing": "on", "checkpoint_keep": keep}}
        for keep in ("attention", "projections", "matmuls")},  # fmt: skip

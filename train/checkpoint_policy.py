@@ -1,4 +1,12 @@
-"""`train.checkpoint_keep`: what a gradient checkpoint keeps instead of recomputing.
+"""`train.checkpoint_keep` and `train.checkpoint_reentrant`: how a gradient checkpoint runs.
+
+Reentrant checkpointing runs a layer's first forward under `no_grad` and builds
+its autograd graph only when the backward recomputes it; the non-reentrant kind
+builds it twice and routes every saved tensor through its hooks. The gradients
+are the same; the host's work is not (a third less for compiled layers on CPU,
+bench/README.md §1g). Selective checkpointing and DDP need the non-reentrant kind.
+
+`train.checkpoint_keep`: what a gradient checkpoint keeps instead of recomputing.
 
 Full checkpointing runs every layer's forward twice; at the recipe's batch that
 second forward is a third of the step (bench/README.md §1e). Selective
@@ -23,6 +31,13 @@ from functools import partial
 from typing import Any
 
 KEEPS = ("nothing", "attention", "projections", "matmuls")
+
+
+def use_reentrant(reentrant: str, keep: str, processes: int) -> bool:
+    """`auto`: reentrant on one process that keeps nothing, where nothing needs the non-reentrant kind."""
+    if reentrant != "auto":
+        return reentrant == "on"
+    return keep == "nothing" and processes == 1
 
 
 def _ops(namespace: str, names: tuple[str, ...]) -> set[Any]:

@@ -28,7 +28,7 @@ from schemas.types import content_id
 from train import distributed
 from train import run_card as cards
 from train.base_models import ResolvedBase, resolve_base_model
-from train.checkpoint_policy import keep_in_checkpoint
+from train.checkpoint_policy import keep_in_checkpoint, use_reentrant
 from train.data import TrainPaths, conversational, dataset_fingerprint, load_splits, read_lineage
 from train.loading import (
     Hardware,
@@ -227,8 +227,8 @@ def run_fingerprint(opts: TrainOptions, data_id: str, base: ResolvedBase, proces
     Options added since the first release count only when they are not at their
     defaults, so a run of an older config keeps its fingerprint and is not redone.
     """
-    # fused_lora and checkpoint_keep change how the step runs, not what it computes.
-    execution_only = {"fused_lora", "checkpoint_keep"}
+    # fused_lora and the checkpoint's options change how the step runs, not what it computes.
+    execution_only = {"fused_lora", "checkpoint_keep", "checkpoint_reentrant", "offload_activations"}
     options = opts.model_dump(mode="json", exclude={"merge", "min_train_examples", "distributed"} | execution_only)
     options["compile_layers"] = opts.compile_layers == "on"  # the same arithmetic; ids of runs before `auto` kept
     later = {"method": opts.mode, "num_virtual_tokens": 20, "replay": 0.0}
@@ -300,7 +300,9 @@ def add_lora(
         "logits": "chunked loss through trl's fused LM head: no full fp32 logits",
         "gradient_checkpointing": opts.gradient_checkpointing,
     }
-    gc_kwargs = {"use_reentrant": False}
+    gc_kwargs = checkpoint_kwargs(opts)
+    if opts.gradient_checkpointing:
+        policy["checkpoint"] = "reentrant" if gc_kwargs["use_reentrant"] else "non-reentrant"
     if opts.mode == "qlora":
         model = prepare_model_for_kbit_training(
             model,
@@ -323,6 +325,11 @@ def add_lora(
     return model, policy
 
 
+def checkpoint_kwargs(opts: TrainOptions) -> dict[str, bool]:
+    """`torch.utils.checkpoint`'s arguments for every checkpointed layer."""
+    return {"use_reentrant": use_reentrant(opts.checkpoint_reentrant, opts.checkpoint_keep, distributed.processes())}
+
+
 def sft_config(
     opts: TrainOptions, hardware: Hardware, output_dir: Path, show_progress: bool, liger_kernels: bool
 ) -> Any:
@@ -337,7 +344,8 @@ def sft_config(
         per_device_eval_batch_size=opts.batch_size,
         gradient_accumulation_steps=opts.gradient_accumulation_steps,
         gradient_checkpointing=opts.gradient_checkpointing,
-        gradient_checkpointing_kwargs={"use_reentrant": False},
+        gradient_checkpointing_kwargs=checkpoint_kwargs(opts),
+        activation_offloading=opts.offload_activations == "on",
         learning_rate=opts.learning_rate,
         lr_scheduler_type=opts.lr_scheduler,
         warmup_steps=opts.warmup_ratio,

@@ -99,6 +99,18 @@ class TrainOptions(BaseModel):
         "recompute, more memory; not combined with compile_layers; slower than full recompute on host-bound "
         "steps (0.5B/1.5B on an H200, bench/README.md §1f)",
     )
+    checkpoint_reentrant: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description="run each checkpointed layer's first forward without autograd and rebuild its graph in the "
+        "backward (PyTorch's reentrant checkpoint): the same gradients with less host work a step; auto: on for "
+        "one process keeping nothing (selective checkpointing and DDP need the non-reentrant kind)",
+    )
+    offload_activations: Literal["on", "off"] = Field(
+        "off",
+        description="move the activations a step saves (with reentrant checkpointing: each layer's input) to "
+        "pinned CPU memory on a side stream and back in the backward (trl's activation offloading): less GPU "
+        "memory for host-to-device traffic",
+    )
     fused_lora: Literal["auto", "on", "off"] = Field(
         "auto",
         description="each LoRA linear layer as one autograd node over its 4-bit weight (train/fused_lora.py); "
@@ -150,6 +162,11 @@ class TrainOptions(BaseModel):
                     "drop the prefix); set gradient_checkpointing: false."
                 )
             self.gradient_checkpointing = False
+        if self.checkpoint_reentrant == "on" and self.checkpoint_keep != "nothing":
+            raise ValueError(
+                "train.checkpoint_keep needs the non-reentrant checkpoint (PyTorch's selective checkpointing); "
+                "set checkpoint_reentrant to auto or off."
+            )
         if self.merge and self.method in PROMPT_LEARNING_METHODS:
             raise ValueError(
                 f"train.merge: {self.method} tuning adds virtual tokens, not weights, so it cannot be merged "

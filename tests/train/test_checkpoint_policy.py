@@ -13,13 +13,13 @@ import torch
 
 from core.errors import TrainError
 from core.options.train import TrainOptions
-from train.checkpoint_policy import KEEPS, keep_in_checkpoint
+from train.checkpoint_policy import KEEPS, keep_in_checkpoint, use_reentrant
 from train.fused_lora import fuse_lora_layers
 from train.loading import Hardware
 from train.regional_compile import use_compiled_layers
 
 
-def _model(path, keep: str, checkpointing: bool = True):
+def _model(path, keep: str, checkpointing: bool = True, reentrant: bool = False):
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
@@ -33,7 +33,7 @@ def _model(path, keep: str, checkpointing: bool = True):
     model.train()
     model.enable_input_require_grads()
     if checkpointing:
-        model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": reentrant})
     fuse_lora_layers(model)
     return model
 
@@ -130,3 +130,27 @@ def test_dsforge_train_checkpoints_selectively(tmp_path, license_records, repo_r
     assert card.status == "complete" and card.steps == 1
     assert card.memory_policy["checkpoint_keeps"].startswith("projections: the checkpoint keeps attention")
     assert spy.seen and all("context_fn" in f.keywords for f in spy.seen)
+
+
+def test_a_reentrant_checkpoint_gives_the_same_gradients_without_a_first_autograd_graph(tiny_checkpoint):
+    """Fused LoRA layers with dropout: the recompute replays the first forward's masks either way."""
+    ids = torch.randint(0, 300, (2, 48), generator=torch.Generator().manual_seed(3))
+    plain, plain_loss, plain_grads = _step(_model(tiny_checkpoint, "nothing"), ids)
+    reentrant, loss, grads = _step(_model(tiny_checkpoint, "nothing", reentrant=True), ids)
+    assert loss == plain_loss
+    assert all(torch.allclose(grads[n], plain_grads[n], rtol=1e-6, atol=1e-8) for n in plain_grads)
+    assert reentrant.matmuls() == plain.matmuls() and reentrant.attention() == plain.attention() == 4
+
+
+@pytest.mark.parametrize(
+    ("setting", "keep", "processes", "expected"),
+    [("auto", "nothing", 1, True), ("auto", "projections", 1, False), ("auto", "nothing", 2, False),
+     ("off", "nothing", 1, False), ("on", "nothing", 2, True)],
+)  # fmt: skip
+def test_auto_checkpoints_reentrantly_where_nothing_needs_the_other_kind(setting, keep, processes, expected):
+    assert use_reentrant(setting, keep, processes) is expected
+
+
+def test_a_reentrant_checkpoint_cannot_keep_anything():
+    with pytest.raises(ValueError, match="checkpoint_reentrant to auto or off"):
+        TrainOptions(checkpoint_reentrant="on", checkpoint_keep="attention")

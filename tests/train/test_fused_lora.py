@@ -213,9 +213,11 @@ def test_compiled_layers_asked_for_where_they_cannot_run_name_the_fix(options, d
         use_compiled_layers(opts, Hardware(device, torch.bfloat16, device), 1)
 
 
-def test_compiled_layers_trace_the_fused_function_once(tiny_checkpoint):
+@pytest.mark.parametrize("reentrant", [False, True])
+def test_compiled_layers_trace_the_fused_function_once(tiny_checkpoint, reentrant):
     """train.compile_layers over fused, checkpointed layers: one graph for every layer, peft's numbers,
-    and the checkpoint still holds: the compiled body runs again in the backward."""
+    and the checkpoint still holds: the compiled body runs again in the backward. A reentrant checkpoint
+    runs the first forward without autograd: one more graph, the same for every layer too."""
     from torch._dynamo.utils import counters
 
     from train.regional_compile import compile_decoder_layers
@@ -225,7 +227,7 @@ def test_compiled_layers_trace_the_fused_function_once(tiny_checkpoint):
     reference, fused = (_lora_model(tiny_checkpoint, True, 0.0) for _ in range(2))
     for model in (reference, fused):
         model.enable_input_require_grads()  # as in training: every layer's input needs a gradient
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": reentrant})
     fuse_lora_layers(fused)
     compile_decoder_layers(fused)
     ids = torch.randint(0, 300, (2, 12), generator=torch.Generator().manual_seed(8))
@@ -234,14 +236,16 @@ def test_compiled_layers_trace_the_fused_function_once(tiny_checkpoint):
     assert fused_loss == pytest.approx(ref_loss, rel=1e-5)
     assert _worst_relative(ref_grads, fused_grads) < 1e-4
     assert not counters["graph_break"]
-    assert counters["stats"]["unique_graphs"] == 1  # both layers share the graph: no per-layer recompiles
+    assert counters["stats"]["unique_graphs"] == 1 + reentrant  # both layers share it: no per-layer recompiles
     # What the step keeps for the backward, seen from outside the checkpoints: compiled, it is what
     # eager checkpointing keeps (the layers' inputs), not the layers' activations (116 tensors unchecked).
     assert _saved_elements(fused, ids) == _saved_elements(reference, ids)
 
 
 def _saved_elements(model, ids) -> list[int]:
+    """What the forward keeps for the backward (a reentrant checkpoint's recompute saves more, in the backward)."""
     saved: list[int] = []
     with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t.numel()) or t, lambda t: t):
-        model(input_ids=ids, labels=ids).loss.backward()
+        loss = model(input_ids=ids, labels=ids).loss
+    loss.backward()
     return sorted(saved)

@@ -37,6 +37,7 @@ def test_qlora_trains_a_step_on_a_4bit_nf4_base(tmp_path, license_records, repo_
     card = train(config, show_progress=False)
     assert card.steps == 1 and card.status == "complete"
     assert card.memory_policy["quantisation"] == "4-bit NF4, double quantisation"
+    assert card.memory_policy["checkpoint"] == "reentrant"  # one process keeping nothing: the lighter kind
     assert card.hyperparameters["optimizer"] == "adamw_torch"  # paged 8-bit AdamW is CUDA-only
     assert (TrainPaths(config.output_dir).adapter / "adapter_model.safetensors").is_file()
 
