@@ -134,10 +134,11 @@ class TrainOptions(BaseModel):
         "(for a base that does not fit one GPU)",
     )
 
-    @field_validator("packing", "compile_layers", mode="before")
+    @field_validator("packing", "compile_layers", "checkpoint_reentrant", "offload_activations", "fused_lora",
+                     "liger_kernels", mode="before")  # fmt: skip
     @classmethod
     def _switch_bool(cls, value: Any) -> Any:
-        """`true/false` of older configs still means on/off."""
+        """`true/false` (older configs, YAML's bare on/off) means on/off."""
         return {True: "on", False: "off"}.get(value, value) if isinstance(value, bool) else value
 
     @model_validator(mode="after")

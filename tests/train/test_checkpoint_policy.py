@@ -154,3 +154,14 @@ def test_auto_checkpoints_reentrantly_where_nothing_needs_the_other_kind(setting
 def test_a_reentrant_checkpoint_cannot_keep_anything():
     with pytest.raises(ValueError, match="checkpoint_reentrant to auto or off"):
         TrainOptions(checkpoint_reentrant="on", checkpoint_keep="attention")
+
+
+def test_yaml_bare_on_and_off_read_as_the_switches_they_name():
+    """YAML 1.1 reads a bare `off` as false: every on/off switch of `train` takes it as `off`."""
+    import yaml
+
+    switches = ("packing", "compile_layers", "checkpoint_reentrant", "offload_activations", "fused_lora", "liger_kernels")
+    read = yaml.safe_load("\n".join(f"{name}: off" for name in switches))
+    assert set(read.values()) == {False}
+    opts = TrainOptions(**read)
+    assert all(getattr(opts, name) == "off" for name in switches)
