@@ -131,6 +131,8 @@ def train(
     memory_policy["batch"] = fit.card()
     if allocator:
         memory_policy["allocator"] = allocator
+    if opts.offload_activations == "on":
+        memory_policy["activation_offloading"] = _offloading_line(opts, hardware)
     memory_policy["packing"] = (
         f"padding-free, per-record attention ({attention})" if packing else "off: one record per row, padded"
     )
@@ -330,6 +332,17 @@ def checkpoint_kwargs(opts: TrainOptions) -> dict[str, bool]:
     return {"use_reentrant": use_reentrant(opts.checkpoint_reentrant, opts.checkpoint_keep, distributed.processes())}
 
 
+def offload_activations(opts: TrainOptions, hardware: Hardware) -> bool:
+    """Only a GPU's activations can move to the host: on a CPU they are there already."""
+    return opts.offload_activations == "on" and hardware.device == "cuda"
+
+
+def _offloading_line(opts: TrainOptions, hardware: Hardware) -> str:
+    if not offload_activations(opts, hardware):
+        return f"not applied: no GPU ({hardware.device}), the activations already live in host memory"
+    return "on: saved activations to pinned CPU memory on a side stream (trl), back in the backward"
+
+
 def sft_config(
     opts: TrainOptions, hardware: Hardware, output_dir: Path, show_progress: bool, liger_kernels: bool
 ) -> Any:
@@ -345,7 +358,7 @@ def sft_config(
         gradient_accumulation_steps=opts.gradient_accumulation_steps,
         gradient_checkpointing=opts.gradient_checkpointing,
         gradient_checkpointing_kwargs=checkpoint_kwargs(opts),
-        activation_offloading=opts.offload_activations == "on",
+        activation_offloading=offload_activations(opts, hardware),
         learning_rate=opts.learning_rate,
         lr_scheduler_type=opts.lr_scheduler,
         warmup_steps=opts.warmup_ratio,

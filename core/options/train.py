@@ -107,9 +107,9 @@ class TrainOptions(BaseModel):
     )
     offload_activations: Literal["on", "off"] = Field(
         "off",
-        description="move the activations a step saves (with reentrant checkpointing: each layer's input) to "
-        "pinned CPU memory on a side stream and back in the backward (trl's activation offloading): less GPU "
-        "memory for host-to-device traffic",
+        description="move the activations a step saves (with checkpointing: each layer's input) to pinned CPU "
+        "memory on a side stream and back in the backward (trl's activation offloading): less GPU memory for "
+        "host-to-device traffic; GPU only (on a CPU they are in host memory already)",
     )
     fused_lora: Literal["auto", "on", "off"] = Field(
         "auto",

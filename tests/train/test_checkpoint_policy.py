@@ -165,3 +165,31 @@ def test_yaml_bare_on_and_off_read_as_the_switches_they_name():
     assert set(read.values()) == {False}
     opts = TrainOptions(**read)
     assert all(getattr(opts, name) == "off" for name in switches)
+
+
+@pytest.mark.parametrize("reentrant", [True, False])
+def test_either_checkpoint_hands_its_layer_inputs_to_saved_tensor_hooks(tiny_checkpoint, reentrant):
+    """What `train.offload_activations` (trl's saved-tensor hooks) moves to the host: both kinds of
+    checkpoint save each layer's input through the hooks, so both can have it offloaded."""
+    model = _model(tiny_checkpoint, "nothing", reentrant=reentrant)
+    inputs: list[int] = []
+    for layer in (m for m in model.modules() if type(m).__name__.endswith("DecoderLayer")):
+        layer.register_forward_pre_hook(
+            lambda module, args, kwargs: inputs.append((args[0] if args else kwargs["hidden_states"]).data_ptr()),
+            with_kwargs=True,
+        )
+    saved: list[int] = []
+    ids = torch.randint(0, 300, (2, 48), generator=torch.Generator().manual_seed(3))
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t.data_ptr()) or t, lambda t: t):
+        loss = model(input_ids=ids, labels=ids).loss
+    loss.backward()
+    assert len(inputs) == 2 and all(pointer in saved for pointer in inputs)
+
+
+def test_offloading_is_a_gpu_lever():
+    from train.qlora import offload_activations
+
+    on = TrainOptions(offload_activations="on")
+    assert offload_activations(on, Hardware("cuda", torch.bfloat16, "cuda")) is True
+    assert offload_activations(on, Hardware("cpu", torch.float32, "cpu")) is False
+    assert offload_activations(TrainOptions(), Hardware("cuda", torch.bfloat16, "cuda")) is False
