@@ -31,7 +31,15 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
+from core.options.train import TrainOptions
+from train import distributed
+
 KEEPS = ("nothing", "attention", "projections", "matmuls")
+
+
+def checkpoint_kwargs(opts: TrainOptions) -> dict[str, bool]:
+    """`torch.utils.checkpoint`'s arguments for every checkpointed layer of this process."""
+    return {"use_reentrant": use_reentrant(opts.checkpoint_reentrant, opts.checkpoint_keep, distributed.processes())}
 
 
 def use_reentrant(reentrant: str, keep: str, processes: int) -> bool:

@@ -28,7 +28,7 @@ from schemas.types import content_id
 from train import distributed
 from train import run_card as cards
 from train.base_models import ResolvedBase, resolve_base_model
-from train.checkpoint_policy import keep_in_checkpoint, use_reentrant
+from train.checkpoint_policy import checkpoint_kwargs, keep_in_checkpoint
 from train.data import TrainPaths, conversational, dataset_fingerprint, load_splits, read_lineage
 from train.loading import (
     Hardware,
@@ -325,11 +325,6 @@ def add_lora(
     trainable, total = model.get_nb_trainable_parameters()
     policy["trainable_parameters"] = f"{trainable} of {total} ({100 * trainable / total:.2f}%)"
     return model, policy
-
-
-def checkpoint_kwargs(opts: TrainOptions) -> dict[str, bool]:
-    """`torch.utils.checkpoint`'s arguments for every checkpointed layer."""
-    return {"use_reentrant": use_reentrant(opts.checkpoint_reentrant, opts.checkpoint_keep, distributed.processes())}
 
 
 def offload_activations(opts: TrainOptions, hardware: Hardware) -> bool:
