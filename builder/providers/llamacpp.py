@@ -6,8 +6,6 @@ Model ids: ``dsforge-gguf:<catalogue name>`` or ``dsforge-gguf:/path/to/model.gg
 from __future__ import annotations
 
 import concurrent.futures
-import copy
-import dataclasses
 import os
 import secrets
 import threading
@@ -15,11 +13,11 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from langextract.core import base_model, data, exceptions, schema
-from langextract.core import output_schema as output_schema_lib
+from langextract.core import data, exceptions, schema
 from langextract.core import types as core_types
 
 from builder import model_store
+from builder.providers.json_schema import JsonSchemaConstraint, JsonSchemaLanguageModel
 from builder.providers.registry import register_provider
 from core.config import GGUF_PREFIX
 
@@ -29,73 +27,13 @@ _servers: dict[tuple[Any, ...], Any] = {}
 _servers_lock = threading.Lock()
 
 
-@dataclasses.dataclass(frozen=True)
-class JsonSchemaConstraint(schema.BaseSchema):
-    """JSON schema the decoder is constrained to; the envelope langextract parses."""
-
-    schema_dict: dict[str, Any]
-    from_output_schema: bool = dataclasses.field(default=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        # Parallel requests share the instance; a caller mutating its dict must not reach them.
-        object.__setattr__(self, "schema_dict", copy.deepcopy(self.schema_dict))
-
-    @classmethod
-    def from_schema_dict(cls, output_schema: core_types.JsonSchema) -> JsonSchemaConstraint:
-        """Keep a user-authored envelope schema after langextract's envelope checks."""
-        return cls(output_schema_lib.validate_output_schema(output_schema), from_output_schema=True)
-
-    @classmethod
-    def from_examples(
-        cls,
-        examples_data: Sequence[data.ExampleData],
-        attribute_suffix: str = data.ATTRIBUTE_SUFFIX,
-    ) -> JsonSchemaConstraint:
-        """An ``{"extractions": [...]}`` schema whose items use the examples' class names."""
-        classes = sorted({e.extraction_class for ex in examples_data for e in ex.extractions})
-        variants = [
-            {
-                "type": "object",
-                "properties": {
-                    cls_name: {"type": "string"},
-                    f"{cls_name}{attribute_suffix}": {"type": "object"},
-                },
-                "required": [cls_name],
-                "additionalProperties": False,
-            }
-            for cls_name in classes
-        ]
-        if not variants:
-            items: dict[str, Any] = {"type": "object"}
-        elif len(variants) == 1:
-            items = variants[0]
-        else:
-            items = {"anyOf": variants}
-        return cls(
-            {
-                "type": "object",
-                "properties": {data.EXTRACTIONS_KEY: {"type": "array", "items": items}},
-                "required": [data.EXTRACTIONS_KEY],
-            }
-        )
-
-    def to_provider_config(self) -> dict[str, Any]:
-        """Provider kwargs carrying the schema."""
-        return {"json_schema": copy.deepcopy(self.schema_dict)}
-
-    @property
-    def requires_raw_output(self) -> bool:
-        """Constrained decoding emits bare JSON, never fenced."""
-        return True
-
-
 def gguf_provenance(model_id: str) -> dict[str, Any]:
     """The GGUF file's sha256, size and the packages that carry it."""
     return model_store.model_provenance(model_id[len(GGUF_PREFIX) :])
 
 
 @register_provider(GGUF_PREFIX, provenance=gguf_provenance, json_schema_per_call=True)
-class LlamaCppLanguageModel(base_model.BaseLanguageModel):
+class LlamaCppLanguageModel(JsonSchemaLanguageModel):
     """Chat completions from a local GGUF model, JSON-constrained, one loaded copy per process."""
 
     total_calls: int = 0
@@ -140,25 +78,10 @@ class LlamaCppLanguageModel(base_model.BaseLanguageModel):
         self.calls = 0
         self.last_timings: dict[str, Any] = {}
 
-    @classmethod
-    def get_schema_class(cls) -> type[schema.BaseSchema]:
-        """Schema type langextract builds for this provider."""
-        return JsonSchemaConstraint
-
     def apply_schema(self, schema_instance: schema.BaseSchema | None) -> None:
         """Accept only schemas this provider can turn into constrained decoding."""
-        if schema_instance is not None and not isinstance(schema_instance, JsonSchemaConstraint):
-            raise exceptions.InferenceConfigError(
-                f"{PROVIDER_NAME} needs a JsonSchemaConstraint, got {type(schema_instance).__name__}."
-            )
+        self.require_constraint(schema_instance)
         super().apply_schema(schema_instance)
-
-    @property
-    def requires_fence_output(self) -> bool:
-        """Output is requested as bare JSON even without a schema."""
-        if self._fence_output_override is not None:
-            return self._fence_output_override
-        return False
 
     def infer(
         self, batch_prompts: Sequence[str], **kwargs: Any

@@ -24,10 +24,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-from langextract.core import base_model, data, exceptions, schema
+from langextract.core import data, exceptions, schema
 from langextract.core import types as core_types
 
-from builder.providers.llamacpp import JsonSchemaConstraint
+from builder.providers.json_schema import JsonSchemaConstraint, JsonSchemaLanguageModel
 from builder.providers.registry import register_provider
 
 MODEL_PREFIX = "openai-compat:"
@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 
 
 @register_provider(MODEL_PREFIX)
-class OpenAICompatLanguageModel(base_model.BaseLanguageModel):
+class OpenAICompatLanguageModel(JsonSchemaLanguageModel):
     """Chat completions from an OpenAI-compatible HTTP server, JSON-schema constrained."""
 
     total_calls: int = 0
@@ -111,30 +111,14 @@ class OpenAICompatLanguageModel(base_model.BaseLanguageModel):
         )
         self.served_model = self._served_model()
 
-    @classmethod
-    def get_schema_class(cls) -> type[schema.BaseSchema]:
-        """Schema type langextract builds for this provider."""
-        return JsonSchemaConstraint
-
     def apply_schema(self, schema_instance: schema.BaseSchema | None) -> None:
         """Constrain to a JSON schema, unless the server is only asked for some JSON object."""
-        if schema_instance is not None:
-            if self.response_format != "json_schema":
-                raise exceptions.InferenceConfigError(
-                    f"{PROVIDER_NAME} with response_format={self.response_format} does not enforce a schema."
-                )
-            if not isinstance(schema_instance, JsonSchemaConstraint):
-                raise exceptions.InferenceConfigError(
-                    f"{PROVIDER_NAME} needs a JsonSchemaConstraint, got {type(schema_instance).__name__}."
-                )
+        if schema_instance is not None and self.response_format != "json_schema":
+            raise exceptions.InferenceConfigError(
+                f"{PROVIDER_NAME} with response_format={self.response_format} does not enforce a schema."
+            )
+        self.require_constraint(schema_instance)
         super().apply_schema(schema_instance)
-
-    @property
-    def requires_fence_output(self) -> bool:
-        """Both response formats make the server emit bare JSON."""
-        if self._fence_output_override is not None:
-            return self._fence_output_override
-        return False
 
     def infer(
         self, batch_prompts: Sequence[str], **kwargs: Any

@@ -18,7 +18,7 @@ from langextract.core import base_model
 from langextract.core import types as lx_types
 
 from builder.llm_cache import prompt_sha256
-from builder.providers.llamacpp import JsonSchemaConstraint
+from builder.providers.json_schema import JsonSchemaConstraint
 from builder.providers.registry import register_provider
 
 PREFIX = "dsforge-replay:"

@@ -20,7 +20,7 @@ from langextract.core import types as lx_types
 from langextract.providers import router
 
 from builder.llm_cache import prompt_sha256
-from builder.providers.llamacpp import JsonSchemaConstraint
+from builder.providers.json_schema import JsonSchemaConstraint
 from builder.providers.replay import load_recording
 
 PREFIX = "dsforge-faulty:"

@@ -12,7 +12,8 @@ from langextract.core import exceptions
 from langextract.core import output_schema as osl
 from langextract.providers import router
 
-from builder.providers.llamacpp import JsonSchemaConstraint, LlamaCppLanguageModel
+from builder.providers.json_schema import JsonSchemaConstraint
+from builder.providers.llamacpp import LlamaCppLanguageModel
 from core.errors import ConfigError, ModelNotInstalledError
 
 PARAGRAPH = (
@@ -96,6 +97,14 @@ def test_schema_class_contract() -> None:
     assert JsonSchemaConstraint.from_examples([]).schema_dict["properties"]["extractions"]["items"] == {
         "type": "object"
     }
+
+
+def test_a_schema_it_cannot_constrain_to_is_refused_and_output_is_bare_json(smol: LlamaCppLanguageModel) -> None:
+    from langextract.core import schema as lx_schema
+
+    assert smol.get_schema_class() is JsonSchemaConstraint and smol.requires_fence_output is False
+    with pytest.raises(exceptions.InferenceConfigError, match="LlamaCppLanguageModel needs a JsonSchemaConstraint"):
+        smol.apply_schema(lx_schema.FormatModeSchema())
 
 
 def test_extract_with_output_schema_returns_envelope_json(smol: LlamaCppLanguageModel, monkeypatch) -> None:

@@ -28,7 +28,7 @@ from builder.language_model import create_language_model
 from builder.local_server import free_port, serving
 from builder.model_store import is_installed
 from builder.pipeline import build
-from builder.providers.llamacpp import JsonSchemaConstraint
+from builder.providers.json_schema import JsonSchemaConstraint
 from builder.providers.openai_compat import OpenAICompatLanguageModel
 from tests.faults import LogLines
 

@@ -17,7 +17,7 @@ from langextract.core import types as lx_types
 
 from builder.export_formats import register_export_format, user_turn
 from builder.llm_cache import prompt_sha256
-from builder.providers.llamacpp import JsonSchemaConstraint
+from builder.providers.json_schema import JsonSchemaConstraint
 from builder.providers.registry import register_provider
 from core.hashing import file_sha256
 from core.options.export import ExportOptions
