@@ -60,7 +60,8 @@ POLICIES: dict[str, dict[str, Any]] = {
     "dsforge-same-compile-nonreentrant": {"kind": "dsforge", "repeats": 1, "options": {
         **_SAME, "packing": "on", "compile_layers": "on", "liger_kernels": "off", "checkpoint_reentrant": "off"}},
     # Each checkpointed layer's input offloaded to the CPU on a side stream (train.offload_activations).
-    "dsforge-same-offload": {"kind": "dsforge", "options": {**_SAME, "packing": "on", "offload_activations": "on"}},
+    "dsforge-same-offload": {"kind": "dsforge", "repeats": 1,
+                             "options": {**_SAME, "packing": "on", "offload_activations": "on"}},
     # Selective checkpointing (train.checkpoint_keep): less recompute, eager layers (compile cannot carry it).
     **{f"dsforge-same-keep-{keep}": {"kind": "dsforge", "options": {**_SAME, "packing": "on", "checkpoint_keep": keep}}
        for keep in ("attention", "projections", "matmuls")},  # fmt: skip
