@@ -3,9 +3,9 @@
 Reentrant checkpointing runs a layer's first forward under `no_grad` and builds
 its autograd graph only when the backward recomputes it; the non-reentrant kind
 builds it twice and routes every saved tensor through its hooks. The gradients
-are the same; the host's work is not (a fifth less per step on CPU, and 1.28× the
-0.5B's tokens/s on an H200: bench/README.md §1g). Selective checkpointing and DDP
-need the non-reentrant kind.
+are the same; the host's work is not (on CPU a fifth less per step with eager
+layers, an eighth with compiled ones; on an H200 1.28× the 0.5B's tokens/s:
+bench/README.md §1g). Selective checkpointing and DDP need the non-reentrant kind.
 
 `train.checkpoint_keep`: what a gradient checkpoint keeps instead of recomputing.
 
