@@ -11,9 +11,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import math
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,8 +29,10 @@ from train import metrics as M
 from train.base_models import resolve_base_model
 from train.data import TrainPaths, load_splits, prompt_messages, to_prompt_completion
 from train.forgetting import probe_adapters, verdict
+from train.likelihood import batches, perplexity, probe_windows, sequence_nll
 from train.loading import load_model, load_tokenizer, pick_hardware
 from train.methods import unpadded_batches
+from train.report import write_report
 from train.run_card import RunCard
 from train.tuned import TunedModel, eval_paths, locate_tuned
 
@@ -55,8 +56,6 @@ class ModelOutputs:
 
 def evaluate(config: DsforgeConfig, show_progress: bool = True) -> dict[str, Any]:
     """Compare base and tuned models on the test split; write metrics, predictions and the report."""
-    from train.report import write_report
-
     opts = config.eval
     paths = eval_paths(config)
     tuned = locate_tuned(config)
@@ -150,9 +149,7 @@ def run_models(
     model.eval()
     if unpadded_batches(model):
         opts = opts.model_copy(update={"batch_size": 1})
-    probe_ids = tokenizer(probe_text, add_special_tokens=False)["input_ids"]
-    windows = [probe_ids[i : i + opts.probe_window] for i in range(0, len(probe_ids), opts.probe_window)]
-    windows = [w for w in windows if len(w) > 1]
+    windows = probe_windows(tokenizer, probe_text, opts.probe_window)
     references = [reference_ids(tokenizer, row) for row in rows]
 
     outputs = {}
@@ -165,17 +162,12 @@ def run_models(
             cache = cache_dir / f"{name}-{fingerprint}.jsonl"
             predictions = generate(model, tokenizer, rows, opts, cache, f"{name}: generating", show_progress)
             ref_nll, ref_n = sequence_nll(model, references, opts.batch_size, tokenizer.pad_token_id)
-            probe_nll, probe_n = sequence_nll(
-                model,
-                [(w, len(w) - 1) for w in windows],
-                max(1, opts.batch_size // 4),
-                tokenizer.pad_token_id,
-            )
+            probe_nll, probe_n = sequence_nll(model, windows, max(1, opts.batch_size // 4), tokenizer.pad_token_id)
         outputs[name] = ModelOutputs(
             predictions=predictions,
-            reference_perplexity=_ppl(ref_nll, ref_n),
+            reference_perplexity=perplexity(ref_nll, ref_n),
             reference_tokens=ref_n,
-            probe_perplexity=_ppl(probe_nll, probe_n),
+            probe_perplexity=perplexity(probe_nll, probe_n),
             probe_tokens=probe_n,
         )
     loading = {
@@ -210,7 +202,7 @@ def generate(
     tokenizer.padding_side = "left"
     with progress_bar(show_progress) as progress:
         task = progress.add_task(label, total=len(rows), completed=len(rows) - len(todo))
-        for batch in _batches(todo, opts.batch_size):
+        for batch in batches(todo, opts.batch_size):
             encoded = tokenizer(
                 [prompts[i] for i in batch], return_tensors="pt", padding=True, add_special_tokens=False
             ).to(model.device)
@@ -240,45 +232,6 @@ def reference_ids(tokenizer: Any, row: dict[str, Any]) -> tuple[list[int], int]:
     prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
     answer_ids = tokenizer(answer, add_special_tokens=False)["input_ids"]
     return prompt_ids + answer_ids, len(answer_ids)
-
-
-def sequence_nll(
-    model: Any, items: Sequence[tuple[list[int], int]], batch_size: int, pad_id: int
-) -> tuple[float, int]:
-    """Summed negative log-likelihood of the last `n` tokens of each sequence, and their count.
-
-    Sequences are left-padded so the scored tokens sit at the right edge; only
-    those positions' logits are computed (`logits_to_keep`), never the full
-    vocabulary × sequence tensor.
-    """
-    import torch
-
-    total, count = 0.0, 0
-    for batch in _batches(list(items), batch_size):
-        width = max(len(ids) for ids, _ in batch)
-        keep = max(n for _, n in batch) + 1
-        input_ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
-        mask = torch.zeros((len(batch), width), dtype=torch.long)
-        for i, (ids, _) in enumerate(batch):
-            input_ids[i, width - len(ids) :] = torch.tensor(ids)
-            mask[i, width - len(ids) :] = 1
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)
-        with torch.inference_mode():
-            logits = model(
-                input_ids=input_ids.to(model.device),
-                attention_mask=mask.to(model.device),
-                position_ids=positions.to(model.device),
-                logits_to_keep=min(keep, width),
-            ).logits.float()
-        logprobs = torch.log_softmax(logits, dim=-1)
-        kept = logprobs.shape[1]
-        for i, (ids, n) in enumerate(batch):
-            n = min(n, len(ids) - 1)
-            targets = torch.tensor(ids[len(ids) - n :], device=logprobs.device)
-            rows = logprobs[i, kept - n - 1 : kept - 1]
-            total -= rows.gather(-1, targets[:, None]).sum().item()
-            count += n
-    return total, count
 
 
 def score(
@@ -399,14 +352,5 @@ def _probe_text(opts: EvalOptions, config: DsforgeConfig) -> str:
     return path.read_text("utf-8")
 
 
-def _ppl(nll: float, n: int) -> float:
-    return math.exp(nll / n) if n else float("nan")
-
-
 def _sha(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def _batches(items: list[Any], size: int) -> Iterator[list[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]

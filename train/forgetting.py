@@ -15,15 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import TrainError
+from train.likelihood import perplexity, probe_windows, sequence_nll
 
 log = logging.getLogger(__name__)
-
-
-def probe_windows(tokenizer: Any, text: str, window: int) -> list[tuple[list[int], int]]:
-    """The probe cut into windows of `window` tokens, each scored on all but its first token."""
-    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
-    chunks = [ids[i : i + window] for i in range(0, len(ids), window)]
-    return [(c, len(c) - 1) for c in chunks if len(c) > 1]
 
 
 def verdict(base_ppl: float | None, tuned_ppl: float | None, threshold: float) -> dict[str, Any]:
@@ -47,7 +41,6 @@ def probe_adapters(config: Any, card: Any, opts: Any, probe_text: str) -> list[d
     from peft import PeftModel
 
     from train.base_models import resolve_base_model
-    from train.evaluate import _ppl, sequence_nll
     from train.loading import load_model, load_tokenizer, pick_hardware
     from train.methods import method_of
 
@@ -80,7 +73,7 @@ def probe_adapters(config: Any, card: Any, opts: Any, probe_text: str) -> list[d
                 "method": method_of(hp) if other else None,
                 "replay": hp.get("replay", 0.0) if other else None,
                 "steps": other.get("steps") if other else None,
-                "probe_perplexity": _ppl(nll, n),
+                "probe_perplexity": perplexity(nll, n),
             }
         )
         del model
