@@ -45,13 +45,13 @@ def train_command(
     for column in ("steps", "best val loss", "tokens/s", "seconds", "peak RSS GiB", "peak VRAM GiB"):
         table.add_column(column, justify="right")
     best = f"{card.best_eval_loss:.4f}" if card.best_eval_loss is not None else "–"
-    vram = card.peak_memory.get("peak_vram_allocated_gib")
+    vram = card.peak_memory.peak_vram_allocated_gib
     table.add_row(
         str(card.steps),
         best,
         f"{card.tokens_per_second:.1f}",
         f"{card.train_seconds:.0f}",
-        str(card.peak_memory.get("peak_rss_gib")),
+        str(card.peak_memory.peak_rss_gib),
         "–" if vram is None else str(vram),
     )
     console.print(table)

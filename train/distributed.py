@@ -104,7 +104,7 @@ def prepare_fsdp_loading(opts: TrainOptions) -> None:
     `enable_fsdp_ram_efficient_loading`); a 4-bit base is quantised on every rank instead,
     because accelerate does not broadcast bitsandbytes parameters.
     """
-    if not uses_fsdp(opts) or opts.mode == "qlora":
+    if not uses_fsdp(opts) or opts.training_method.loads_4bit:
         return
     from accelerate.utils import enable_fsdp_ram_efficient_loading
 
@@ -134,14 +134,14 @@ def fsdp_config(opts: TrainOptions) -> dict[str, Any]:
         "version": 2,
         "auto_wrap_policy": "TRANSFORMER_BASED_WRAP",
         "reshard_after_forward": True,
-        "cpu_ram_efficient_loading": opts.mode == "lora",
+        "cpu_ram_efficient_loading": not opts.training_method.loads_4bit,
         "state_dict_type": "FULL_STATE_DICT",
     }
 
 
 def quant_storage(opts: TrainOptions, hardware: Hardware) -> Any:
     """4-bit weights packed into the compute dtype under FSDP, so they shard like the rest."""
-    return hardware.compute_dtype if uses_fsdp(opts) and opts.mode == "qlora" else None
+    return hardware.compute_dtype if uses_fsdp(opts) and opts.training_method.loads_4bit else None
 
 
 def merge_hardware(opts: TrainOptions, hardware: Hardware) -> Hardware:

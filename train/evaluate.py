@@ -94,7 +94,8 @@ def evaluate(config: DsforgeConfig, show_progress: bool = True) -> dict[str, Any
     result["forgetting"] = verdict(
         overall["base"]["probe_perplexity"], overall["tuned"]["probe_perplexity"], opts.forgetting_threshold
     )
-    result["forgetting"]["replay"] = card.dataset.get("replay") or {"ratio": 0.0, "records": 0}
+    replay = card.dataset.replay
+    result["forgetting"]["replay"] = replay.model_dump(mode="json") if replay else {"ratio": 0.0, "records": 0}
     result["forgetting"]["other_adapters"] = (
         probe_adapters(config, card, opts, probe_text) if opts.probe_adapters else []
     )
@@ -134,9 +135,10 @@ def run_models(
 
     paths = TrainPaths(config.output_dir)
     tuned = tuned or TunedModel(paths.adapter, "adapter", card, "train")
-    base = resolve_base_model(card.base_model["ref"], config.project_root)
-    hardware = pick_hardware(card.hyperparameters.get("compute_dtype", "auto"))
-    trained_4bit = card.hyperparameters.get("mode") == "qlora"
+    base = resolve_base_model(card.base_model.ref, config.project_root)
+    hardware = pick_hardware(card.hyperparameters.compute_dtype or "auto")
+    method = card.hyperparameters.training_method  # None for a merge: never 4-bit
+    trained_4bit = method is not None and method.loads_4bit
     load_in_4bit = (
         opts.load_in_4bit if opts.load_in_4bit is not None else (trained_4bit and hardware.device == "cuda")
     )

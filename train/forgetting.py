@@ -9,9 +9,7 @@ report shows what a safeguard bought on the very same probe.
 
 from __future__ import annotations
 
-import json
 import logging
-from pathlib import Path
 from typing import Any
 
 from core.errors import TrainError
@@ -42,10 +40,10 @@ def probe_adapters(config: Any, card: Any, opts: Any, probe_text: str) -> list[d
 
     from train.base_models import resolve_base_model
     from train.loading import load_model, load_tokenizer, pick_hardware
-    from train.methods import method_of
+    from train.run_card import read_run_card
 
-    base = resolve_base_model(card.base_model["ref"], config.project_root)
-    hardware = pick_hardware(card.hyperparameters.get("compute_dtype", "auto"))
+    base = resolve_base_model(card.base_model.ref, config.project_root)
+    hardware = pick_hardware(card.hyperparameters.compute_dtype or "auto")
     tokenizer = load_tokenizer(base.path)
     windows = probe_windows(tokenizer, probe_text, opts.probe_window)
     results = []
@@ -57,31 +55,27 @@ def probe_adapters(config: Any, card: Any, opts: Any, probe_text: str) -> list[d
                 f"eval.probe_adapters: no adapter in {folder}; give a train folder (<output>/train) or "
                 "the adapter folder inside it."
             )
-        other = _run_card(adapter.parent / "run.json")
-        if other and other["base_model"].get("ref") != card.base_model.get("ref"):
+        other = read_run_card(adapter.parent / "run.json")
+        if other and other.base_model.ref != card.base_model.ref:
             raise TrainError(
-                f"eval.probe_adapters: {folder} was trained on {other['base_model'].get('ref')!r}, not "
-                f"{card.base_model.get('ref')!r}; only adapters of the same base are comparable on the probe."
+                f"eval.probe_adapters: {folder} was trained on {other.base_model.ref!r}, not "
+                f"{card.base_model.ref!r}; only adapters of the same base are comparable on the probe."
             )
         model = load_model(base.path, hardware, load_in_4bit=False, for_training=False)
         model = PeftModel.from_pretrained(model, adapter).eval()
         nll, n = sequence_nll(model, windows, 1, tokenizer.pad_token_id)
-        hp = other["hyperparameters"] if other else {}
+        hp = other.hyperparameters if other else None
         results.append(
             {
                 "adapter": str(adapter),
-                "method": method_of(hp) if other else None,
-                "replay": hp.get("replay", 0.0) if other else None,
-                "steps": other.get("steps") if other else None,
+                "method": hp.trained_method if hp else None,
+                "replay": (0.0 if hp.replay is None else hp.replay) if hp else None,
+                "steps": other.steps if other else None,
                 "probe_perplexity": perplexity(nll, n),
             }
         )
         del model
     return results
-
-
-def _run_card(path: Path) -> dict[str, Any] | None:
-    return json.loads(path.read_text("utf-8")) if path.is_file() else None
 
 
 def report_lines(result: dict[str, Any], base_ppl: float | None, tuned_ppl: float | None) -> list[str]:

@@ -66,7 +66,7 @@ def check_quantised_dtype(dtype: torch.dtype, load_in_4bit: bool) -> None:
         raise TrainError(
             "train.compute_dtype float16 with 4-bit weights is unstable (activations overflow "
             "fp16 and the loss turns NaN); set compute_dtype to bfloat16 (GPUs since Ampere) or "
-            "float32, or train.mode to 'lora'."
+            "float32, or train.method to 'lora'."
         )
 
 

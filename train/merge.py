@@ -257,9 +257,9 @@ def describe_input(adapter: Path) -> MergeInput:
         **common,
         source="run",
         fingerprint=card.fingerprint,
-        dataset={k: card.dataset.get(k) for k in ("fingerprint", "path", "sizes")},
+        dataset={"fingerprint": card.dataset.fingerprint, "path": card.dataset.path, "sizes": card.dataset.sizes},
         hyperparameters={
-            k: hp.get(k)
+            k: getattr(hp, k)
             for k in (
                 "mode",
                 "lora_r",
@@ -283,7 +283,7 @@ def base_record(adapter: Path) -> dict[str, Any]:
     card = cards.read_run_card(adapter.parent / "run.json")
     if card is None:
         raise TrainError(f"no run card beside {adapter}; cannot tell which base model it belongs to.")
-    return card.base_model
+    return card.base_model.model_dump(mode="json")
 
 
 def shared_base(adapters: list[Path], project_root: Path) -> ResolvedBase:

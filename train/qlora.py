@@ -99,7 +99,7 @@ def train(
     model = load_model(
         base.path,
         hardware,
-        load_in_4bit=opts.mode == "qlora",
+        load_in_4bit=opts.training_method.loads_4bit,
         quant_storage=quant_storage,
         attn_implementation=attention,
     )
@@ -217,7 +217,7 @@ def train(
         log_history=state.log_history,
     )
     if cards.plot_losses(state.log_history, paths.loss_png):
-        card.artifacts["loss_png"] = str(paths.loss_png)
+        card.artifacts.loss_png = str(paths.loss_png)
     cards.write_run_card(card, paths.run_json, paths.run_card)
     return card
 
@@ -297,7 +297,7 @@ def add_lora(
     from peft import get_peft_model, prepare_model_for_kbit_training
 
     policy: dict[str, Any] = {
-        "quantisation": "4-bit NF4, double quantisation" if opts.mode == "qlora" else "none",
+        "quantisation": "4-bit NF4, double quantisation" if opts.training_method.loads_4bit else "none",
         "compute_dtype": str(hardware.compute_dtype),
         "logits": "chunked loss through trl's fused LM head: no full fp32 logits",
         "gradient_checkpointing": opts.gradient_checkpointing,
@@ -305,7 +305,7 @@ def add_lora(
     gc_kwargs = checkpoint_kwargs(opts)
     if opts.gradient_checkpointing:
         policy["checkpoint"] = "reentrant" if gc_kwargs["use_reentrant"] else "non-reentrant"
-    if opts.mode == "qlora":
+    if opts.training_method.loads_4bit:
         model = prepare_model_for_kbit_training(
             model,
             use_gradient_checkpointing=opts.gradient_checkpointing,
@@ -387,11 +387,11 @@ def sft_config(
 
 
 def use_fused_lora(opts: TrainOptions, hardware: Hardware) -> bool:
-    """`auto` fuses on CUDA, where the host paces small-model steps; LoRA methods only (DoRA keeps peft's).
+    """`auto` fuses on CUDA, where the host paces small-model steps; the methods whose row says it computes them.
 
     Not under FSDP: its sharded 4-bit storage is gathered by hooks this path has not been run with.
     """
-    if opts.method not in ("qlora", "lora") or (opts.distributed == "fsdp" and distributed.processes() > 1):
+    if not opts.training_method.fused_lora or (opts.distributed == "fsdp" and distributed.processes() > 1):
         return False
     return opts.fused_lora == "on" or (opts.fused_lora == "auto" and hardware.device == "cuda")
 

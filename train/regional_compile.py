@@ -51,7 +51,7 @@ def use_compiled_layers(opts: TrainOptions, hardware: Hardware, planned_steps: i
                 "train.compile_layers runs Inductor's kernels past train.checkpoint_keep's policy, which then "
                 "keeps nothing; set one of them off (compile_layers: off, or checkpoint_keep: nothing)."
             )
-        if hardware.device != "cuda" and opts.method == "qlora":
+        if hardware.device != "cuda" and opts.training_method.loads_4bit:
             raise TrainError(
                 "train.compile_layers: on a CPU, bitsandbytes repacks 4-bit weights behind the compiled "
                 "graph's back; set train.compile_layers to auto (off here) or train a plain LoRA (train.method: lora)."
@@ -65,7 +65,7 @@ def why_not_compiled(opts: TrainOptions, hardware: Hardware, planned_steps: int,
     reasons = [
         (opts.compile_layers != "auto", f"compile_layers is {opts.compile_layers}"),
         (hardware.device != "cuda", f"no CUDA GPU ({hardware.device})"),
-        (opts.method not in ("qlora", "lora"), f"method {opts.method} (auto compiles LoRA and QLoRA)"),
+        (not opts.training_method.auto_compile, f"method {opts.method} (auto compiles LoRA and QLoRA)"),
         (opts.liger_kernels == "on", "liger_kernels is on"),
         (opts.checkpoint_keep != "nothing", f"checkpoint_keep is {opts.checkpoint_keep}"),
         (distributed.processes() > 1, f"{distributed.processes()} processes (auto compiles on one GPU)"),

@@ -6,9 +6,9 @@ import io
 from typing import Any
 
 from core import atomic
+from train.card_sections import Hyperparameters
 from train.data import TrainPaths
 from train.forgetting import report_lines
-from train.methods import method_of
 from train.metrics import metrics
 from train.preference import markdown_section as human_section
 from train.run_card import RunCard, plot_losses, render_markdown
@@ -33,7 +33,7 @@ def render(result: dict[str, Any], card: RunCard, has_loss: bool = True) -> str:
         "# Evaluation: base vs fine-tuned",
         "",
         f"- test records: {result['n_test']} (held out; never seen in training or early stopping)",
-        f"- base model: `{card.base_model.get('ref')}`; {_tuned_summary(card, result.get('tuned_model'))}",
+        f"- base model: `{card.base_model.ref}`; {_tuned_summary(card, result.get('tuned_model'))}",
         f"- decoding: greedy, batched, at most {loading.get('max_new_tokens')} new tokens; base weights "
         f"{loading.get('weights')} on {loading.get('device')}; base = {_base_is(result.get('tuned_model'))}",
         *_tuned_line(result.get("tuned_model")),
@@ -67,7 +67,7 @@ def render(result: dict[str, Any], card: RunCard, has_loss: bool = True) -> str:
             (result.get("forgetting") or {}).get("threshold", 0.05),
         ),
         *report_lines(
-            {**result, "hyperparameters": {"method": method_of(card.hyperparameters), "steps": card.steps}},
+            {**result, "hyperparameters": {"method": card.hyperparameters.trained_method, "steps": card.steps}},
             base.get("probe_perplexity"),
             tuned.get("probe_perplexity"),
         ),
@@ -103,23 +103,23 @@ def _is_merge(tuned: dict[str, Any] | None) -> bool:
 def _tuned_summary(card: RunCard, tuned: dict[str, Any] | None) -> str:
     hp = card.hyperparameters
     if _is_merge(tuned):
-        return f"tuned: {hp.get('mode')} of {len(hp.get('inputs') or [])} adapters, `{card.fingerprint}`"
-    return f"adapter: {method_of(hp)}{_rank(hp)}, {card.steps} steps, run `{card.fingerprint}`"
+        return f"tuned: {hp.mode} of {len(hp.inputs or [])} adapters, `{card.fingerprint}`"
+    return f"adapter: {hp.trained_method}{_rank(hp)}, {card.steps} steps, run `{card.fingerprint}`"
 
 
 def _merge_section(card: RunCard) -> list[str]:
     """A merge trained nothing: its section names what went in (each input's lineage is in merge.json)."""
     hp = card.hyperparameters
-    weights = hp.get("weights") or [None] * len(hp.get("inputs") or [])
+    weights = hp.weights or [None] * len(hp.inputs or [])
     return [
         "## Merge",
         "",
-        f"- method: {hp.get('mode')}, density {hp.get('density')}, made {card.started_at}",
-        f"- datasets merged from: {', '.join(f'`{f}`' for f in card.dataset.get('merged_from') or [])}",
+        f"- method: {hp.mode}, density {hp.density}, made {card.started_at}",
+        f"- datasets merged from: {', '.join(f'`{f}`' for f in card.dataset.merged_from or [])}",
         "",
         "| input | weight |",
         "| --- | ---: |",
-        *[f"| `{path}` | {'equal' if weight is None else weight} |" for path, weight in zip(hp.get("inputs") or [], weights, strict=False)],
+        *[f"| `{path}` | {'equal' if weight is None else weight} |" for path, weight in zip(hp.inputs or [], weights, strict=False)],
         "",
     ]
 
@@ -139,8 +139,9 @@ def _tuned_line(tuned: dict[str, Any] | None) -> list[str]:
     return [f"- tuned model: `{tuned['path']}` ({what}); its lineage is in {card}"]
 
 
-def _rank(hp: dict[str, Any]) -> str:
-    return f" r={hp.get('lora_r')}" if method_of(hp) in ("qlora", "lora", "dora") else ""
+def _rank(hp: Hyperparameters) -> str:
+    method = hp.training_method
+    return f" r={hp.lora_r}" if method and method.lora_family else ""
 
 
 def _probe_sentence(base: float | None, tuned: float | None, probe: dict[str, Any], threshold: float) -> str:

@@ -16,6 +16,17 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from core import atomic
+from core.options.methods import LORA_LINE, VIRTUAL_TOKENS_LINE, find_method
+from train.card_sections import (
+    Artifacts,
+    BaseModelRecord,
+    DatasetRecord,
+    HardwareRecord,
+    Hyperparameters,
+    MemoryPolicy,
+    PeakMemory,
+    Replay,
+)
 
 PACKAGES = (
     "dsforge",
@@ -35,25 +46,25 @@ class RunCard(BaseModel):
 
     status: str = Field(description="'complete' once the adapter is written")
     fingerprint: str = Field(description="content id of options + data + base weights")
-    base_model: dict[str, Any]
-    dataset: dict[str, Any] = Field(description="fingerprint, split sizes and lineage.json (or None)")
-    hyperparameters: dict[str, Any]
-    memory_policy: dict[str, Any]
-    versions: dict[str, str]
-    hardware: dict[str, Any]
+    base_model: BaseModelRecord
+    dataset: DatasetRecord = Field(description="fingerprint, split sizes and lineage.json (or None)")
+    hyperparameters: Hyperparameters
+    memory_policy: MemoryPolicy
+    versions: dict[str, str] = Field(description="python and each package's version")
+    hardware: HardwareRecord
     started_at: str
     finished_at: str
     train_seconds: float
     train_tokens: int
     tokens_per_second: float
-    peak_memory: dict[str, float | None]
+    peak_memory: PeakMemory
     steps: int
     stopped_early: bool
     best_checkpoint: str | None
     best_eval_loss: float | None
     final_train_loss: float | None
     warnings: list[str] = Field(default_factory=list)
-    artifacts: dict[str, str] = Field(default_factory=dict)
+    artifacts: Artifacts = Field(default_factory=Artifacts)
     log_history: list[dict[str, Any]] = Field(default_factory=list)
 
 
@@ -111,25 +122,25 @@ def write_run_card(card: RunCard, json_path: Path, md_path: Path) -> None:
 
 def render_markdown(card: RunCard) -> str:
     hp = card.hyperparameters
-    lineage = card.dataset.get("lineage")
+    lineage = card.dataset.lineage
     lines = [
         "# Run card",
         "",
         f"- status: **{card.status}**, {card.steps} optimiser steps"
         + (", stopped early on validation loss" if card.stopped_early else ""),
-        f"- base model: `{card.base_model.get('ref')}` ({card.base_model.get('path')})",
-        f"- dataset: `{card.dataset.get('fingerprint')}`, sizes {card.dataset.get('sizes')}",
+        f"- base model: `{card.base_model.ref}` ({card.base_model.path})",
+        f"- dataset: `{card.dataset.fingerprint}`, sizes {card.dataset.sizes}",
         f"- lineage: {'recorded below' if lineage else 'absent (no export/lineage.json)'}",
         f"- method: {_method(hp)}",
-        f"- replay: {_replay(card.dataset.get('replay'))}",
-        f"- optimiser: {hp.get('optimizer')}, lr {hp.get('learning_rate')} ({hp.get('lr_scheduler')}), "
-        f"batch {hp.get('batch_size')} × accumulation {hp.get('gradient_accumulation_steps')}",
+        f"- replay: {_replay(card.dataset.replay)}",
+        f"- optimiser: {hp.optimizer}, lr {hp.learning_rate} ({hp.lr_scheduler}), "
+        f"batch {hp.batch_size} × accumulation {hp.gradient_accumulation_steps}",
         f"- best validation loss: {_num(card.best_eval_loss)} ({card.best_checkpoint or 'n/a'}); "
         f"last training loss {_num(card.final_train_loss)}",
         f"- time: {card.train_seconds:.1f} s training, {card.train_tokens} tokens, "
         f"{card.tokens_per_second:.1f} tokens/s",
-        f"- peak memory: {card.peak_memory}",
-        f"- hardware: {card.hardware}",
+        f"- peak memory: {card.peak_memory.model_dump()}",
+        f"- hardware: {card.hardware.model_dump()}",
         f"- started {card.started_at}, finished {card.finished_at}",
         "",
         "![loss curves](loss.png)",
@@ -152,7 +163,7 @@ def render_markdown(card: RunCard) -> str:
         import json
 
         lines += ["", "## Dataset lineage", "", "```json", json.dumps(lineage, indent=2)[:20000], "```"]
-    lines += ["", "## Base model provenance", "", "```json", _json(card.base_model), "```", ""]
+    lines += ["", "## Base model provenance", "", "```json", _json(card.base_model.model_dump(mode="json")), "```", ""]
     return "\n".join(lines)
 
 
@@ -186,28 +197,21 @@ def plot_losses(log_history: list[dict[str, Any]], path: Path) -> bool:
     return True
 
 
-def _method(hp: dict[str, Any]) -> str:
-    """What the method's own settings are; runs from before `train.method` recorded only `mode`."""
-    method = hp.get("method") or hp.get("mode")
-    if method in ("qlora", "lora", "dora", None):
-        return (
-            f"{method} r={hp.get('lora_r')} alpha={hp.get('lora_alpha')} "
-            f"dropout={hp.get('lora_dropout')} targets={hp.get('target_modules')}"
-        )
-    if method == "ia3":
-        return f"ia3 targets={hp.get('target_modules')} (all-linear: peft's per-architecture layers)"
-    if method == "prompt":
-        return f"prompt tuning, {hp.get('num_virtual_tokens')} virtual tokens from {hp.get('prompt_init_text')!r}"
-    return f"{method} tuning, {hp.get('num_virtual_tokens')} virtual tokens"
+def _method(hp: Hyperparameters) -> str:
+    """The method and its own settings, as its table row words them (cards before `method` have `mode`)."""
+    name = hp.method or hp.mode
+    method = find_method(name)
+    line = method.card_line if method else VIRTUAL_TOKENS_LINE if name else LORA_LINE
+    return line.format(method=name, hp=hp)
 
 
-def _replay(replay: dict[str, Any] | None) -> str:
-    if not replay or not replay.get("records"):
+def _replay(replay: Replay | None) -> str:
+    if not replay or not replay.records:
         return "off"
     return (
-        f"{replay['records']} general records ({replay.get('share', 0):.1%} of the training mixture, "
-        f"ratio {replay['ratio']}) from {replay.get('file')} sha256 {str(replay.get('sha256', ''))[:12]}"
-        + (", the set repeated" if replay.get("repeated") else "")
+        f"{replay.records} general records ({replay.share or 0:.1%} of the training mixture, "
+        f"ratio {replay.ratio}) from {replay.file} sha256 {str(replay.sha256 or '')[:12]}"
+        + (", the set repeated" if replay.repeated else "")
     )
 
 

@@ -8,19 +8,15 @@ QLoRA use more memory than bf16 LoRA on small large-vocabulary models).
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-DEFAULT_BASE_MODEL = "qwen2.5-coder-0.5b"
+from core.options.methods import TrainingMethod, method_names, training_method
 
-# What the options must know of each `train.method` (train/methods.py builds their peft configs).
-# Starting learning rates when train.learning_rate is not set: the vector and virtual-token
-# methods train far fewer parameters and need larger steps (peft's examples, the IA³ paper's 3e-3).
-METHOD_LEARNING_RATES = {"qlora": 2e-4, "lora": 2e-4, "dora": 2e-4, "ia3": 3e-3, "prefix": 1e-2, "prompt": 3e-2}
-FOUR_BIT_METHODS = frozenset({"qlora"})
-PROMPT_LEARNING_METHODS = frozenset({"prefix", "prompt"})  # virtual tokens, not weights: cannot be merged
+DEFAULT_BASE_MODEL = "qwen2.5-coder-0.5b"
 
 
 class TrainOptions(BaseModel):
@@ -34,11 +30,14 @@ class TrainOptions(BaseModel):
         "a local Hugging Face folder or a .gguf file",
     )
     mode: Literal["qlora", "lora"] = Field(
-        "qlora", description="qlora: 4-bit NF4 base; lora: full-precision base (set from `method`)"
+        "qlora",
+        description="deprecated: write `method`. Set from `method` (qlora: 4-bit NF4 base, lora: not) and "
+        "kept in run cards and run fingerprints",
     )
-    method: Literal["qlora", "lora", "dora", "ia3", "prefix", "prompt"] | None = Field(
+    method: str | None = Field(
         None,
-        description="the peft method (train/methods.py); None: as `mode`. Only qlora loads the base in 4-bit",
+        description="the peft method, a row of core/options/methods.py (qlora, lora, dora, ia3, prefix, "
+        "prompt); None: as the deprecated `mode`",
     )
     num_virtual_tokens: int = Field(20, ge=1, description="prefix and prompt tuning: virtual tokens")
     prompt_init_text: str = Field(
@@ -143,12 +142,27 @@ class TrainOptions(BaseModel):
         """`true/false` (older configs, YAML's bare on/off) means on/off."""
         return {True: "on", False: "off"}.get(value, value) if isinstance(value, bool) else value
 
+    @field_validator("method")
+    @classmethod
+    def _known_method(cls, value: str | None) -> str | None:
+        if value is not None:
+            training_method(value)  # raises, naming the methods there are
+        return value
+
     @model_validator(mode="after")
     def _resolve_method(self) -> TrainOptions:
-        """`method` wins over `mode`, which then only says whether the base is 4-bit; old configs keep `mode`."""
+        """`method` wins over the deprecated `mode`, which then only records whether the base is 4-bit."""
         if self.method is None:
             self.method = self.mode
-        mode = "qlora" if self.method in FOUR_BIT_METHODS else "lora"
+            if "mode" in self.model_fields_set:
+                warnings.warn(
+                    f"train.mode is deprecated; write `method: {self.mode}` instead of `mode: {self.mode}` "
+                    f"(methods: {', '.join(method_names())}).",
+                    FutureWarning,
+                    stacklevel=2,
+                )
+        method = self.training_method
+        mode = "qlora" if method.loads_4bit else "lora"
         if "mode" in self.model_fields_set and self.mode != mode:
             raise ValueError(
                 f"train.mode {self.mode!r} contradicts train.method {self.method!r} (only qlora loads the "
@@ -156,13 +170,12 @@ class TrainOptions(BaseModel):
             )
         self.mode = mode
         if "learning_rate" not in self.model_fields_set:
-            self.learning_rate = METHOD_LEARNING_RATES[self.method]
-        if self.method == "prefix" and self.gradient_checkpointing:
-            # transformers' checkpointed layers drop the key/value cache that carries the prefix.
+            self.learning_rate = method.learning_rate
+        if method.checkpointing_conflict and self.gradient_checkpointing:
             if self.gradient_checkpointing is True and "gradient_checkpointing" in self.model_fields_set:
                 raise ValueError(
-                    "train.method prefix cannot train with gradient checkpointing (the checkpointed layers "
-                    "drop the prefix); set gradient_checkpointing: false."
+                    f"train.method {self.method} cannot train with gradient checkpointing "
+                    f"({method.checkpointing_conflict}); set gradient_checkpointing: false."
                 )
             self.gradient_checkpointing = False
         if self.checkpoint_reentrant == "on" and self.checkpoint_keep != "nothing":
@@ -170,12 +183,17 @@ class TrainOptions(BaseModel):
                 "train.checkpoint_keep needs the non-reentrant checkpoint (PyTorch's selective checkpointing); "
                 "set checkpoint_reentrant to auto or off."
             )
-        if self.merge and self.method in PROMPT_LEARNING_METHODS:
+        if self.merge and not method.mergeable:
             raise ValueError(
-                f"train.merge: {self.method} tuning adds virtual tokens, not weights, so it cannot be merged "
+                f"train.merge: {self.method} tuning {method.unmergeable_because}, so it cannot be merged "
                 "into the base; set merge: false."
             )
         return self
+
+    @property
+    def training_method(self) -> TrainingMethod:
+        """This run's row of the method table (core/options/methods.py)."""
+        return training_method(self.method or self.mode)
 
 
 class JudgeOptions(BaseModel):
