@@ -1,11 +1,12 @@
-"""A metric, an export format and a provider added from outside dsforge's packages, each in one place.
+"""A metric, an export format, a provider and a training method added from outside dsforge, each in one place.
 
 `tests/extension/acme_extension.py` registers all three the way a user would;
 each test shows its addition reaching the real outputs: the export through the
 `dsforge` command finding it as an installed `dsforge.plugins` entry point, the
 provider serving a real build (and built by the judge through the same table),
 the metric in metrics.json, predictions.jsonl, report.md and the `dsforge eval`
-table after a real tiny training run.
+table after a real tiny training run, the training method in the options, the
+trainer's peft config, the run card and the evaluation report.
 """
 
 from __future__ import annotations
@@ -35,11 +36,13 @@ EXTENSION = "tests.extension.acme_extension"
 def acme():
     """The extension imported (once: its classes must stay the registered ones), unregistered at the end."""
     from builder.export_formats import unregister_export_format
+    from core.options.methods import unregister_method
     from train.metrics import unregister_metric
 
     yield importlib.import_module(EXTENSION)
     unregister_metric("length_ratio")
     unregister_export_format("plaintext")
+    unregister_method("acme_lora")
 
 
 def _jsonl(path: Path) -> list[dict]:
@@ -130,3 +133,36 @@ def test_a_registered_metric_reaches_every_eval_output(tmp_path, acme, license_s
         assert [p[f"{name}_scores"]["length_ratio"] for p in predictions] == expected
         assert metrics["overall"][name]["length_ratio"] == pytest.approx(sum(expected) / len(expected))
     assert "| answer length / reference length |" in paths.report.read_text("utf-8")
+
+
+def test_a_registered_training_method_reaches_options_trainer_card_and_report(acme):
+    """One `register_method` row: validated, defaulted and checked by the options, built into a peft config,
+    worded by the run card and the report."""
+    from core.options.methods import TrainingMethod, register_method, unregister_method
+    from core.options.train import TrainOptions
+    from train.methods import peft_config
+    from train.report import render
+    from train.run_card import RunCard, render_markdown
+
+    opts = TrainOptions(method="acme_lora", lora_r=8, merge=True)
+    assert (opts.learning_rate, opts.mode) == (5e-4, "lora")  # the row's rate; not a 4-bit base
+    config = peft_config(opts, None, Path("."))
+    assert type(config).__name__ == "LoraConfig" and config.r == 8
+
+    sample = REPO / "tests" / "fixtures" / "eval_sample"
+    written = json.loads((sample / "run.json").read_text("utf-8"))
+    written["hyperparameters"] = {**opts.model_dump(mode="json"), "optimizer": "adamw_torch"}
+    card = RunCard.model_validate(written)
+    assert "- method: acme_lora r=8 alpha=32 dropout=0.05 targets=all-linear" in render_markdown(card)
+    report = render(json.loads((sample / "metrics.json").read_text("utf-8")), card)
+    assert f"adapter: acme_lora r=8, {card.steps} steps" in report  # the LoRA family shows its rank
+
+    register_method(TrainingMethod("acme_prompt", 1e-2, "train.methods:prompt_config", "{method} (acme)",
+                                   unmergeable_because="adds virtual tokens, not weights"))  # fmt: skip
+    try:
+        with pytest.raises(ValueError, match="acme_prompt tuning adds virtual tokens, not weights"):
+            TrainOptions(method="acme_prompt", merge=True)
+    finally:
+        unregister_method("acme_prompt")
+    with pytest.raises(ValueError, match="unknown train.method 'acme_prompt'; choose one of qlora, lora"):
+        TrainOptions(method="acme_prompt")

@@ -1,7 +1,7 @@
-"""An extension written the way a user writes one: a metric, an export format and a provider, each one
-registration, in a module outside dsforge's packages.
+"""An extension written the way a user writes one: a metric, an export format, a provider and a
+training method, each one registration, in a module outside dsforge's packages.
 
-Importing it registers all three; `tests/test_extensions.py` also installs it as
+Importing it registers all four; `tests/test_extensions.py` also installs it as
 a `dsforge.plugins` entry point, which is how the `dsforge` command finds it.
 """
 
@@ -21,10 +21,17 @@ from builder.providers.json_schema import JsonSchemaConstraint
 from builder.providers.registry import register_provider
 from core.hashing import file_sha256
 from core.options.export import ExportOptions
+from core.options.methods import LORA_LINE, TrainingMethod, register_method
 from schemas.types import ReviewedRecord
 from train.metrics import register_metric
 
 PREFIX = "acme-recorded:"
+
+
+# LoRA with a larger default step: peft's LoRA config, its own row of the method table.
+register_method(
+    TrainingMethod("acme_lora", 5e-4, "train.methods:lora_config", LORA_LINE, lora_family=True, fused_lora=True)
+)
 
 
 @register_metric("length_ratio", label="answer length / reference length", chart_scale=None)

@@ -104,7 +104,8 @@ def test_method_trains_saves_loads_and_generates(method, tmp_path, license_recor
 def test_method_defaults_and_old_configs():
     old = TrainOptions()
     assert (old.method, old.mode, old.learning_rate) == ("qlora", "qlora", 2e-4)
-    assert TrainOptions(mode="lora").method == "lora"
+    with pytest.warns(FutureWarning, match="train.mode is deprecated; write `method: lora`"):
+        assert TrainOptions(mode="lora").method == "lora"
     assert TrainOptions(method="dora").mode == "lora"  # only qlora loads the base in 4-bit
     assert TrainOptions(method="ia3").learning_rate == 3e-3  # per-method default...
     assert TrainOptions(method="ia3", learning_rate=1e-4).learning_rate == 1e-4  # ...unless set
