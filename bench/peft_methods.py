@@ -142,16 +142,17 @@ def summary(folder: Path) -> dict[str, Any]:
     card = read_run_card(build / "train" / "run.json")
     assert card is not None
     result = json.loads((build / "eval" / "metrics.json").read_text("utf-8"))
-    trainable = int(card.memory_policy["trainable_parameters"].split()[0])
+    trainable = int(str(card.memory_policy.trainable_parameters).split()[0])
+    replay = card.dataset.replay
     return {
-        "method": card.hyperparameters["method"],
-        "learning_rate": card.hyperparameters["learning_rate"],
-        "replay": card.dataset.get("replay"),
-        "sizes": card.dataset["sizes"],
+        "method": card.hyperparameters.method,
+        "learning_rate": card.hyperparameters.learning_rate,
+        "replay": replay.model_dump(mode="json") if replay else None,
+        "sizes": card.dataset.sizes,
         "trainable_parameters": trainable,
         "train_seconds": card.train_seconds,
         "steps": card.steps,
-        "peak_rss_gib": card.peak_memory["peak_rss_gib"],
+        "peak_rss_gib": card.peak_memory.peak_rss_gib,
         "best_eval_loss": card.best_eval_loss,
         "base": {k: result["overall"]["base"].get(k) for k in METRICS},
         "tuned": {k: result["overall"]["tuned"].get(k) for k in METRICS},

@@ -277,8 +277,9 @@ def run_policy(args: argparse.Namespace, job: dict[str, Any]) -> dict[str, Any]:
         tokens_seen = train_baseline(job, args, spec["quantise"], total_steps, callbacks)
     else:
         tokens_seen, card = train_dsforge(job, args, spec["options"], total_steps, callbacks)
-        extra = {"memory_policy": card.memory_policy, "resolved_batch": card.hyperparameters.get("batch_size")}
-        args.batch_size = card.hyperparameters.get("batch_size", args.batch_size)
+        resolved_batch = card.hyperparameters.batch_size
+        extra = {"memory_policy": card.memory_policy.model_dump(mode="json"), "resolved_batch": resolved_batch}
+        args.batch_size = args.batch_size if resolved_batch is None else resolved_batch
     for callback in callbacks:
         if getattr(callback, "result_key", ""):
             extra[callback.result_key] = callback.summary
