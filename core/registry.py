@@ -1,4 +1,4 @@
-"""One registry helper for every "find it by name" table: steps, formats, providers, metrics, engines, methods.
+"""One helper for every table found by name: steps, formats, providers, metrics, engines, methods.
 
 Modelled on langextract's router: built-ins are `"module:attr"` strings, and a
 target's module is imported only when its name is looked up, so an optional
@@ -50,13 +50,15 @@ class Registry(Generic[T]):
     """Name → entry, in registration order (the order reports list them and steps run in)."""
 
     def __init__(self, kind: str, group: str, builtins: Mapping[str, str] | None = None) -> None:
-        """`kind` names an entry in messages (`build.engine`, `clean step`); `group` is its entry-point group."""
+        """`kind` names an entry in messages (`build.engine`, `clean step`); `group`: its entry points."""
         self.kind = kind
         self.group = group
-        self._entries: dict[str, T | _Lazy] = {name: _Lazy(target) for name, target in (builtins or {}).items()}
+        self._entries: dict[str, T | _Lazy] = {name: _Lazy(t) for name, t in (builtins or {}).items()}
         self._discovered = False
 
-    def register(self, name: str, target: T | str, *, before: str | None = None, after: str | None = None) -> None:
+    def register(
+        self, name: str, target: T | str, *, before: str | None = None, after: str | None = None
+    ) -> None:
         """Add `target` (an object, or a lazy `"module:attr"` string); a known name keeps its place.
 
         `before`/`after` place it next to another entry instead (moving it if it exists).

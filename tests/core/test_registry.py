@@ -15,7 +15,7 @@ from core.registry import Registry, UnknownNameError
 
 @pytest.fixture
 def on_path(tmp_path: Path) -> Iterator[Path]:
-    """A folder on sys.path for modules and dist-info written by the test; modules imported from it are dropped."""
+    """A folder on sys.path for the test's modules and dist-info; its modules are unloaded after."""
     sys.path.insert(0, str(tmp_path))
     before = set(sys.modules)
     try:
@@ -38,7 +38,8 @@ def test_an_unknown_name_lists_the_known_ones() -> None:
 
 def test_a_lazy_target_is_imported_only_when_looked_up(on_path: Path) -> None:
     (on_path / "probe_lazy.py").write_text("VALUE = 42\n")
-    registry: Registry[int] = Registry("probe", group="dsforge.test_probes", builtins={"answer": "probe_lazy:VALUE"})
+    builtins = {"answer": "probe_lazy:VALUE"}
+    registry: Registry[int] = Registry("probe", group="dsforge.test_probes", builtins=builtins)
     assert registry.names() == ["answer"] and "answer" in registry
     assert "probe_lazy" not in sys.modules
     assert registry.get("answer") == 42
