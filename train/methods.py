@@ -1,8 +1,9 @@
 """The fine-tuning methods `train.method` names, each built from peft's own config class.
 
-One table row per method: how its peft config is made from the options, and
-whether the frozen base is loaded in 4-bit. Everything else (data, trainer,
-checkpoints, run card) is the same for every method.
+Each row of core.options.train.TRAIN_METHODS names one of the functions
+below, which makes the method's peft config from the options; the row also
+says whether the frozen base is loaded in 4-bit. Everything else (data,
+trainer, checkpoints, run card) is the same for every method.
 
 - qlora / lora: low-rank updates on the linear layers, over a 4-bit / full-precision base.
 - dora: LoRA with the weight split into magnitude and direction (Liu et al. 2024).
@@ -15,28 +16,17 @@ checkpoints, run card) is the same for every method.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from core.options.train import FOUR_BIT_METHODS, PROMPT_LEARNING_METHODS
+from core.options.train import TRAIN_METHODS
+from core.registry import load_target
 
 if TYPE_CHECKING:
     from core.options.train import TrainOptions
 
 
-@dataclass(frozen=True)
-class Method:
-    """How one method adapts the base: its peft config and how the base is loaded."""
-
-    name: str
-    load_in_4bit: bool
-    build: Callable[[TrainOptions, Any, Path], Any]
-    prompt_learning: bool = False  # virtual tokens instead of changed weights: cannot be merged
-
-
-def _lora(opts: TrainOptions, model: Any, base_path: Path, use_dora: bool = False) -> Any:
+def lora_config(opts: TrainOptions, model: Any, base_path: Path, use_dora: bool = False) -> Any:
     from peft import LoraConfig
 
     return LoraConfig(
@@ -50,11 +40,11 @@ def _lora(opts: TrainOptions, model: Any, base_path: Path, use_dora: bool = Fals
     )
 
 
-def _dora(opts: TrainOptions, model: Any, base_path: Path) -> Any:
-    return _lora(opts, model, base_path, use_dora=True)
+def dora_config(opts: TrainOptions, model: Any, base_path: Path) -> Any:
+    return lora_config(opts, model, base_path, use_dora=True)
 
 
-def _ia3(opts: TrainOptions, model: Any, base_path: Path) -> Any:
+def ia3_config(opts: TrainOptions, model: Any, base_path: Path) -> Any:
     """peft's per-architecture choice (k, v and down_proj on Llama) unless target_modules names layers."""
     from peft import IA3Config
     from peft.utils.constants import (
@@ -79,13 +69,13 @@ def _ia3(opts: TrainOptions, model: Any, base_path: Path) -> Any:
     return IA3Config(target_modules=targets, feedforward_modules=feedforward, task_type="CAUSAL_LM")
 
 
-def _prefix(opts: TrainOptions, model: Any, base_path: Path) -> Any:
+def prefix_config(opts: TrainOptions, model: Any, base_path: Path) -> Any:
     from peft import PrefixTuningConfig
 
     return PrefixTuningConfig(num_virtual_tokens=opts.num_virtual_tokens, task_type="CAUSAL_LM")
 
 
-def _prompt(opts: TrainOptions, model: Any, base_path: Path) -> Any:
+def prompt_config(opts: TrainOptions, model: Any, base_path: Path) -> Any:
     """Start from the embeddings of `prompt_init_text`: converges faster than random vectors."""
     from peft import PromptTuningConfig, PromptTuningInit
 
@@ -99,26 +89,13 @@ def _prompt(opts: TrainOptions, model: Any, base_path: Path) -> Any:
     )
 
 
-_BUILDERS: dict[str, Callable[[TrainOptions, Any, Path], Any]] = {
-    "qlora": _lora,
-    "lora": _lora,
-    "dora": _dora,
-    "ia3": _ia3,
-    "prefix": _prefix,
-    "prompt": _prompt,
-}
-METHODS: dict[str, Method] = {
-    name: Method(name, name in FOUR_BIT_METHODS, build, prompt_learning=name in PROMPT_LEARNING_METHODS)
-    for name, build in _BUILDERS.items()
-}
-
 def method_of(hyperparameters: dict[str, Any]) -> str:
     """The method a run card records; runs from before `train.method` recorded only `mode`."""
     return str(hyperparameters.get("method") or hyperparameters.get("mode") or "qlora")
 
 
 def peft_config(opts: TrainOptions, model: Any, base_path: Path) -> Any:
-    return METHODS[opts.method].build(opts, model, base_path)
+    return load_target(TRAIN_METHODS.get(opts.method).peft_config)(opts, model, base_path)
 
 
 def unpadded_batches(model: Any) -> bool:

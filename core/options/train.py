@@ -8,19 +8,41 @@ QLoRA use more memory than bf16 LoRA on small large-vocabulary models).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from core.registry import Registry
+
 DEFAULT_BASE_MODEL = "qwen2.5-coder-0.5b"
 
-# What the options must know of each `train.method` (train/methods.py builds their peft configs).
-# Starting learning rates when train.learning_rate is not set: the vector and virtual-token
-# methods train far fewer parameters and need larger steps (peft's examples, the IA³ paper's 3e-3).
-METHOD_LEARNING_RATES = {"qlora": 2e-4, "lora": 2e-4, "dora": 2e-4, "ia3": 3e-3, "prefix": 1e-2, "prompt": 3e-2}
-FOUR_BIT_METHODS = frozenset({"qlora"})
-PROMPT_LEARNING_METHODS = frozenset({"prefix", "prompt"})  # virtual tokens, not weights: cannot be merged
+
+@dataclass(frozen=True)
+class TrainMethod:
+    """What the options must know of a `train.method`; its peft config is built only when training starts."""
+
+    peft_config: str  # "module:function" of (TrainOptions, model, base path) -> peft config
+    learning_rate: float  # the start when train.learning_rate is not set
+    load_in_4bit: bool = False
+    prompt_learning: bool = False  # virtual tokens, not weights: cannot be merged
+
+
+# train/methods.py builds the built-ins' peft configs; an installed package adds a method through a
+# `dsforge.train_methods` entry point naming a TrainMethod. Starting learning rates: the vector and
+# virtual-token methods train far fewer parameters and need larger steps (peft's examples, the IA³
+# paper's 3e-3).
+TRAIN_METHODS: Registry[TrainMethod] = Registry("train.method", group="dsforge.train_methods")
+for _name, _method in {
+    "qlora": TrainMethod("train.methods:lora_config", 2e-4, load_in_4bit=True),
+    "lora": TrainMethod("train.methods:lora_config", 2e-4),
+    "dora": TrainMethod("train.methods:dora_config", 2e-4),
+    "ia3": TrainMethod("train.methods:ia3_config", 3e-3),
+    "prefix": TrainMethod("train.methods:prefix_config", 1e-2, prompt_learning=True),
+    "prompt": TrainMethod("train.methods:prompt_config", 3e-2, prompt_learning=True),
+}.items():
+    TRAIN_METHODS.register(_name, _method)
 
 
 class TrainOptions(BaseModel):
@@ -36,9 +58,10 @@ class TrainOptions(BaseModel):
     mode: Literal["qlora", "lora"] = Field(
         "qlora", description="qlora: 4-bit NF4 base; lora: full-precision base (set from `method`)"
     )
-    method: Literal["qlora", "lora", "dora", "ia3", "prefix", "prompt"] | None = Field(
+    method: str | None = Field(
         None,
-        description="the peft method (train/methods.py); None: as `mode`. Only qlora loads the base in 4-bit",
+        description="the peft method: qlora, lora, dora, ia3, prefix, prompt (train/methods.py) or an "
+        "installed one; None: as `mode`. Only qlora loads the base in 4-bit",
     )
     num_virtual_tokens: int = Field(20, ge=1, description="prefix and prompt tuning: virtual tokens")
     prompt_init_text: str = Field(
@@ -143,12 +166,20 @@ class TrainOptions(BaseModel):
         """`true/false` (older configs, YAML's bare on/off) means on/off."""
         return {True: "on", False: "off"}.get(value, value) if isinstance(value, bool) else value
 
+    @field_validator("method")
+    @classmethod
+    def _known_method(cls, value: str | None) -> str | None:
+        if value is not None:
+            TRAIN_METHODS.get(value)  # the unknown-name error lists the known methods
+        return value
+
     @model_validator(mode="after")
     def _resolve_method(self) -> TrainOptions:
         """`method` wins over `mode`, which then only says whether the base is 4-bit; old configs keep `mode`."""
         if self.method is None:
             self.method = self.mode
-        mode = "qlora" if self.method in FOUR_BIT_METHODS else "lora"
+        method = TRAIN_METHODS.get(self.method)
+        mode = "qlora" if method.load_in_4bit else "lora"
         if "mode" in self.model_fields_set and self.mode != mode:
             raise ValueError(
                 f"train.mode {self.mode!r} contradicts train.method {self.method!r} (only qlora loads the "
@@ -156,7 +187,7 @@ class TrainOptions(BaseModel):
             )
         self.mode = mode
         if "learning_rate" not in self.model_fields_set:
-            self.learning_rate = METHOD_LEARNING_RATES[self.method]
+            self.learning_rate = method.learning_rate
         if self.method == "prefix" and self.gradient_checkpointing:
             # transformers' checkpointed layers drop the key/value cache that carries the prefix.
             if self.gradient_checkpointing is True and "gradient_checkpointing" in self.model_fields_set:
@@ -170,7 +201,7 @@ class TrainOptions(BaseModel):
                 "train.checkpoint_keep needs the non-reentrant checkpoint (PyTorch's selective checkpointing); "
                 "set checkpoint_reentrant to auto or off."
             )
-        if self.merge and self.method in PROMPT_LEARNING_METHODS:
+        if self.merge and method.prompt_learning:
             raise ValueError(
                 f"train.merge: {self.method} tuning adds virtual tokens, not weights, so it cannot be merged "
                 "into the base; set merge: false."
