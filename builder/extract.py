@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from builder.caching_model import CachingModel
 from builder.grounding import Located, locate
+from builder.recall_pass import focus_description
 from core.options.extraction import ExtractionOptions
 from schemas.base import ExtractionSchema
 from schemas.types import Document, GroundedItem, Reject, Span, content_id
@@ -43,53 +44,78 @@ def extract_documents(
     model_name: str,
     on_document: Callable[[Document], None] | None = None,
 ) -> ExtractionResult:
-    """Extract, ground and validate items from every document."""
+    """Extract, ground and validate items from every document; with `recall_pass`, ask again for what is missing."""
     result = ExtractionResult()
-    examples = schema.langextract_examples()
     description = schema.prompt_description()
     for document in documents:
-        model.current_doc_id = document.id
-        events_before = len(model.stats.events)
-        prompts_before = model.stats.prompts
-        try:
-            annotated = lx.extract(
-                text_or_documents=document.text,
-                prompt_description=description,
-                examples=examples,
-                model=model,
-                max_char_buffer=options.max_char_buffer,
-                batch_length=options.batch_length,
-                max_workers=options.max_workers,
-                extraction_passes=options.extraction_passes,
-                context_window_chars=options.context_window_chars,
-                resolver_params={"suppress_parse_errors": True},
-                prompt_validation_level=lx.prompt_validation.PromptValidationLevel.OFF,
-                show_progress=False,
-                use_schema_constraints=False,
-            )
-        except Exception as exc:  # noqa: BLE001 - one document's failure is reported, not fatal
-            log.warning("extraction failed for %s: %s", document.source, exc)
-            result.rejects.append(
-                Reject(doc_id=document.id, reason="provider_error", detail=f"{type(exc).__name__}: {exc}")
-            )
+        annotated = _extract_one(document, description, schema, model, options, result)
+        if annotated is None:
             continue
-        finally:
-            # Retries are calls, not chunks: count the prompts asked for.
-            result.chunks += model.stats.prompts - prompts_before
-        for event in model.stats.events[events_before:]:
-            result.rejects.append(
-                Reject(doc_id=event.doc_id, reason=event.reason, detail=event.detail)  # type: ignore[arg-type]
-            )
-        annotated.document_id = document.id
-        result.annotated.append(annotated)
         items, rejects = ground_extractions(
             document, annotated.extractions or [], schema, model_name, reground=options.reground
         )
+        focus = focus_description(schema, items) if options.recall_pass else None
+        if focus is not None:
+            second = _extract_one(document, f"{description}\n\n{focus}", schema, model, options, result)
+            if second is not None:
+                more, more_rejects = ground_extractions(
+                    document, second.extractions or [], schema, model_name, reground=options.reground
+                )
+                known = {item.id for item in items}
+                items += [item for item in more if item.id not in known]
+                rejects += more_rejects
+                annotated.extractions = [*(annotated.extractions or []), *(second.extractions or [])]
+        result.annotated.append(annotated)
         result.items.extend(items)
         result.rejects.extend(rejects)
         if on_document:
             on_document(document)
     return result
+
+
+def _extract_one(
+    document: Document,
+    description: str,
+    schema: type[ExtractionSchema],
+    model: CachingModel,
+    options: ExtractionOptions,
+    result: ExtractionResult,
+) -> lx_data.AnnotatedDocument | None:
+    """One `lx.extract` over one document; its failure and its chunks' faults become rejects."""
+    model.current_doc_id = document.id
+    events_before = len(model.stats.events)
+    prompts_before = model.stats.prompts
+    try:
+        annotated = lx.extract(
+            text_or_documents=document.text,
+            prompt_description=description,
+            examples=schema.langextract_examples(),
+            model=model,
+            max_char_buffer=options.max_char_buffer,
+            batch_length=options.batch_length,
+            max_workers=options.max_workers,
+            extraction_passes=options.extraction_passes,
+            context_window_chars=options.context_window_chars,
+            resolver_params={"suppress_parse_errors": True},
+            prompt_validation_level=lx.prompt_validation.PromptValidationLevel.OFF,
+            show_progress=False,
+            use_schema_constraints=False,
+        )
+    except Exception as exc:  # noqa: BLE001 - one document's failure is reported, not fatal
+        log.warning("extraction failed for %s: %s", document.source, exc)
+        result.rejects.append(
+            Reject(doc_id=document.id, reason="provider_error", detail=f"{type(exc).__name__}: {exc}")
+        )
+        return None
+    finally:
+        # Retries are calls, not chunks: count the prompts asked for.
+        result.chunks += model.stats.prompts - prompts_before
+    for event in model.stats.events[events_before:]:
+        result.rejects.append(
+            Reject(doc_id=event.doc_id, reason=event.reason, detail=event.detail)  # type: ignore[arg-type]
+        )
+    annotated.document_id = document.id
+    return annotated
 
 
 def ground_extractions(

@@ -9,12 +9,13 @@ from typing import Any
 
 from builder.extraction_report import write_extraction_report
 from builder.extraction_score import score
-from builder.gold import categorical_fields, read_gold
+from builder.gold import read_gold
 from builder.pipeline import BuildPaths
 from builder.schema_loader import load_schema
 from core import atomic
 from core.config import DsforgeConfig
 from core.errors import GoldError
+from schemas.base import closed_values
 from schemas.types import Document, GroundedItem
 
 
@@ -34,7 +35,7 @@ def evaluate_extraction(config: DsforgeConfig, gold_path: Path, out_dir: Path | 
     items = [GroundedItem.model_validate(row) for row in atomic.read_jsonl(build.items)]
     dropped = _dropped_sources(build.report_json)
     gold = read_gold(gold_path, schema, documents, dropped)
-    scores = score(gold, items, categorical_fields(schema))
+    scores = score(gold, items, closed_values(schema))
     scores["schema"] = schema.schema_name()
     scores["match_methods"] = _match_methods(items, {doc.doc_id for doc in gold.documents})
     paths = write_extraction_report(scores, out_dir or build.root / "extraction_eval")

@@ -24,7 +24,7 @@ from typing import Any
 
 from builder.grounding import locate
 from core.errors import GoldError
-from schemas.base import ExtractionSchema
+from schemas.base import ExtractionSchema, closed_values
 from schemas.types import Document
 
 
@@ -52,22 +52,6 @@ class GoldSet:
     skipped: list[str] = field(default_factory=list)  # named documents that cleaning dropped as duplicates
 
 
-def categorical_fields(schema: type[ExtractionSchema]) -> dict[str, list[str]]:
-    """The schema's attributes with a closed set of values: what label-level scores count."""
-    specs = schema.attribute_json_schema()
-    closed: dict[str, list[str]] = {}
-    for name in schema.attribute_fields():
-        spec = specs.get(name, {})
-        values = spec.get("enum") or ([spec["const"]] if "const" in spec else None)
-        if values is None and spec.get("type") == "boolean":
-            values = [True, False]
-        if values is None and spec.get("type") == "array":
-            values = spec.get("items", {}).get("enum")
-        if values:
-            closed[name] = [str(v) for v in values]
-    return closed
-
-
 def read_gold(
     path: Path,
     schema: type[ExtractionSchema],
@@ -80,7 +64,7 @@ def read_gold(
     lines = [(n, line) for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if line.strip()]
     if not lines:
         raise GoldError(f"{path}: the gold file is empty; write one JSON object per labelled document")
-    closed = categorical_fields(schema)
+    closed = closed_values(schema)
     if not closed:
         raise GoldError(
             f"{path}: schema {schema.schema_name()} has no attribute with a closed set of values "

@@ -9,9 +9,10 @@ import pytest
 from typer.testing import CliRunner
 
 from builder.extraction_score import score
-from builder.gold import categorical_fields, read_gold
+from builder.gold import read_gold
 from builder.pipeline import build
 from core.config import load_config
+from schemas.base import closed_values
 from core.errors import GoldError
 from schemas.types import Document, GroundedItem, Span
 from tests.builder.replay_project import make_project
@@ -78,7 +79,7 @@ def test_label_level_counts_each_documents_values_once(tmp_path, license_schema)
         _item(OTHER, OTHER_TEXT, "permission"),
     ]
     gold_set = read_gold(gold, license_schema, [DOC, OTHER])
-    scores = score(gold_set, items, categorical_fields(license_schema))
+    scores = score(gold_set, items, closed_values(license_schema))
     level = scores["levels"]["label:kind"]
     assert (level["tp"], level["fp"], level["fn"]) == (2, 1, 2)
     assert level["precision"] == pytest.approx(2 / 3) and level["recall"] == pytest.approx(0.5)
@@ -100,7 +101,7 @@ def test_span_level_exact_and_overlap_match_one_to_one(tmp_path, license_schema)
         _item(DOC, "copyright notice shall be included", "obligation"),  # overlaps only
         _item(DOC, "copyright notice shall", "condition"),  # overlaps, wrong kind, and the span is taken
     ]
-    scores = score(read_gold(gold, license_schema, [DOC]), items, categorical_fields(license_schema))
+    scores = score(read_gold(gold, license_schema, [DOC]), items, closed_values(license_schema))
     levels = scores["levels"]
     exact, overlap = levels["span:exact"], levels["span:overlap"]
     assert (exact["tp"], exact["fp"], exact["fn"]) == (1, 2, 2)
