@@ -1,7 +1,8 @@
 """Export format table: name → row writer and the dataset card's line.
 
 A new format is one registration, from any module imported before the export
-runs (or an installed `dsforge.plugins` entry point):
+runs (or an installed `dsforge.plugins` entry point, or a `dsforge.export_formats`
+entry point naming an `ExportFormat`):
 
     @register_export_format("plain", describes="`text`")
     def plain_row(record, options): return {"id": record.id, "text": record.output}
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.options.export import ExportOptions
-from core.plugins import load_plugins
+from core.registry import Registry
 from schemas.types import ReviewedRecord
 
 RowWriter = Callable[[ReviewedRecord, ExportOptions], dict[str, Any]]
@@ -40,7 +41,7 @@ class ExportFormat:
         return f"`{self.name}/<split>.json{'[l]' if self.json_array else 'l'}` ({self.describes})"
 
 
-_FORMATS: dict[str, ExportFormat] = {}
+FORMATS: Registry[ExportFormat] = Registry("export format", group="dsforge.export_formats")
 
 
 def register_export_format(
@@ -51,20 +52,19 @@ def register_export_format(
         raise ValueError(f"export format {name!r}: use a lower-case folder name, not {sorted(RESERVED)}")
 
     def decorate(row: RowWriter) -> RowWriter:
-        _FORMATS[name] = ExportFormat(name, row, describes, json_array=json_array, default=default)
+        FORMATS.register(name, ExportFormat(name, row, describes, json_array=json_array, default=default))
         return row
 
     return decorate
 
 
 def unregister_export_format(name: str) -> None:
-    _FORMATS.pop(name, None)
+    FORMATS.unregister(name)
 
 
 def export_formats() -> list[ExportFormat]:
     """Every format, in registration order (the order files are written and listed)."""
-    load_plugins()
-    return list(_FORMATS.values())
+    return FORMATS.values()
 
 
 def user_turn(record: ReviewedRecord) -> str:

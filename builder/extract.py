@@ -19,6 +19,8 @@ from langextract.core import data as lx_data
 from pydantic import ValidationError
 
 from builder.caching_model import CachingModel
+from builder.grounding import Located, locate
+from builder.recall_pass import focus_description
 from core.options.extraction import ExtractionOptions
 from schemas.base import ExtractionSchema
 from schemas.types import Document, GroundedItem, Reject, Span, content_id
@@ -42,46 +44,28 @@ def extract_documents(
     model_name: str,
     on_document: Callable[[Document], None] | None = None,
 ) -> ExtractionResult:
-    """Extract, ground and validate items from every document."""
+    """Extract, ground and validate items from every document; with `recall_pass`, ask again for what is missing."""
     result = ExtractionResult()
-    examples = schema.langextract_examples()
     description = schema.prompt_description()
     for document in documents:
-        model.current_doc_id = document.id
-        events_before = len(model.stats.events)
-        prompts_before = model.stats.prompts
-        try:
-            annotated = lx.extract(
-                text_or_documents=document.text,
-                prompt_description=description,
-                examples=examples,
-                model=model,
-                max_char_buffer=options.max_char_buffer,
-                batch_length=options.batch_length,
-                max_workers=options.max_workers,
-                extraction_passes=options.extraction_passes,
-                context_window_chars=options.context_window_chars,
-                resolver_params={"suppress_parse_errors": True},
-                prompt_validation_level=lx.prompt_validation.PromptValidationLevel.OFF,
-                show_progress=False,
-                use_schema_constraints=False,
-            )
-        except Exception as exc:  # noqa: BLE001 - one document's failure is reported, not fatal
-            log.warning("extraction failed for %s: %s", document.source, exc)
-            result.rejects.append(
-                Reject(doc_id=document.id, reason="provider_error", detail=f"{type(exc).__name__}: {exc}")
-            )
+        annotated = _extract_one(document, description, schema, model, options, result)
+        if annotated is None:
             continue
-        finally:
-            # Retries are calls, not chunks: count the prompts asked for.
-            result.chunks += model.stats.prompts - prompts_before
-        for event in model.stats.events[events_before:]:
-            result.rejects.append(
-                Reject(doc_id=event.doc_id, reason=event.reason, detail=event.detail)  # type: ignore[arg-type]
-            )
-        annotated.document_id = document.id
+        items, rejects = ground_extractions(
+            document, annotated.extractions or [], schema, model_name, reground=options.reground
+        )
+        focus = focus_description(schema, items) if options.recall_pass else None
+        if focus is not None:
+            second = _extract_one(document, f"{description}\n\n{focus}", schema, model, options, result)
+            if second is not None:
+                more, more_rejects = ground_extractions(
+                    document, second.extractions or [], schema, model_name, reground=options.reground
+                )
+                known = {item.id for item in items}
+                items += [item for item in more if item.id not in known]
+                rejects += more_rejects
+                annotated.extractions = [*(annotated.extractions or []), *(second.extractions or [])]
         result.annotated.append(annotated)
-        items, rejects = ground_extractions(document, annotated.extractions or [], schema, model_name)
         result.items.extend(items)
         result.rejects.extend(rejects)
         if on_document:
@@ -89,20 +73,74 @@ def extract_documents(
     return result
 
 
+def _extract_one(
+    document: Document,
+    description: str,
+    schema: type[ExtractionSchema],
+    model: CachingModel,
+    options: ExtractionOptions,
+    result: ExtractionResult,
+) -> lx_data.AnnotatedDocument | None:
+    """One `lx.extract` over one document; its failure and its chunks' faults become rejects."""
+    model.current_doc_id = document.id
+    events_before = len(model.stats.events)
+    prompts_before = model.stats.prompts
+    try:
+        annotated = lx.extract(
+            text_or_documents=document.text,
+            prompt_description=description,
+            examples=schema.langextract_examples(),
+            model=model,
+            max_char_buffer=options.max_char_buffer,
+            batch_length=options.batch_length,
+            max_workers=options.max_workers,
+            extraction_passes=options.extraction_passes,
+            context_window_chars=options.context_window_chars,
+            resolver_params={"suppress_parse_errors": True},
+            prompt_validation_level=lx.prompt_validation.PromptValidationLevel.OFF,
+            show_progress=False,
+            use_schema_constraints=False,
+        )
+    except Exception as exc:  # noqa: BLE001 - one document's failure is reported, not fatal
+        log.warning("extraction failed for %s: %s", document.source, exc)
+        result.rejects.append(
+            Reject(doc_id=document.id, reason="provider_error", detail=f"{type(exc).__name__}: {exc}")
+        )
+        return None
+    finally:
+        # Retries are calls, not chunks: count the prompts asked for.
+        result.chunks += model.stats.prompts - prompts_before
+    for event in model.stats.events[events_before:]:
+        result.rejects.append(
+            Reject(doc_id=event.doc_id, reason=event.reason, detail=event.detail)  # type: ignore[arg-type]
+        )
+    annotated.document_id = document.id
+    return annotated
+
+
 def ground_extractions(
     document: Document,
     extractions: Sequence[lx_data.Extraction],
     schema: type[ExtractionSchema],
     model_name: str,
+    reground: bool = True,
 ) -> tuple[list[GroundedItem], list[Reject]]:
-    """Keep extractions that are exact, re-checked spans of the cleaned text and schema-valid."""
+    """Keep schema-valid extractions whose evidence is the cleaned text's own, at a re-checked span.
+
+    langextract's exact alignment is taken when the text at its span is the
+    evidence; otherwise (`reground`) the document is searched for it
+    (builder.grounding), nearest the aligner's position or, unaligned, the
+    previous item's. Several items on one span are all kept.
+    """
     items: dict[str, GroundedItem] = {}
     rejects: list[Reject] = []
+    position = 0
     for extraction in extractions:
         text = extraction.extraction_text or ""
         attributes = dict(extraction.attributes or {})
         interval = extraction.char_interval
         span = (interval.start_pos, interval.end_pos) if interval else None
+        aligned = span is not None and None not in span
 
         def reject(reason: str, detail: str) -> None:
             rejects.append(
@@ -112,26 +150,22 @@ def ground_extractions(
                     detail=detail,
                     extraction_text=text,
                     attributes=attributes,
-                    char_interval=span if span and None not in span else None,
+                    char_interval=span if aligned else None,
                 )
             )
 
         if extraction.extraction_class != schema.extraction_class:
             reject("invalid", f"class {extraction.extraction_class!r} is not {schema.extraction_class!r}")
             continue
-        if span is None or None in span:
-            reject("ungrounded", "the evidence was not found in the document")
+        located = _aligned_span(document, extraction, text)
+        if located is None and reground:
+            located = locate(document.text, text, hint=span[0] if aligned else position)  # type: ignore[index]
+        if located is None:
+            reject("ungrounded", _ungrounded_detail(document, extraction, text))
             continue
-        if extraction.alignment_status != lx_data.AlignmentStatus.MATCH_EXACT:
-            status = extraction.alignment_status.value if extraction.alignment_status else "none"
-            reject("ungrounded", f"alignment is {status}, not an exact match")
-            continue
-        start, end = span
-        if document.text[start:end] != text:
-            reject("ungrounded", f"text at [{start}:{end}] differs from the evidence")
-            continue
+        position = located.start
         try:
-            validated = schema.validate_item(text, attributes)
+            validated = schema.validate_item(located.text, attributes)
         except ValidationError as exc:
             problems = "; ".join(
                 f"{'.'.join(map(str, err['loc'])) or 'item'}: {err['msg']}" for err in exc.errors()
@@ -140,16 +174,45 @@ def ground_extractions(
             continue
         values = validated.model_dump(mode="json")
         values.pop("evidence")
+        start, end = located.start, located.end
         item_id = content_id(document.id, start, end, schema.schema_name(), values, model_name, prefix="item-")
-        items[item_id] = GroundedItem(
-            id=item_id,
-            schema_name=schema.schema_name(),
-            extraction_class=schema.extraction_class,
-            span=Span(doc_id=document.id, start=start, end=end, text=text),
-            attributes=values,
-            model=model_name,
+        items.setdefault(
+            item_id,
+            GroundedItem(
+                id=item_id,
+                schema_name=schema.schema_name(),
+                extraction_class=schema.extraction_class,
+                span=Span(doc_id=document.id, start=start, end=end, text=located.text),
+                attributes=values,
+                model=model_name,
+                match=located.method,
+            ),
         )
     return list(items.values()), rejects
+
+
+def _aligned_span(document: Document, extraction: lx_data.Extraction, text: str) -> Located | None:
+    """langextract's own span, when it claims an exact match and the document agrees."""
+    interval = extraction.char_interval
+    if interval is None or interval.start_pos is None or interval.end_pos is None:
+        return None
+    if extraction.alignment_status != lx_data.AlignmentStatus.MATCH_EXACT:
+        return None
+    start, end = interval.start_pos, interval.end_pos
+    if document.text[start:end] != text:
+        return None
+    return Located(start, end, text, "aligner")
+
+
+def _ungrounded_detail(document: Document, extraction: lx_data.Extraction, text: str) -> str:
+    interval = extraction.char_interval
+    if interval is None or interval.start_pos is None or interval.end_pos is None:
+        return "the evidence was not found in the document"
+    if extraction.alignment_status != lx_data.AlignmentStatus.MATCH_EXACT:
+        status = extraction.alignment_status.value if extraction.alignment_status else "none"
+        return f"alignment is {status}, not an exact match, and the document does not contain the evidence"
+    start, end = interval.start_pos, interval.end_pos
+    return f"text at [{start}:{end}] differs from the evidence, which the document does not contain"
 
 
 def annotated_rows(annotated: Sequence[lx_data.AnnotatedDocument]) -> list[dict[str, Any]]:
@@ -160,15 +223,21 @@ def annotated_rows(annotated: Sequence[lx_data.AnnotatedDocument]) -> list[dict[
 def visualization_html(
     annotated: Sequence[lx_data.AnnotatedDocument], items: Sequence[GroundedItem], titles: dict[str, str]
 ) -> str:
-    """One page with langextract's highlighted view of each document's grounded items."""
-    kept = {(item.span.doc_id, item.span.start, item.span.end) for item in items}
+    """One page with langextract's highlighted view of each document's grounded items, at their kept spans."""
+    by_doc: dict[str, list[GroundedItem]] = {}
+    for item in items:
+        by_doc.setdefault(item.span.doc_id, []).append(item)
     sections = []
     for doc in annotated:
         grounded = [
-            ext
-            for ext in doc.extractions or []
-            if ext.char_interval
-            and (doc.document_id, ext.char_interval.start_pos, ext.char_interval.end_pos) in kept
+            lx_data.Extraction(
+                extraction_class=item.extraction_class,
+                extraction_text=item.span.text,
+                char_interval=lx_data.CharInterval(start_pos=item.span.start, end_pos=item.span.end),
+                alignment_status=lx_data.AlignmentStatus.MATCH_EXACT,
+                attributes={k: v for k, v in item.attributes.items() if isinstance(v, str)},
+            )
+            for item in sorted(by_doc.get(doc.document_id or "", []), key=lambda i: (i.span.start, i.span.end))
         ]
         view = lx_data.AnnotatedDocument(document_id=doc.document_id, text=doc.text, extractions=grounded)
         html = lx.visualize(view, animation_speed=1.0, show_legend=True, gif_optimized=False)

@@ -61,3 +61,7 @@ class ReviewServerError(DsforgeError):
 
 class ReviewError(DsforgeError):
     """Pushing records to review or pulling reviews back failed."""
+
+
+class GoldError(DsforgeError):
+    """A gold (labelled) file cannot be scored against a build; the message names file and line."""

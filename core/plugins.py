@@ -1,8 +1,10 @@
 """Installed extensions: packages that declare a `dsforge.plugins` entry point.
 
 Each entry point names a module; importing it runs its `register_metric`,
-`register_export_format` or `register_provider` calls. A registry loads them
-on first lookup, so an installed extension needs no import anywhere in dsforge.
+`register_export_format`, `register_provider` or `register_step` calls. Every
+core.registry.Registry loads them on first lookup, so an installed extension
+needs no import anywhere in dsforge. (Each kind also has its own group, e.g.
+`dsforge.clean_steps`, for entries that are one `module:attr` each.)
 """
 
 from __future__ import annotations

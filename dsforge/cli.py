@@ -67,6 +67,32 @@ def build_command(
     console.print(f"report: {summary.paths.report_md}")
 
 
+@app.command("eval-extraction")
+def eval_extraction_command(
+    config: Path = ConfigOption,
+    gold: Path = typer.Option(..., "--gold", help="labelled documents: annotated JSONL or document labels"),
+    out: Path | None = typer.Option(None, help="report folder; default <output>/extraction_eval"),
+) -> None:
+    """Score the build's items against labelled documents: label and span precision, recall, F1."""
+    from builder.extraction_eval import evaluate_extraction
+    from core.config import load_config
+
+    with reported_errors():
+        summary = evaluate_extraction(load_config(config), gold, out)
+    table = Table(title=f"extraction vs {gold.name} ({summary.scores['documents']} documents)")
+    for column in ("level", "TP", "FP", "FN", "precision", "recall", "F1"):
+        table.add_column(column, justify="right")
+    for name, level in summary.scores["levels"].items():
+        if name.count(":") > 1:
+            continue  # per-value span levels are in report.md
+        table.add_row(
+            name, str(level["tp"]), str(level["fp"]), str(level["fn"]),
+            f"{level['precision']:.3f}", f"{level['recall']:.3f}", f"{level['f1']:.3f}",
+        )  # fmt: skip
+    Console().print(table)
+    console.print(f"report: {summary.paths['md']}")
+
+
 def _register_stage_commands() -> None:
     """Later stages' commands live beside their code; the CLI only names them."""
     from dsforge.split_commands import export_command, split_command

@@ -223,6 +223,23 @@ def check_schema(cls: type[ExtractionSchema]) -> None:
                 )
 
 
+def closed_values(schema: type[ExtractionSchema]) -> dict[str, list[str]]:
+    """Attributes with a closed set of values (Literal, Enum, bool; lists of them), as strings.
+
+    What label-level scores count and what a focused second pass asks about.
+    """
+    specs = schema.attribute_json_schema()
+    closed: dict[str, list[str]] = {}
+    for name in schema.attribute_fields():
+        spec = specs.get(name, {})
+        if spec.get("type") == "array":
+            spec = spec.get("items", {})
+        values = _enum_values(spec) or ([True, False] if spec.get("type") == "boolean" else [])
+        if values:
+            closed[name] = [str(v) for v in values]
+    return closed
+
+
 def item_values(item: ExtractionSchema, doc_title: str, doc_source: str) -> dict[str, Any]:
     """Values a template may reference."""
     values = item.model_dump(mode="json")

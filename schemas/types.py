@@ -61,6 +61,11 @@ class Span(Frozen):
     text: str
 
 
+# How an item's span was found in its document (builder.grounding): langextract's exact
+# alignment, or dsforge's own search — verbatim, ignoring case, ignoring whitespace runs.
+MatchMethod = Literal["aligner", "exact", "case", "whitespace"]
+
+
 class GroundedItem(Frozen):
     """One extracted item whose evidence is an exact span of its source."""
 
@@ -70,6 +75,7 @@ class GroundedItem(Frozen):
     span: Span
     attributes: dict[str, Any]
     model: str
+    match: MatchMethod = "aligner"
 
 
 RejectReason = Literal["ungrounded", "invalid", "parse_error", "provider_error"]

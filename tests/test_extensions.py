@@ -1,12 +1,16 @@
-"""A metric, an export format, a provider and a training method added from outside dsforge, each in one place.
+"""A metric, an export format, a provider, a clean step and a training method added from outside dsforge,
+each in one place.
 
-`tests/extension/acme_extension.py` registers all three the way a user would;
+`tests/extension/acme_extension.py` registers all five the way a user would;
 each test shows its addition reaching the real outputs: the export through the
 `dsforge` command finding it as an installed `dsforge.plugins` entry point, the
 provider serving a real build (and built by the judge through the same table),
-the metric in metrics.json, predictions.jsonl, report.md and the `dsforge eval`
-table after a real tiny training run, the training method in the options, the
-trainer's peft config, the run card and the evaluation report.
+the clean step in a real build's cleaning report (imported, and installed as a
+`dsforge.clean_steps` entry point), the metric in metrics.json,
+predictions.jsonl, report.md and the `dsforge eval` table after a real tiny
+training run, the training method in the options, the trainer's peft config,
+the run card and the evaluation report (imported, and installed as a
+`dsforge.train_methods` entry point).
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from typer.testing import CliRunner
 from builder.pipeline import build
 from core.config import load_config
 from tests.builder.license_records import reviewed_records
-from tests.builder.replay_project import RECORDING, make_project
+from tests.builder.replay_project import RECORDING, SAMPLES, make_project
 from tests.test_split_export_killed import make_project as make_split_project
 
 REPO = Path(__file__).resolve().parent.parent
@@ -35,6 +39,7 @@ EXTENSION = "tests.extension.acme_extension"
 @pytest.fixture(scope="module")
 def acme():
     """The extension imported (once: its classes must stay the registered ones), unregistered at the end."""
+    from builder.clean import unregister_step
     from builder.export_formats import unregister_export_format
     from core.options.methods import unregister_method
     from train.metrics import unregister_metric
@@ -43,18 +48,22 @@ def acme():
     unregister_metric("length_ratio")
     unregister_export_format("plaintext")
     unregister_method("acme_lora")
+    unregister_step("strip_acme_banner")
 
 
 def _jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text("utf-8").splitlines() if line]
 
 
-def installed_as_entry_point(root: Path) -> dict[str, str]:
-    """An environment whose Python sees the extension as an installed distribution's plugin."""
+PLUGIN = f"[dsforge.plugins]\nacme = {EXTENSION}\n"
+
+
+def installed_as_entry_point(root: Path, entry_points: str = PLUGIN) -> dict[str, str]:
+    """An environment whose Python sees the extension as an installed distribution's plugin(s)."""
     dist = root / "site" / "acme_dsforge_extension-0.1.dist-info"
     dist.mkdir(parents=True)
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-dsforge-extension\nVersion: 0.1\n")
-    (dist / "entry_points.txt").write_text(f"[dsforge.plugins]\nacme = {EXTENSION}\n")
+    (dist / "entry_points.txt").write_text(entry_points)
     path = os.pathsep.join([str(root / "site"), str(REPO), os.environ.get("PYTHONPATH", "")])
     return {**os.environ, "PYTHONPATH": path}
 
@@ -103,6 +112,42 @@ def test_a_registered_provider_serves_the_build_and_the_judge(tmp_path, acme):
     options = JudgeOptions(enabled=True, model_id=model["model_id"])
     with pytest.raises(acme.NotRecordedError):
         judge_outputs(options, config.provider, [row], ["an answer"])
+
+
+def stamped_project(root: Path, banner: str) -> Path:
+    """The replay project plus a copy of mit.txt under ACME's stamp, named to sort after the original."""
+    config = make_project(root)
+    original = (SAMPLES / "docs" / "mit.txt").read_bytes()
+    (root / "docs" / "zz_mit_stamped.txt").write_bytes(f"{banner}\n\n".encode() + original)
+    return config
+
+
+def assert_the_stamp_was_cleaned(report: dict, banner: str) -> None:
+    """The step ran on the stamped copy only, before dedup: the copy is then an exact duplicate of mit.txt."""
+    steps = {step["name"]: step for step in report["cleaning"]["steps"]}
+    assert steps["strip_acme_banner"]["documents_changed"] == 1
+    assert steps["strip_acme_banner"]["chars_removed"] == len(banner) + 2
+    dropped = {drop["source"]: drop for drop in report["cleaning"]["dropped"]}
+    assert dropped["zz_mit_stamped.txt"]["reason"] == "exact_duplicate"
+    assert dropped["zz_mit_stamped.txt"]["duplicate_of_source"] == "mit.txt"
+
+
+def test_a_registered_clean_step_reaches_the_build_report(tmp_path, acme):
+    summary = build(load_config(stamped_project(tmp_path, acme.BANNER)), show_progress=False)
+    assert_the_stamp_was_cleaned(summary.report, acme.BANNER)
+    assert summary.report["records"]["kept"] > 0  # the other prompts are the recorded ones
+
+
+def test_an_installed_clean_step_reaches_the_build_report(tmp_path, acme):
+    config = stamped_project(tmp_path / "project", acme.BANNER)
+    entry = f"[dsforge.clean_steps]\nstrip_acme_banner = {EXTENSION}:make_strip_banner\n"
+    done = subprocess.run(
+        [sys.executable, "-m", "dsforge", "build", "-c", str(config), "--no-progress"],
+        cwd=REPO, env=installed_as_entry_point(tmp_path, entry), capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    report = json.loads((config.parent / "build" / "report.json").read_text("utf-8"))
+    assert_the_stamp_was_cleaned(report, acme.BANNER)
 
 
 def test_a_registered_metric_reaches_every_eval_output(tmp_path, acme, license_schema):
@@ -164,5 +209,22 @@ def test_a_registered_training_method_reaches_options_trainer_card_and_report(ac
             TrainOptions(method="acme_prompt", merge=True)
     finally:
         unregister_method("acme_prompt")
-    with pytest.raises(ValueError, match="unknown train.method 'acme_prompt'; choose one of qlora, lora"):
+    with pytest.raises(ValueError, match=r"train.method 'acme_prompt' is unknown; known: qlora, lora, dora"):
         TrainOptions(method="acme_prompt")
+
+
+def test_an_installed_training_method_is_found_by_the_options(tmp_path):
+    """A `dsforge.train_methods` entry point naming a TrainingMethod row: a fresh Python finds it by name."""
+    entry = f"[dsforge.train_methods]\nacme_lora = {EXTENSION}:ACME_LORA\n"
+    script = (
+        "from core.options.methods import method_names\n"
+        "from core.options.train import TrainOptions\n"
+        "opts = TrainOptions(method='acme_lora')\n"
+        "print(opts.learning_rate, opts.mode, opts.training_method.lora_family, method_names()[-1])\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=REPO, env=installed_as_entry_point(tmp_path, entry), capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["0.0005", "lora", "True", "acme_lora"]

@@ -12,18 +12,18 @@ like any trained adapter.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from core import atomic
+from core.clock import utc_now
 from core.errors import TrainError
+from core.hashing import file_sha256
 from schemas.types import content_id
 from train import run_card as cards
 from train.base_models import ResolvedBase, resolve_base_model
@@ -137,7 +137,7 @@ def merge(
         log.info("merge already complete for %s; nothing to do", fingerprint)
         return done
 
-    started, clock = _now(), time.perf_counter()
+    started, clock = utc_now(), time.perf_counter()
     compute_dtype = _input_dtype(inputs)
     hardware = pick_hardware(compute_dtype)
     model = combine(base.path, adapters, options, weights, density, hardware)
@@ -228,7 +228,7 @@ def describe_input(adapter: Path) -> MergeInput:
             "`dsforge train` wrote (<output>/train/adapter) or one `dsforge merge` wrote."
         )
     config = json.loads(config_file.read_text("utf-8"))
-    weights = {w.name: _sha256(w) for w in sorted(adapter.glob("adapter_model.*"))}
+    weights = {w.name: file_sha256(w) for w in sorted(adapter.glob("adapter_model.*"))}
     if not weights:
         raise TrainError(f"{adapter} has no adapter_model.safetensors; train or merge it again.")
     common = {
@@ -465,15 +465,3 @@ def _provenance(record: dict[str, Any]) -> dict[str, Any]:
 def _weights_exist(folder: Path, kind: str) -> bool:
     pattern = "adapter_model.*" if kind == "adapter" else "model*.safetensors"
     return any(folder.glob(pattern))
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(8 * 1024 * 1024):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")

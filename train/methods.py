@@ -6,9 +6,10 @@ everything else (data, trainer, checkpoints, run card) is the same for every met
 
 from __future__ import annotations
 
-from importlib import import_module
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from core.registry import load_target
 
 if TYPE_CHECKING:
     from core.options.train import TrainOptions
@@ -79,8 +80,7 @@ def prompt_config(opts: TrainOptions, model: Any, base_path: Path) -> Any:
 
 def peft_config(opts: TrainOptions, model: Any, base_path: Path) -> Any:
     """The peft config of the run's method, by the builder its table row names."""
-    module, function = opts.training_method.peft_config.split(":")
-    return getattr(import_module(module), function)(opts, model, base_path)
+    return load_target(opts.training_method.peft_config)(opts, model, base_path)
 
 
 def unpadded_batches(model: Any) -> bool:

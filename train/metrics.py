@@ -6,7 +6,8 @@ with `corpus=True` on a `(predictions, references) -> float` one. It then
 appears in metrics.json, predictions.jsonl, report.md, metrics.png and the
 `dsforge eval` table. Columns measured by the evaluation itself (schema
 validity, perplexities, the judge) sit in the same table, so the report reads
-its rows from one place.
+its rows from one place. An installed package adds a metric with a
+`dsforge.plugins` module, or a `dsforge.metrics` entry point naming a `Metric`.
 
 Exact match and token F1 follow the SQuAD definitions (lower-case, drop
 punctuation and English articles, split on whitespace). ROUGE-L comes from
@@ -27,7 +28,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from core.plugins import load_plugins
+from core.registry import Registry
 from schemas.base import ExtractionSchema
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
@@ -50,7 +51,7 @@ class Metric:
     chart_scale: float | None = 1.0
 
 
-_METRICS: dict[str, Metric] = {}
+METRICS: Registry[Metric] = Registry("metric", group="dsforge.metrics")
 
 
 def register_metric(
@@ -59,20 +60,19 @@ def register_metric(
     """Decorator: add `fn` to the table; re-registering a name replaces it in place."""
 
     def decorate(fn: Any) -> Any:
-        _METRICS[name] = Metric(name=name, label=label, score=fn, corpus=corpus, chart_scale=chart_scale)
+        METRICS.register(name, Metric(name, label, score=fn, corpus=corpus, chart_scale=chart_scale))
         return fn
 
     return decorate
 
 
 def unregister_metric(name: str) -> None:
-    _METRICS.pop(name, None)
+    METRICS.unregister(name)
 
 
 def metrics() -> list[Metric]:
     """Every report row, in registration order."""
-    load_plugins()
-    return list(_METRICS.values())
+    return METRICS.values()
 
 
 def text_metrics() -> list[Metric]:
@@ -81,7 +81,7 @@ def text_metrics() -> list[Metric]:
 
 
 def _measured(name: str, label: str, chart_scale: float | None = None) -> None:
-    _METRICS[name] = Metric(name=name, label=label, chart_scale=chart_scale)
+    METRICS.register(name, Metric(name=name, label=label, chart_scale=chart_scale))
 
 
 def normalize(text: str) -> str:

@@ -16,11 +16,11 @@ import re
 import shutil
 import time
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from core.atomic import replace_dir, write_text
+from core.clock import utc_now
 from core.config import DsforgeConfig
 from core.errors import TrainError
 from core.options.train import TrainOptions
@@ -85,7 +85,7 @@ def train(
     with distributed.main_first():
         _reset_stale_checkpoints(paths.checkpoints, fingerprint)
 
-    started_at = _now()
+    started_at = utc_now()
     tokenizer = load_tokenizer(base.path)
     check_chat_template(tokenizer)
     warnings = data_warnings(data, opts, tokenizer)
@@ -202,7 +202,7 @@ def train(
             **layout,
         },
         started_at=started_at,
-        finished_at=_now(),
+        finished_at=utc_now(),
         train_seconds=round(seconds, 2),
         train_tokens=tokens,
         tokens_per_second=round(tokens / seconds, 2) if seconds > 0 else 0.0,
@@ -480,7 +480,3 @@ def _fp32() -> Any:
     import torch
 
     return torch.float32
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")

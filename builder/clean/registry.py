@@ -2,87 +2,62 @@
 
 A step is a factory `(CleanOptions) -> (str -> str) | None`; returning None
 switches it off for those options. Adding a step is one module that calls
-`register_step` and is imported before cleaning runs.
+`register_step` (imported before cleaning, or installed as a `dsforge.plugins`
+entry point), or one `dsforge.clean_steps` entry point `name = module:factory`,
+which runs after the built-ins.
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
-from dataclasses import dataclass
 
-from core.errors import ConfigError
 from core.options.clean import CleanOptions
+from core.registry import Registry
 
 TextStep = Callable[[str], str]
 StepFactory = Callable[[CleanOptions], TextStep | None]
 
-
-@dataclass(frozen=True)
-class RegisteredStep:
-    name: str
-    factory: StepFactory
-
-
-_steps: list[RegisteredStep] = []
-_builtins_loaded = False
+# Run order. Encoding fixes come first so markup and PII are seen in canonical form; PII
+# runs before case/punctuation changes that would hide names and addresses from the
+# detectors; whitespace is tidied last, after every deletion.
+STEPS: Registry[StepFactory] = Registry(
+    "clean step",
+    group="dsforge.clean_steps",
+    builtins={
+        "unicode": "builder.clean.steps.unicode:make_unicode",
+        "strip_control_chars": "builder.clean.steps.control:make_control",
+        "strip_html": "builder.clean.steps.markup:make_markup",
+        "pii": "builder.clean.steps.pii:make_pii",
+        "lowercase": "builder.clean.steps.case:make_lowercase",
+        "strip_punctuation": "builder.clean.steps.punctuation:make_punctuation",
+        "remove_stopwords": "builder.clean.steps.stopwords:make_stopwords",
+        "normalize_whitespace": "builder.clean.steps.whitespace:make_whitespace",
+        "unwrap_lines": "builder.clean.steps.whitespace:make_unwrap",
+    },
+)
 
 
 def register_step(
     name: str, *, before: str | None = None, after: str | None = None
 ) -> Callable[[StepFactory], StepFactory]:
     """Decorator; appends the step unless placed `before`/`after` another. Re-registering a name replaces it in place."""
-    _load_builtins()
 
     def decorate(factory: StepFactory) -> StepFactory:
-        entry = RegisteredStep(name=name, factory=factory)
-        existing = _index(name)
-        if existing is not None and before is None and after is None:
-            _steps[existing] = entry
-            return factory
-        if existing is not None:
-            del _steps[existing]
-        if before is not None and after is not None:
-            raise ConfigError(f"step {name!r}: give `before` or `after`, not both.")
-        anchor = before if before is not None else after
-        if anchor is None:
-            _steps.append(entry)
-            return factory
-        position = _index(anchor)
-        if position is None:
-            raise ConfigError(
-                f"step {name!r} is placed next to {anchor!r}, which is not registered; known: {step_names()}."
-            )
-        _steps.insert(position if before is not None else position + 1, entry)
+        STEPS.register(name, factory, before=before, after=after)
         return factory
 
     return decorate
 
 
 def unregister_step(name: str) -> None:
-    position = _index(name)
-    if position is not None:
-        del _steps[position]
+    STEPS.unregister(name)
 
 
 def step_names() -> list[str]:
-    _load_builtins()
-    return [step.name for step in _steps]
+    return STEPS.names()
 
 
 def build_steps(options: CleanOptions) -> list[tuple[str, TextStep]]:
     """The enabled steps for `options`, in run order."""
-    _load_builtins()
-    built = [(step.name, step.factory(options)) for step in _steps]
+    built = [(name, STEPS.get(name)(options)) for name in STEPS.names()]
     return [(name, fn) for name, fn in built if fn is not None]
-
-
-def _index(name: str) -> int | None:
-    return next((i for i, step in enumerate(_steps) if step.name == name), None)
-
-
-def _load_builtins() -> None:
-    global _builtins_loaded
-    if not _builtins_loaded:
-        _builtins_loaded = True  # set first: the imported modules call register_step
-        importlib.import_module("builder.clean.steps")

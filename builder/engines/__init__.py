@@ -1,31 +1,29 @@
 """Build engines, found by name: `local` (one process) and `ray` (Ray Data, laptop or cluster).
 
 Both run the same stage functions and write the same artifacts; an engine only
-decides where the work runs. Entries are import paths so Ray is imported only
-when its engine is chosen.
+decides where the work runs. Entries are lazy `module:attr` rows
+(core.registry) so Ray is imported only when its engine is chosen; an installed
+package adds an engine through a `dsforge.engines` entry point.
 """
 
 from __future__ import annotations
 
-import importlib
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from core.errors import ConfigError
+from core.registry import Registry
 
 if TYPE_CHECKING:
     from core.config import DsforgeConfig
     from builder.pipeline import BuildSummary
 
-ENGINES = {
-    "local": "builder.pipeline:build",
-    "ray": "builder.engines.ray_engine:build",
-}
+ENGINES: Registry[Callable[..., BuildSummary]] = Registry(
+    "build.engine",
+    group="dsforge.engines",
+    builtins={"local": "builder.pipeline:build", "ray": "builder.engines.ray_engine:build"},
+)
 
 
 def run_build(config: DsforgeConfig, show_progress: bool = True) -> BuildSummary:
     """`dsforge build` with the engine named in `build.engine`."""
-    name = config.build.engine
-    if name not in ENGINES:
-        raise ConfigError(f"build.engine {name!r} is unknown; choose one of {sorted(ENGINES)}.")
-    module, function = ENGINES[name].split(":")
-    return getattr(importlib.import_module(module), function)(config, show_progress=show_progress)
+    return ENGINES.get(config.build.engine)(config, show_progress=show_progress)

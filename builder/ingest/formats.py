@@ -1,18 +1,20 @@
-"""Suffix → parser registry; a new format is one module in `builder.ingest.parsers`.
+"""Format name → parser, with the suffixes it reads; a new format is one module plus a row below.
 
-Every module of that package is imported on first lookup, so dropping a file
-there that calls `register_format` is all it takes to support a format.
+Built-ins are lazy `module:attr` rows (core.registry): a parser and the library
+it wraps are imported on the first lookup by suffix. The decorator attaches a
+format's suffixes and MIME type when its module is imported; an installed
+package adds one through a `dsforge.ingest_formats` entry point or a
+`dsforge.plugins` module that calls `register_format`.
 """
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from builder.ingest.parsed import ParseContext, ParseResult
+from core.registry import Registry
 
 Parser = Callable[[bytes, ParseContext], ParseResult]
 
@@ -27,8 +29,18 @@ class Format:
     is_text: bool = True
 
 
-_BY_SUFFIX: dict[str, Format] = {}
-_loaded = False
+FORMATS: Registry[Format] = Registry(
+    "input format",
+    group="dsforge.ingest_formats",
+    builtins={
+        "docx": "builder.ingest.parsers.docx:parse_docx",
+        "html": "builder.ingest.parsers.html:parse_html",
+        "jsonl": "builder.ingest.parsers.jsonl:parse_jsonl",
+        "markdown": "builder.ingest.parsers.markdown:parse_markdown",
+        "pdf": "builder.ingest.parsers.pdf:parse_pdf",
+        "text": "builder.ingest.parsers.text:parse_text",
+    },
+)
 
 
 def register_format(
@@ -37,31 +49,21 @@ def register_format(
     """Decorator: make `parse` handle files ending in any of `suffixes` (no dots)."""
 
     def decorate(parse: Parser) -> Parser:
-        fmt = Format(name=name, suffixes=suffixes, mime=mime, parse=parse, is_text=is_text)
-        for suffix in suffixes:
-            _BY_SUFFIX[suffix.lower().lstrip(".")] = fmt
+        FORMATS.register(name, Format(name=name, suffixes=suffixes, mime=mime, parse=parse, is_text=is_text))
         return parse
 
     return decorate
 
 
 def format_for(rel: str) -> Format | None:
-    _load_parsers()
     suffix = PurePosixPath(rel).suffix.lower().lstrip(".")
-    return _BY_SUFFIX.get(suffix) if suffix else None
+    return _by_suffix().get(suffix) if suffix else None
 
 
 def supported_suffixes() -> list[str]:
-    _load_parsers()
-    return sorted(_BY_SUFFIX)
+    return sorted(_by_suffix())
 
 
-def _load_parsers() -> None:
-    global _loaded
-    if _loaded:
-        return
-    from builder.ingest import parsers
-
-    for module in sorted(pkgutil.iter_modules(parsers.__path__), key=lambda m: m.name):
-        importlib.import_module(f"{parsers.__name__}.{module.name}")
-    _loaded = True
+def _by_suffix() -> dict[str, Format]:
+    """Later registrations win a shared suffix."""
+    return {suffix.lower().lstrip("."): fmt for fmt in FORMATS.values() for suffix in fmt.suffixes}

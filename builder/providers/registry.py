@@ -10,6 +10,9 @@ both. A new provider is one module:
 imported before the build (or installed with a `dsforge.plugins` entry point;
 langextract's own `langextract.providers` entry points keep working, and ids
 no dsforge provider claims go to langextract's router unchanged).
+
+Built-ins are lazy rows (core.registry): this module never imports them, so
+they can import it; a model id imports only the provider whose prefix it has.
 """
 
 from __future__ import annotations
@@ -24,9 +27,9 @@ from langextract.core import base_model
 from langextract.core import exceptions as lx_exceptions
 from langextract.providers import router
 
-from core.config import ProviderConfig
+from core.config import GGUF_PREFIX, ProviderConfig
 from core.errors import ConfigError
-from core.plugins import load_plugins
+from core.registry import Registry
 
 Provenance = Callable[[str], dict[str, Any]]
 ModelClass = type[base_model.BaseLanguageModel]
@@ -42,8 +45,16 @@ class Provider:
     json_schema_per_call: bool = False
 
 
-_PROVIDERS: dict[str, Provider] = {}
-_builtins_loaded = False
+# Prefix → provider; the rows name the classes that pyproject.toml's langextract entry points name.
+PROVIDERS: Registry[Provider] = Registry(
+    "provider prefix",
+    group="dsforge.providers",
+    builtins={
+        GGUF_PREFIX: "builder.providers.llamacpp:LlamaCppLanguageModel",
+        "dsforge-replay:": "builder.providers.replay:ReplayLanguageModel",
+        "openai-compat:": "builder.providers.openai_compat:OpenAICompatLanguageModel",
+    },
+)
 
 
 def register_provider(
@@ -57,7 +68,7 @@ def register_provider(
 
     def decorate(cls: ModelClass) -> ModelClass:
         router.register(rf"^{re.escape(prefix)}", priority=priority)(cls)
-        _PROVIDERS[prefix] = Provider(prefix, cls, provenance, json_schema_per_call)
+        PROVIDERS.register(prefix, Provider(prefix, cls, provenance, json_schema_per_call))
         return cls
 
     return decorate
@@ -65,9 +76,8 @@ def register_provider(
 
 def provider_for(model_id: str) -> Provider | None:
     """The registered provider whose prefix starts `model_id` (the longest one), if any."""
-    _load()
-    matches = [p for prefix, p in _PROVIDERS.items() if model_id.startswith(prefix)]
-    return max(matches, key=lambda p: len(p.prefix), default=None)
+    matches = [prefix for prefix in PROVIDERS.names() if model_id.startswith(prefix)]
+    return PROVIDERS.get(max(matches, key=len)) if matches else None
 
 
 def provenance(model_id: str) -> dict[str, Any]:
@@ -83,7 +93,7 @@ def create_model(config: ProviderConfig, setting: str = "provider") -> base_mode
 
     `setting` is the config section errors point at (`provider`, `eval.judge`).
     """
-    _load()
+    provider_for(config.model_id)  # imports it, which registers it with langextract's router
     kwargs = dict(config.params)
     key = config.api_key()
     if config.api_key_env and not key:
@@ -102,13 +112,3 @@ def create_model(config: ProviderConfig, setting: str = "provider") -> base_mode
     except (lx_exceptions.InferenceConfigError, ValueError) as exc:
         raise ConfigError(f"{setting}.model_id {config.model_id!r} cannot be used: {exc}") from None
 
-
-def _load() -> None:
-    global _builtins_loaded
-    if not _builtins_loaded:
-        _builtins_loaded = True
-        # Importing registers them (they are also reachable as langextract entry points).
-        import builder.providers.llamacpp  # noqa: F401
-        import builder.providers.openai_compat  # noqa: F401
-        import builder.providers.replay  # noqa: F401
-    load_plugins()

@@ -17,6 +17,16 @@ class ExtractionOptions(BaseModel):
     max_workers: int = Field(1, ge=1, description="parallel provider workers (remote providers)")
     extraction_passes: int = Field(1, ge=1, le=5)
     context_window_chars: int | None = Field(None, ge=0)
+    reground: bool = Field(
+        True,
+        description="search the document for evidence the aligner did not match exactly (verbatim, case, "
+        "whitespace); the kept span is always the document's own text",
+    )
+    recall_pass: bool = Field(
+        False,
+        description="a second, focused pass per document asking for the values of the schema's closed "
+        "attributes the first pass did not find; the union of grounded items is kept",
+    )
     retries: int = Field(2, ge=0, description="retries of a failed chunk before it is rejected")
     retry_backoff_s: float = Field(1.0, ge=0)
     timeout_s: float = Field(

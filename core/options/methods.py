@@ -3,9 +3,11 @@
 The options validator (names, default learning rate, what a method refuses), the
 trainer (4-bit base, the fast LoRA paths, its peft config), the run card and the
 report (how the method's settings read) all look a method up here, so a new
-method is one `register_method` call. The row names its peft-config builder as a
-`"module:function"` string, imported only when training: the options stay free
-of peft and of the `train` package.
+method is one `register_method` call, or one `dsforge.train_methods` entry
+point. The table is a core.registry.Registry, like every other table found by
+name. A row names its peft-config builder as a `"module:function"` string,
+imported only when training: the options stay free of peft and of the `train`
+package.
 
 - qlora / lora: low-rank updates on the linear layers, over a 4-bit / full-precision base.
 - dora: LoRA with the weight split into magnitude and direction (Liu et al. 2024).
@@ -18,7 +20,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from core.plugins import load_plugins
+from core.errors import ConfigError
+from core.registry import Registry
 
 LORA_LINE = "{method} r={hp.lora_r} alpha={hp.lora_alpha} dropout={hp.lora_dropout} targets={hp.target_modules}"
 VIRTUAL_TOKENS_LINE = "{method} tuning, {hp.num_virtual_tokens} virtual tokens"
@@ -46,35 +49,41 @@ class TrainingMethod:
 
 _LORA = "train.methods:lora_config"
 _VIRTUAL = "adds virtual tokens, not weights"
-_METHODS: dict[str, TrainingMethod] = {}
+
+# Registration order is the order the names are listed in. An installed package adds a row with a
+# `dsforge.plugins` module calling register_method, or a `dsforge.train_methods` entry point
+# `name = "module:attr"` naming a TrainingMethod whose `name` is the entry point's.
+METHODS: Registry[TrainingMethod] = Registry("train.method", group="dsforge.train_methods")
 
 
 def register_method(method: TrainingMethod) -> TrainingMethod:
     """Add a row (or replace the row of that name, in place)."""
-    _METHODS[method.name] = method
+    METHODS.register(method.name, method)
     return method
 
 
 def unregister_method(name: str) -> None:
-    _METHODS.pop(name, None)
+    METHODS.unregister(name)
 
 
 def find_method(name: str | None) -> TrainingMethod | None:
     """The row of `name`, or None for a name no table row has (a merge's `mode`, a removed method)."""
-    if name is not None and name not in _METHODS:
-        load_plugins()  # an installed extension may register it
-    return _METHODS.get(name) if name is not None else None
+    return training_method(name) if name is not None and name in METHODS else None
 
 
 def training_method(name: str) -> TrainingMethod:
-    method = find_method(name)
-    if method is None:
-        raise ValueError(f"unknown train.method {name!r}; choose one of {', '.join(method_names())}")
+    """The row of `name`; an unknown name is refused with the registry's list of known methods."""
+    method = METHODS.get(name)
+    if not isinstance(method, TrainingMethod) or method.name != name:
+        raise ConfigError(
+            f"train.method {name!r}: its entry point must name a TrainingMethod whose name is {name!r}, "
+            f"not {method!r}."
+        )
     return method
 
 
 def method_names() -> list[str]:
-    return list(_METHODS)
+    return METHODS.names()
 
 
 # The vector and virtual-token methods train far fewer parameters and need larger steps

@@ -1,13 +1,16 @@
-"""An extension written the way a user writes one: a metric, an export format, a provider and a
-training method, each one registration, in a module outside dsforge's packages.
+"""An extension written the way a user writes one: a metric, an export format, a provider, a clean step
+and a training method, each one registration, in a module outside dsforge's packages.
 
-Importing it registers all four; `tests/test_extensions.py` also installs it as
-a `dsforge.plugins` entry point, which is how the `dsforge` command finds it.
+Importing it registers all five; `tests/test_extensions.py` also installs it as
+a `dsforge.plugins` entry point, which is how the `dsforge` command finds it,
+and the clean step and the training method alone as `dsforge.clean_steps` and
+`dsforge.train_methods` entry points.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -15,21 +18,24 @@ from typing import Any
 from langextract.core import base_model
 from langextract.core import types as lx_types
 
+from builder.clean import TextStep, register_step
 from builder.export_formats import register_export_format, user_turn
 from builder.llm_cache import prompt_sha256
 from builder.providers.json_schema import JsonSchemaConstraint
 from builder.providers.registry import register_provider
 from core.hashing import file_sha256
+from core.options.clean import CleanOptions
 from core.options.export import ExportOptions
 from core.options.methods import LORA_LINE, TrainingMethod, register_method
 from schemas.types import ReviewedRecord
 from train.metrics import register_metric
 
 PREFIX = "acme-recorded:"
+BANNER = "ACME CONFIDENTIAL"
 
 
 # LoRA with a larger default step: peft's LoRA config, its own row of the method table.
-register_method(
+ACME_LORA = register_method(
     TrainingMethod("acme_lora", 5e-4, "train.methods:lora_config", LORA_LINE, lora_family=True, fused_lora=True)
 )
 
@@ -43,6 +49,16 @@ def length_ratio(prediction: str, reference: str) -> float:
 @register_export_format("plaintext", describes="`text`: prompt and answer in one string")
 def plaintext_row(record: ReviewedRecord, options: ExportOptions) -> dict[str, Any]:
     return {"id": record.id, "text": f"{user_turn(record)}\n\n{record.output}"}
+
+
+@register_step("strip_acme_banner")
+def make_strip_banner(options: CleanOptions) -> TextStep | None:
+    """ACME's document system stamps every export; the stamp is not part of the text."""
+    return strip_banner
+
+
+def strip_banner(text: str) -> str:
+    return re.sub(rf"^{BANNER}\s*", "", text)
 
 
 class NotRecordedError(KeyError):

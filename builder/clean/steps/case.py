@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from builder.clean.registry import TextStep, register_step
+from builder.clean.registry import TextStep
 from core.options.clean import CleanOptions
 
 
-@register_step("lowercase")
 def make_lowercase(options: CleanOptions) -> TextStep | None:
     return str.lower if options.lowercase else None

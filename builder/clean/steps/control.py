@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from builder.clean.registry import TextStep, register_step
+from builder.clean.registry import TextStep
 from core.options.clean import CleanOptions
 
 # Legacy line and page breaks become plain newlines rather than vanishing and gluing lines.
@@ -13,7 +13,6 @@ _BREAKS = re.compile(r"\r\n?|[\x0b\x0c\x85]")
 _INVISIBLE = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x84\x86-\x9f\ud800-\udfff\ufeff\u200b]")
 
 
-@register_step("strip_control_chars")
 def make_control(options: CleanOptions) -> TextStep | None:
     return strip_control_chars if options.strip_control_chars else None
 

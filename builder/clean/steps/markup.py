@@ -10,7 +10,7 @@ from __future__ import annotations
 import html
 import re
 
-from builder.clean.registry import TextStep, register_step
+from builder.clean.registry import TextStep
 from core.options.clean import CleanOptions
 
 BLOCK_TAGS = frozenset(
@@ -38,7 +38,6 @@ _COMMENT = re.compile(r"<!--.*?-->|<!DOCTYPE[^>]*>|<!\[CDATA\[|\]\]>", re.IGNORE
 _ENTITY = re.compile(r"&(?:[A-Za-z][A-Za-z0-9]{1,31}|#[0-9]{1,7}|#[xX][0-9A-Fa-f]{1,6});")
 
 
-@register_step("strip_html")
 def make_markup(options: CleanOptions) -> TextStep | None:
     return strip_html if options.strip_html else None
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 from functools import partial
 
 from builder.clean.pii import redact
-from builder.clean.registry import TextStep, register_step
+from builder.clean.registry import TextStep
 from core.options.clean import CleanOptions
 
 
-@register_step("pii")
 def make_pii(options: CleanOptions) -> TextStep | None:
     if not options.pii.enabled or not options.pii.entities:
         return None

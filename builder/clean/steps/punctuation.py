@@ -7,7 +7,7 @@ import unicodedata
 from functools import partial
 
 from builder.clean.pii import placeholder_pattern
-from builder.clean.registry import TextStep, register_step
+from builder.clean.registry import TextStep
 from core.options.clean import CleanOptions
 
 # Apostrophes inside words are deleted ("don't" → "dont"); other marks become a space
@@ -15,7 +15,6 @@ from core.options.clean import CleanOptions
 _APOSTROPHES = "'\u2019"
 
 
-@register_step("strip_punctuation")
 def make_punctuation(options: CleanOptions) -> TextStep | None:
     if not options.strip_punctuation:
         return None

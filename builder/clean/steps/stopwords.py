@@ -5,14 +5,13 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from builder.clean.registry import TextStep, register_step
+from builder.clean.registry import TextStep
 from core.options.clean import CleanOptions
 
 # A word is letters with inner apostrophes; the spaces after a removed word go with it.
 _WORD = re.compile(r"(?<![\w'\u2019])([^\W\d_]+(?:['\u2019][^\W\d_]+)*)(?![\w'\u2019])[ \t]*")
 
 
-@register_step("remove_stopwords")
 def make_stopwords(options: CleanOptions) -> TextStep | None:
     return remove_stopwords if options.remove_stopwords else None
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 import unicodedata
 from functools import partial
 
-from builder.clean.registry import TextStep, register_step
+from builder.clean.registry import TextStep
 from core.options.clean import CleanOptions
 
 
-@register_step("unicode")
 def make_unicode(options: CleanOptions) -> TextStep | None:
     if options.unicode_form == "none":
         return None

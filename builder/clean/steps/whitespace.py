@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from builder.clean.registry import TextStep, register_step
+from builder.clean.registry import TextStep
 from core.options.clean import CleanOptions
 
 _LINE_BREAKS = re.compile(r"\r\n?|[\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
@@ -13,7 +13,6 @@ _SPACE_AROUND_NEWLINE = re.compile(r" ?\n ?")
 _BLANK_LINES = re.compile(r"\n{3,}")
 
 
-@register_step("normalize_whitespace")
 def make_whitespace(options: CleanOptions) -> TextStep | None:
     return normalize_whitespace if options.normalize_whitespace else None
 
@@ -29,7 +28,6 @@ def normalize_whitespace(text: str) -> str:
 _BLOCK_START = re.compile(r"^(?:[#>*+|-]|\d{1,3}[.)] |\(?[a-zA-Z0-9]{1,3}\) )")
 
 
-@register_step("unwrap_lines", after="normalize_whitespace")
 def make_unwrap(options: CleanOptions) -> TextStep | None:
     return unwrap_lines if options.unwrap_lines else None
 

@@ -1,1 +1,1 @@
-"""One module per input format; each registers itself with `builder.ingest.formats`."""
+"""One module per input format; each is a row of builder/ingest/formats.py's table."""
