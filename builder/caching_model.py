@@ -72,6 +72,8 @@ class CachingModel(base_model.BaseLanguageModel):
         self.timeout_s = timeout_s
         self.stats = CallStats()
         self.current_doc_id = ""
+        # A narrower JSON schema for the calls that follow (the focused pass); part of their cache key.
+        self.json_schema: dict[str, Any] | None = None
 
     # langextract reads the schema and fence preference off the model it is given.
     @property
@@ -89,8 +91,10 @@ class CachingModel(base_model.BaseLanguageModel):
         outputs: list[str | None] = []
         missing: list[int] = []
         self.stats.prompts += len(batch_prompts)
+        if self.json_schema is not None:
+            kwargs = {**kwargs, "json_schema": self.json_schema}
         for index, prompt in enumerate(batch_prompts):
-            cached = self.cache.get(completion_key(self.fingerprint, prompt))
+            cached = self.cache.get(self._key(prompt))
             outputs.append(cached)
             if cached is None:
                 missing.append(index)
@@ -145,8 +149,20 @@ class CachingModel(base_model.BaseLanguageModel):
         return None
 
     def _store(self, prompt: str, index: int, output: str, outputs: list[str | None]) -> None:
-        self.cache.put(completion_key(self.fingerprint, prompt), prompt, output)
+        self.cache.put(self._key(prompt), prompt, output)
         outputs[index] = output
+
+    def _key(self, prompt: str) -> str:
+        if self.json_schema is None:
+            return completion_key(self.fingerprint, prompt)
+        return completion_key({**self.fingerprint, "json_schema": self.json_schema}, prompt)
+
+    @property
+    def takes_json_schema_per_call(self) -> bool:
+        """Whether the provider decodes under a JSON schema it can be handed per call."""
+        from builder.providers.json_schema import JsonSchemaConstraint
+
+        return isinstance(self.inner.schema, JsonSchemaConstraint)
 
     def _checked(self, prompt: str, output: str) -> str:
         """Report outputs langextract would silently drop; hand them on unchanged."""

@@ -20,7 +20,7 @@ from pydantic import ValidationError
 
 from builder.caching_model import CachingModel
 from builder.grounding import Located, locate
-from builder.recall_pass import focus_description
+from builder.recall_pass import NONE_OF_THESE, abstains, focus_description, keeps, missing_values
 from core.options.extraction import ExtractionOptions
 from schemas.base import ExtractionSchema
 from schemas.types import Document, GroundedItem, Reject, Span, content_id
@@ -54,23 +54,42 @@ def extract_documents(
         items, rejects = ground_extractions(
             document, annotated.extractions or [], schema, model_name, reground=options.reground
         )
-        focus = focus_description(schema, items) if options.recall_pass else None
-        if focus is not None:
-            second = _extract_one(document, f"{description}\n\n{focus}", schema, model, options, result)
-            if second is not None:
-                more, more_rejects = ground_extractions(
-                    document, second.extractions or [], schema, model_name, reground=options.reground
-                )
-                known = {item.id for item in items}
-                items += [item for item in more if item.id not in known]
-                rejects += more_rejects
-                annotated.extractions = [*(annotated.extractions or []), *(second.extractions or [])]
+        if options.recall_pass and (second := _second_pass(document, description, schema, model, options, result, items)):
+            missing = missing_values(schema, items)
+            answers = [e for e in second.extractions or [] if not abstains(dict(e.attributes or {}), missing)]
+            added, more_rejects = ground_extractions(document, answers, schema, model_name, reground=options.reground)
+            known = {item.id for item in items}
+            items += [item for item in added if item.id not in known and keeps(item, missing)]
+            rejects += more_rejects
+            annotated.extractions = [*(annotated.extractions or []), *answers]
         result.annotated.append(annotated)
         result.items.extend(items)
         result.rejects.extend(rejects)
         if on_document:
             on_document(document)
     return result
+
+
+def _second_pass(
+    document: Document,
+    description: str,
+    schema: type[ExtractionSchema],
+    model: CachingModel,
+    options: ExtractionOptions,
+    result: ExtractionResult,
+    items: list[GroundedItem],
+) -> lx_data.AnnotatedDocument | None:
+    """The focused pass over one document (builder.recall_pass); None when nothing is missing."""
+    missing = missing_values(schema, items)
+    focus = focus_description(schema, items)
+    if not missing or focus is None:
+        return None
+    if model.takes_json_schema_per_call:
+        model.json_schema = schema.output_schema(only=missing, extra_value=NONE_OF_THESE)
+    try:
+        return _extract_one(document, f"{description}\n\n{focus}", schema, model, options, result)
+    finally:
+        model.json_schema = None
 
 
 def _extract_one(

@@ -137,14 +137,25 @@ class ExtractionSchema(BaseModel):
         return {name: _inline_refs(props[name], defs) for name in cls.attribute_fields()}
 
     @classmethod
-    def output_schema(cls) -> dict[str, Any]:
-        """langextract's output envelope constrained to this schema's items."""
+    def output_schema(cls, only: dict[str, list[str]] | None = None, extra_value: str | None = None) -> dict[str, Any]:
+        """langextract's output envelope constrained to this schema's items.
+
+        `only` narrows closed attributes to some of their values, and `extra_value` adds one
+        value outside the schema to each of them (the focused second pass's way to abstain).
+        """
         from langextract.core import output_schema as lx_schema
 
         attributes = {
             name: {k: v for k, v in spec.items() if k not in {"title", "default"}}
             for name, spec in cls.attribute_json_schema().items()
         }
+        for name, values in (only or {}).items():
+            spec = attributes[name]
+            target = spec["items"] if spec.get("type") == "array" else spec
+            allowed = [v for v in _enum_values(target) or [True, False] if str(v) in values]
+            target.pop("const", None)
+            target.pop("type", None)  # the abstaining value need not share the values' type
+            target["enum"] = allowed + ([extra_value] if extra_value is not None else [])
         item = lx_schema.extraction_item_schema(cls.extraction_class, attributes=attributes or None)
         return lx_schema.extractions_schema(item)
 
