@@ -144,7 +144,9 @@ class CachingModel(base_model.BaseLanguageModel):
                 self.stats.seconds_in_model += time.perf_counter() - started
         self.stats.failures += 1
         self.stats.events.append(
-            ChunkEvent(self.current_doc_id, "provider_error", f"{type(error).__name__}: {error}", _tail(prompt))
+            ChunkEvent(
+                self.current_doc_id, "provider_error", f"{type(error).__name__}: {error}", _tail(prompt)
+            )
         )
         return None
 

@@ -54,10 +54,14 @@ def extract_documents(
         items, rejects = ground_extractions(
             document, annotated.extractions or [], schema, model_name, reground=options.reground
         )
-        if options.recall_pass and (second := _second_pass(document, description, schema, model, options, result, items)):
+        if options.recall_pass and (
+            second := _second_pass(document, description, schema, model, options, result, items)
+        ):
             missing = missing_values(schema, items)
             answers = [e for e in second.extractions or [] if not abstains(dict(e.attributes or {}), missing)]
-            added, more_rejects = ground_extractions(document, answers, schema, model_name, reground=options.reground)
+            added, more_rejects = ground_extractions(
+                document, answers, schema, model_name, reground=options.reground
+            )
             known = {item.id for item in items}
             items += [item for item in added if item.id not in known and keeps(item, missing)]
             rejects += more_rejects
@@ -194,7 +198,9 @@ def ground_extractions(
         values = validated.model_dump(mode="json")
         values.pop("evidence")
         start, end = located.start, located.end
-        item_id = content_id(document.id, start, end, schema.schema_name(), values, model_name, prefix="item-")
+        item_id = content_id(
+            document.id, start, end, schema.schema_name(), values, model_name, prefix="item-"
+        )
         items.setdefault(
             item_id,
             GroundedItem(
@@ -256,7 +262,9 @@ def visualization_html(
                 alignment_status=lx_data.AlignmentStatus.MATCH_EXACT,
                 attributes={k: v for k, v in item.attributes.items() if isinstance(v, str)},
             )
-            for item in sorted(by_doc.get(doc.document_id or "", []), key=lambda i: (i.span.start, i.span.end))
+            for item in sorted(
+                by_doc.get(doc.document_id or "", []), key=lambda i: (i.span.start, i.span.end)
+            )
         ]
         view = lx_data.AnnotatedDocument(document_id=doc.document_id, text=doc.text, extractions=grounded)
         html = lx.visualize(view, animation_speed=1.0, show_legend=True, gif_optimized=False)

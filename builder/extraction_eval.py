@@ -25,7 +25,9 @@ class ExtractionEvalSummary:
     paths: dict[str, Path]
 
 
-def evaluate_extraction(config: DsforgeConfig, gold_path: Path, out_dir: Path | None = None) -> ExtractionEvalSummary:
+def evaluate_extraction(
+    config: DsforgeConfig, gold_path: Path, out_dir: Path | None = None
+) -> ExtractionEvalSummary:
     """Read the build's documents and items, the gold, and write the scores beside the build."""
     build = BuildPaths(config.output_dir)
     if not build.items.is_file() or not build.documents.is_file():

@@ -30,7 +30,9 @@ def render_markdown(scores: dict[str, Any], with_plot: bool = False) -> str:
         f"{scores['items_scored']} items scored ({scores['items_outside_gold']} in documents without gold).",
     ]
     if scores["skipped_duplicates"]:
-        lines.append(f"Not counted (dropped by cleaning as duplicates): {', '.join(scores['skipped_duplicates'])}.")
+        lines.append(
+            f"Not counted (dropped by cleaning as duplicates): {', '.join(scores['skipped_duplicates'])}."
+        )
     lines += [
         "",
         "| level | TP | FP | FN | precision | recall | F1 | 95 % interval (P / R / F1, documents resampled) |",
@@ -48,7 +50,13 @@ def render_markdown(scores: dict[str, Any], with_plot: bool = False) -> str:
     for name, level in scores["levels"].items():
         if not level["per_value"]:
             continue
-        lines += ["", f"## {name} per value", "", "| value | TP | FP | FN | P | R | F1 |", "|---|---:|---:|---:|---:|---:|---:|"]
+        lines += [
+            "",
+            f"## {name} per value",
+            "",
+            "| value | TP | FP | FN | P | R | F1 |",
+            "|---|---:|---:|---:|---:|---:|---:|",
+        ]
         for value, s in level["per_value"].items():
             lines.append(
                 f"| {value} | {s['tp']} | {s['fp']} | {s['fn']} | {s['precision']:.2f} | {s['recall']:.2f} | {s['f1']:.2f} |"
@@ -57,11 +65,18 @@ def render_markdown(scores: dict[str, Any], with_plot: bool = False) -> str:
             rows = level[kind]
             if not rows:
                 continue
-            lines += ["", f"{kind.capitalize()} ({len(rows)}{', first ' + str(SHOWN) if len(rows) > SHOWN else ''}):", ""]
+            lines += [
+                "",
+                f"{kind.capitalize()} ({len(rows)}{', first ' + str(SHOWN) if len(rows) > SHOWN else ''}):",
+                "",
+            ]
             for row in rows[:SHOWN]:
                 quote = row.get("text") or row.get("evidence") or ""
                 where = f" [{row['start']}:{row['end']}]" if "start" in row else ""
-                lines.append(f"- {row['document']}{where} `{row['value']}`" + (f" — “{_one_line(quote)}”" if quote else ""))
+                lines.append(
+                    f"- {row['document']}{where} `{row['value']}`"
+                    + (f" — “{_one_line(quote)}”" if quote else "")
+                )
     return "\n".join(lines) + "\n"
 
 
@@ -84,7 +99,12 @@ def _plot(scores: dict[str, Any]) -> bytes | None:
     fig, ax = plt.subplots(figsize=(max(5, 0.6 * len(names) + 2), 3.8), dpi=120)
     width = 0.4
     for offset, metric in ((0, "precision"), (width, "recall")):
-        ax.bar([x + offset for x in range(len(names))], [per_value[n][metric] for n in names], width, label=metric)
+        ax.bar(
+            [x + offset for x in range(len(names))],
+            [per_value[n][metric] for n in names],
+            width,
+            label=metric,
+        )
     ax.set_xticks([x + width / 2 for x in range(len(names))], names, rotation=40, ha="right")
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("label level, per value")

@@ -34,7 +34,14 @@ class Counts:
         precision = self.tp / (self.tp + self.fp) if self.tp + self.fp else 0.0
         recall = self.tp / (self.tp + self.fn) if self.tp + self.fn else 0.0
         f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-        return {"tp": self.tp, "fp": self.fp, "fn": self.fn, "precision": precision, "recall": recall, "f1": f1}
+        return {
+            "tp": self.tp,
+            "fp": self.fp,
+            "fn": self.fn,
+            "precision": precision,
+            "recall": recall,
+            "f1": f1,
+        }
 
 
 @dataclass
@@ -102,7 +109,11 @@ def _score_labels(level: Level, doc: GoldDocument, items: list[GroundedItem], at
             found.setdefault(str(item.attributes[attribute]), item)
     for value in sorted(truth | set(found)):
         hit, predicted = value in truth, value in found
-        level.count(doc.doc_id, value, Counts(tp=hit and predicted, fp=predicted and not hit, fn=hit and not predicted))
+        level.count(
+            doc.doc_id,
+            value,
+            Counts(tp=hit and predicted, fp=predicted and not hit, fn=hit and not predicted),
+        )
         if hit and not predicted:
             level.misses.append({"document": doc.source, "value": value})
         elif predicted and not hit:
@@ -111,8 +122,11 @@ def _score_labels(level: Level, doc: GoldDocument, items: list[GroundedItem], at
     level.per_document.setdefault(doc.doc_id, Counts())
 
 
-def _score_spans(level: Level, doc: GoldDocument, items: list[GroundedItem], mode: str, attribute: str | None) -> None:
+def _score_spans(
+    level: Level, doc: GoldDocument, items: list[GroundedItem], mode: str, attribute: str | None
+) -> None:
     """Greedy one-to-one matching, tightest pairs first, within each value when `attribute` is set."""
+
     def key(attributes: dict[str, Any]) -> str:
         return str(attributes.get(attribute, "")) if attribute else ""
 
@@ -137,11 +151,15 @@ def _score_spans(level: Level, doc: GoldDocument, items: list[GroundedItem], mod
     for g, (start, end, value, text) in enumerate(gold_spans):
         if g not in used_gold:
             level.count(doc.doc_id, value, Counts(fn=1))
-            level.misses.append({"document": doc.source, "value": value, "start": start, "end": end, "text": text})
+            level.misses.append(
+                {"document": doc.source, "value": value, "start": start, "end": end, "text": text}
+            )
     for p, (start, end, value, text) in enumerate(predicted):
         if p not in used_pred:
             level.count(doc.doc_id, value, Counts(fp=1))
-            level.extras.append({"document": doc.source, "value": value, "start": start, "end": end, "text": text})
+            level.extras.append(
+                {"document": doc.source, "value": value, "start": start, "end": end, "text": text}
+            )
     level.per_document.setdefault(doc.doc_id, Counts())
 
 

@@ -61,7 +61,9 @@ def read_gold(
     """Every gold line checked against the schema and the build's documents; nothing is half read."""
     if not path.is_file():
         raise GoldError(f"no gold file at {path}")
-    lines = [(n, line) for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if line.strip()]
+    lines = [
+        (n, line) for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if line.strip()
+    ]
     if not lines:
         raise GoldError(f"{path}: the gold file is empty; write one JSON object per labelled document")
     closed = closed_values(schema)
@@ -80,10 +82,14 @@ def read_gold(
         row = _json_object(line, where)
         line_format = "annotated" if "extractions" in row else "labels" if "labels" in row else ""
         if not line_format:
-            raise GoldError(f"{where}: a gold line needs 'extractions' (annotated) or 'labels' (document labels)")
+            raise GoldError(
+                f"{where}: a gold line needs 'extractions' (annotated) or 'labels' (document labels)"
+            )
         gold_format = gold_format or line_format
         if line_format != gold_format:
-            raise GoldError(f"{where}: {line_format} line in a {gold_format} gold file; use one format per file")
+            raise GoldError(
+                f"{where}: {line_format} line in a {gold_format} gold file; use one format per file"
+            )
         name = row.get("document_id" if line_format == "annotated" else "document")
         if not isinstance(name, str) or not name:
             key = "document_id" if line_format == "annotated" else "document"
@@ -105,7 +111,9 @@ def read_gold(
             result.documents.append(GoldDocument(document.id, document.source, labels))
         else:
             spans = _spans(row, document, schema, closed, where)
-            labels = {name: {str(s.attributes[name]) for s in spans if name in s.attributes} for name in closed}
+            labels = {
+                name: {str(s.attributes[name]) for s in spans if name in s.attributes} for name in closed
+            }
             result.documents.append(GoldDocument(document.id, document.source, labels, spans))
     result.format = gold_format
     return result
@@ -121,9 +129,13 @@ def _json_object(line: str, where: str) -> dict[str, Any]:
     return row
 
 
-def _labels(raw: Any, closed: dict[str, list[str]], schema: type[ExtractionSchema], where: str) -> dict[str, set[str]]:
+def _labels(
+    raw: Any, closed: dict[str, list[str]], schema: type[ExtractionSchema], where: str
+) -> dict[str, set[str]]:
     if not isinstance(raw, dict) or not raw:
-        raise GoldError(f"{where}: 'labels' must map an attribute to its values, e.g. {{\"{next(iter(closed))}\": [...]}}")
+        raise GoldError(
+            f"{where}: 'labels' must map an attribute to its values, e.g. {{\"{next(iter(closed))}\": [...]}}"
+        )
     labels: dict[str, set[str]] = {name: set() for name in closed}
     for name, values in raw.items():
         if name not in closed:
@@ -175,7 +187,9 @@ def _spans(
         if text is not document.text and text != document.text:
             found = locate(document.text, quote, hint=start)
             if found is None or found.method != "exact":
-                raise GoldError(f"{at}: {quote[:60]!r} is not in the build's cleaned text of {document.source}")
+                raise GoldError(
+                    f"{at}: {quote[:60]!r} is not in the build's cleaned text of {document.source}"
+                )
             start, end = found.start, found.end
         spans.append(GoldSpan(start, end, quote, {k: v for k, v in attributes.items()}))
     return spans
@@ -190,13 +204,19 @@ def _interval(extraction: dict[str, Any], text: str, quote: str, at: str) -> tup
         return found.start, found.end
     start, end = (interval or {}).get("start_pos"), (interval or {}).get("end_pos")
     if not isinstance(start, int) or not isinstance(end, int) or not 0 <= start < end <= len(text):
-        raise GoldError(f"{at}: char_interval {start}..{end} is out of range for a text of {len(text)} characters")
+        raise GoldError(
+            f"{at}: char_interval {start}..{end} is out of range for a text of {len(text)} characters"
+        )
     if text[start:end] != quote:
-        raise GoldError(f"{at}: the text at {start}..{end} is {text[start:end][:60]!r}, not the extraction_text")
+        raise GoldError(
+            f"{at}: the text at {start}..{end} is {text[start:end][:60]!r}, not the extraction_text"
+        )
     return start, end
 
 
-def _check_value(name: str, value: Any, closed: dict[str, list[str]], schema: type[ExtractionSchema], where: str) -> None:
+def _check_value(
+    name: str, value: Any, closed: dict[str, list[str]], schema: type[ExtractionSchema], where: str
+) -> None:
     if str(value) not in closed[name]:
         raise GoldError(
             f"{where}: {value!r} is not a value of {schema.schema_name()}.{name} "
@@ -204,7 +224,9 @@ def _check_value(name: str, value: Any, closed: dict[str, list[str]], schema: ty
         )
 
 
-def _unknown_attribute(name: str, closed: dict[str, list[str]], schema: type[ExtractionSchema], where: str) -> str:
+def _unknown_attribute(
+    name: str, closed: dict[str, list[str]], schema: type[ExtractionSchema], where: str
+) -> str:
     return (
         f"{where}: {schema.schema_name()} has no labelled attribute {name!r} "
         f"(known: {', '.join(closed)}); is this gold written for another schema?"

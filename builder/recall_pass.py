@@ -23,7 +23,6 @@ from collections.abc import Sequence
 from schemas.base import ExtractionSchema, closed_values
 from schemas.types import GroundedItem
 
-
 # What a second-pass item may be labelled when its phrase states none of the missing values;
 # such items are dropped before grounding, never reported as rejects.
 NONE_OF_THESE = "none of these"

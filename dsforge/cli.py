@@ -12,7 +12,9 @@ from rich.table import Table
 from core.config import CONFIG_NAME
 from dsforge.cli_support import reported_errors
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="Documents → reviewed dataset → evaluated model.")
+app = typer.Typer(
+    add_completion=False, no_args_is_help=True, help="Documents → reviewed dataset → evaluated model."
+)
 models_app = typer.Typer(no_args_is_help=True, help="Packaged GGUF models.")
 cache_app = typer.Typer(no_args_is_help=True, help="The completion cache of a build.")
 app.add_typer(models_app, name="models")
@@ -30,7 +32,9 @@ def init(folder: Path = typer.Argument(Path("."), help="project folder")) -> Non
         console.print(f"{target} exists; not overwriting it.")
         raise typer.Exit(code=1)
     folder.mkdir(parents=True, exist_ok=True)
-    target.write_text(resources.files("dsforge").joinpath("templates/dsforge.yaml").read_text("utf-8"), "utf-8")
+    target.write_text(
+        resources.files("dsforge").joinpath("templates/dsforge.yaml").read_text("utf-8"), "utf-8"
+    )
     console.print(f"wrote {target}; set 'schema' and 'input', then run `dsforge build -c {target}`.")
 
 
@@ -38,7 +42,9 @@ def init(folder: Path = typer.Argument(Path("."), help="project folder")) -> Non
 def build_command(
     config: Path = ConfigOption,
     progress: bool = typer.Option(True, help="show progress bars"),
-    engine: str | None = typer.Option(None, help="local (one process) or ray (Ray Data); default build.engine"),
+    engine: str | None = typer.Option(
+        None, help="local (one process) or ray (Ray Data); default build.engine"
+    ),
 ) -> None:
     """Ingest, clean, extract and turn grounded items into records."""
     from builder.engines import run_build
@@ -51,7 +57,16 @@ def build_command(
         summary = run_build(cfg, show_progress=progress)
     ext = summary.report["extraction"]
     table = Table(title=f"build → {summary.paths.root}")
-    for column in ("documents", "chunks", "LLM calls", "cache hits", "items", "rejects", "records", "seconds"):
+    for column in (
+        "documents",
+        "chunks",
+        "LLM calls",
+        "cache hits",
+        "items",
+        "rejects",
+        "records",
+        "seconds",
+    ):
         table.add_column(column, justify="right")
     table.add_row(
         str(summary.report["documents"]["after_cleaning"]),
@@ -130,7 +145,9 @@ def run_command(
     auto_accept: bool = typer.Option(
         False, "--auto-accept", help="approve every record without review (marked unreviewed in lineage)"
     ),
-    wait: bool = typer.Option(False, "--wait", help="after pushing, poll until reviewers have decided every record"),
+    wait: bool = typer.Option(
+        False, "--wait", help="after pushing, poll until reviewers have decided every record"
+    ),
     poll_seconds: float = typer.Option(30.0, help="seconds between review polls with --wait"),
     progress: bool = typer.Option(True, help="show progress bars"),
     gpus: int = typer.Option(1, min=1, help="train on N GPUs, as `dsforge train --gpus N`"),
@@ -181,7 +198,9 @@ def models_list() -> None:
     for column in ("name", "installed", "packages", "sha256"):
         table.add_column(column)
     for name, model in CATALOGUE.items():
-        table.add_row(name, "yes" if is_installed(name) else "no", str(len(model.packages)), (model.sha256 or "")[:16])
+        table.add_row(
+            name, "yes" if is_installed(name) else "no", str(len(model.packages)), (model.sha256 or "")[:16]
+        )
     Console().print(table)
 
 
@@ -221,4 +240,3 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
-

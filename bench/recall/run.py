@@ -24,10 +24,10 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from bench.machine import machine_info, write_results  # noqa: E402
-from builder.engines import run_build  # noqa: E402
-from builder.extraction_eval import evaluate_extraction  # noqa: E402
-from core.config import load_config  # noqa: E402
+from bench.machine import machine_info, write_results
+from builder.engines import run_build
+from builder.extraction_eval import evaluate_extraction
+from core.config import load_config
 
 HERE = Path(__file__).resolve().parent
 RUNS = "bench-runs"  # <corpus project folder>/bench-runs/<lever>/
@@ -111,7 +111,9 @@ def _subset(gold: Path, sources: set[str]) -> Path:
 
 
 def print_table(rows: list[dict[str, Any]]) -> None:
-    print("| corpus | lever | part | level | TP | FP | FN | P | R | F1 | prompts/doc | new calls | s in model |")
+    print(
+        "| corpus | lever | part | level | TP | FP | FN | P | R | F1 | prompts/doc | new calls | s in model |"
+    )
     print("|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for row in rows:
         level = CORPORA[row["corpus"]]["level"]
@@ -129,7 +131,9 @@ def print_table(rows: list[dict[str, Any]]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("corpora", nargs="+", choices=sorted(CORPORA))
-    parser.add_argument("--levers", default=",".join(LEVERS), help="comma-separated, from: " + ", ".join(LEVERS))
+    parser.add_argument(
+        "--levers", default=",".join(LEVERS), help="comma-separated, from: " + ", ".join(LEVERS)
+    )
     args = parser.parse_args()
     levers = [name.strip() for name in args.levers.split(",") if name.strip()]
     rows = []

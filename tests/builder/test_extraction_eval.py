@@ -12,8 +12,8 @@ from builder.extraction_score import score
 from builder.gold import read_gold
 from builder.pipeline import build
 from core.config import load_config
-from schemas.base import closed_values
 from core.errors import GoldError
+from schemas.base import closed_values
 from schemas.types import Document, GroundedItem, Span
 from tests.builder.replay_project import make_project
 
@@ -24,7 +24,9 @@ TEXT = (
 )
 DOC = Document(id=Document.make_id(TEXT), source="mit.txt", mime="text/plain", title="MIT", text=TEXT)
 OTHER_TEXT = "You may redistribute the program freely, in any form whatsoever."
-OTHER = Document(id=Document.make_id(OTHER_TEXT), source="sub/other.md", mime="text/markdown", text=OTHER_TEXT)
+OTHER = Document(
+    id=Document.make_id(OTHER_TEXT), source="sub/other.md", mime="text/markdown", text=OTHER_TEXT
+)
 GRANT = "Permission is hereby granted to use the Software."
 NOTICE = "The above copyright notice shall be included in all copies."
 WARRANTY = "THE SOFTWARE IS PROVIDED AS IS, WITHOUT WARRANTY OF ANY KIND."
@@ -50,7 +52,10 @@ def _gold_line(doc: Document, spans: list[tuple[str, str]], with_text: bool = Tr
             {
                 "extraction_class": "clause",
                 "extraction_text": quote,
-                "char_interval": {"start_pos": doc.text.index(quote), "end_pos": doc.text.index(quote) + len(quote)},
+                "char_interval": {
+                    "start_pos": doc.text.index(quote),
+                    "end_pos": doc.text.index(quote) + len(quote),
+                },
                 "attributes": {"kind": kind},
             }
             for quote, kind in spans
@@ -60,7 +65,9 @@ def _gold_line(doc: Document, spans: list[tuple[str, str]], with_text: bool = Tr
 
 
 def _write(path: Path, rows: list) -> Path:
-    path.write_text("".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in rows), encoding="utf-8")
+    path.write_text(
+        "".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in rows), encoding="utf-8"
+    )
     return path
 
 
@@ -85,7 +92,14 @@ def test_label_level_counts_each_documents_values_once(tmp_path, license_schema)
     assert level["precision"] == pytest.approx(2 / 3) and level["recall"] == pytest.approx(0.5)
     assert {m["value"] for m in level["misses"]} == {"obligation", "limitation"}
     assert level["extras"] == [{"document": "mit.txt", "value": "condition", "evidence": NOTICE}]
-    assert level["per_value"]["permission"] == {"tp": 2, "fp": 0, "fn": 0, "precision": 1.0, "recall": 1.0, "f1": 1.0}
+    assert level["per_value"]["permission"] == {
+        "tp": 2,
+        "fp": 0,
+        "fn": 0,
+        "precision": 1.0,
+        "recall": 1.0,
+        "f1": 1.0,
+    }
     low, high = level["interval95"]["recall"]
     assert 0 <= low <= 0.5 <= high <= 1
     assert not any(name.startswith("span") for name in scores["levels"])
@@ -117,7 +131,10 @@ def test_span_level_exact_and_overlap_match_one_to_one(tmp_path, license_schema)
 def test_gold_spans_follow_the_builds_text_when_the_gold_text_differs(tmp_path, license_schema):
     line = _gold_line(DOC, [(NOTICE, "obligation")])
     line["text"] = "Preamble. " + TEXT  # written against another rendering of the same document
-    line["extractions"][0]["char_interval"] = {"start_pos": 10 + TEXT.index(NOTICE), "end_pos": 10 + TEXT.index(NOTICE) + len(NOTICE)}
+    line["extractions"][0]["char_interval"] = {
+        "start_pos": 10 + TEXT.index(NOTICE),
+        "end_pos": 10 + TEXT.index(NOTICE) + len(NOTICE),
+    }
     gold = read_gold(_write(tmp_path / "g.jsonl", [line]), license_schema, [DOC])
     (span,) = gold.documents[0].spans
     assert TEXT[span.start : span.end] == NOTICE
@@ -128,26 +145,72 @@ def _bad(tmp_path: Path, rows: list) -> Path:
 
 
 BAD_GOLD = {
-    "unknown document": ([{"document": "gpl.txt", "labels": {"kind": ["permission"]}}], "no document 'gpl.txt'"),
-    "unknown label": ([{"document": "mit.txt", "labels": {"kind": ["grant"]}}], "'grant' is not a value of LicenseTerm.kind"),
+    "unknown document": (
+        [{"document": "gpl.txt", "labels": {"kind": ["permission"]}}],
+        "no document 'gpl.txt'",
+    ),
+    "unknown label": (
+        [{"document": "mit.txt", "labels": {"kind": ["grant"]}}],
+        "'grant' is not a value of LicenseTerm.kind",
+    ),
     "another schema's attribute": (
         [{"document": "mit.txt", "labels": {"rule": ["warranty"]}}],
         "no labelled attribute 'rule'",
     ),
     "another schema's class": (
-        [{**_gold_line(DOC, [(GRANT, "permission")]), "extractions": [{"extraction_class": "rule", "extraction_text": GRANT}]}],
+        [
+            {
+                **_gold_line(DOC, [(GRANT, "permission")]),
+                "extractions": [{"extraction_class": "rule", "extraction_text": GRANT}],
+            }
+        ],
         "another schema",
     ),
     "span out of range": (
-        [{"document_id": "mit.txt", "extractions": [{"extraction_class": "clause", "extraction_text": GRANT, "char_interval": {"start_pos": 5, "end_pos": 9999}, "attributes": {"kind": "permission"}}]}],
+        [
+            {
+                "document_id": "mit.txt",
+                "extractions": [
+                    {
+                        "extraction_class": "clause",
+                        "extraction_text": GRANT,
+                        "char_interval": {"start_pos": 5, "end_pos": 9999},
+                        "attributes": {"kind": "permission"},
+                    }
+                ],
+            }
+        ],
         "out of range",
     ),
     "span not matching the text": (
-        [{"document_id": "mit.txt", "extractions": [{"extraction_class": "clause", "extraction_text": GRANT, "char_interval": {"start_pos": 1, "end_pos": 1 + len(GRANT)}, "attributes": {"kind": "permission"}}]}],
+        [
+            {
+                "document_id": "mit.txt",
+                "extractions": [
+                    {
+                        "extraction_class": "clause",
+                        "extraction_text": GRANT,
+                        "char_interval": {"start_pos": 1, "end_pos": 1 + len(GRANT)},
+                        "attributes": {"kind": "permission"},
+                    }
+                ],
+            }
+        ],
         "not the extraction_text",
     ),
     "quote not in the document": (
-        [{"document_id": "mit.txt", "extractions": [{"extraction_class": "clause", "extraction_text": "no warranty at all", "attributes": {"kind": "limitation"}}]}],
+        [
+            {
+                "document_id": "mit.txt",
+                "extractions": [
+                    {
+                        "extraction_class": "clause",
+                        "extraction_text": "no warranty at all",
+                        "attributes": {"kind": "limitation"},
+                    }
+                ],
+            }
+        ],
         "not in the document's text",
     ),
     "not JSON": (['{"document": "mit.txt", '], "not JSON"),
@@ -156,7 +219,10 @@ BAD_GOLD = {
         "one format per file",
     ),
     "twice": (
-        [{"document": "mit.txt", "labels": {"kind": ["permission"]}}, {"document": DOC.id, "labels": {"kind": ["permission"]}}],
+        [
+            {"document": "mit.txt", "labels": {"kind": ["permission"]}},
+            {"document": DOC.id, "labels": {"kind": ["permission"]}},
+        ],
         "labelled twice",
     ),
 }
@@ -183,13 +249,18 @@ def test_the_command_scores_a_real_build_and_skips_dropped_duplicates(tmp_path):
 
     config = make_project(tmp_path / "project")
     summary = build(load_config(config), show_progress=False)
-    documents = [Document.model_validate(row) for row in map(json.loads, summary.paths.documents.read_text().splitlines())]
+    documents = [
+        Document.model_validate(row)
+        for row in map(json.loads, summary.paths.documents.read_text().splitlines())
+    ]
     items = [json.loads(line) for line in summary.paths.items.read_text().splitlines()]
     assert items, "the recording yields items"
     # Gold: every built document with the kinds of one of its kept items, plus the dropped copy.
     rows = []
     for doc in documents:
-        kinds = sorted({i["attributes"]["kind"] for i in items if i["span"]["doc_id"] == doc.id})[:1] or ["permission"]
+        kinds = sorted({i["attributes"]["kind"] for i in items if i["span"]["doc_id"] == doc.id})[:1] or [
+            "permission"
+        ]
         rows.append({"document": doc.source, "labels": {"kind": kinds + ["condition"]}})
     rows.append({"document": "isc_copy.md", "labels": {"kind": ["permission"]}})
     gold = _write(tmp_path / "kinds.jsonl", rows)
@@ -206,6 +277,8 @@ def test_the_command_scores_a_real_build_and_skips_dropped_duplicates(tmp_path):
 
     bad = _write(tmp_path / "bad.jsonl", [{"document": "nowhere.txt", "labels": {"kind": ["permission"]}}])
     out = tmp_path / "bad-report"
-    result = CliRunner().invoke(app, ["eval-extraction", "-c", str(config), "--gold", str(bad), "--out", str(out)])
+    result = CliRunner().invoke(
+        app, ["eval-extraction", "-c", str(config), "--gold", str(bad), "--out", str(out)]
+    )
     assert result.exit_code != 0 and f"{bad}:1" in result.output
     assert not out.exists()

@@ -101,7 +101,9 @@ def test_regrounding_never_accepts_text_the_document_lacks(license_schema):
         # a near quote with punctuation of its own
         "Permission is hereby granted, to use the Software.",
     ]
-    cases = [_extraction(text, 0, len(text), status=lx_data.AlignmentStatus.MATCH_FUZZY) for text in adversarial]
+    cases = [
+        _extraction(text, 0, len(text), status=lx_data.AlignmentStatus.MATCH_FUZZY) for text in adversarial
+    ]
     items, rejects = ground_extractions(DOC, cases, license_schema, "m")
     assert items == []
     assert [r.reason for r in rejects] == ["ungrounded"] * len(adversarial)
@@ -128,6 +130,8 @@ def test_the_occurrence_nearest_the_aligner_wins(license_schema):
     text = f"{sentence} Other words in between here. {sentence}"
     doc = Document(id=Document.make_id(text), source="x.txt", mime="text/plain", text=text)
     second = text.rindex(sentence)
-    near_second = _extraction(sentence.upper(), second + 2, second + 30, status=lx_data.AlignmentStatus.MATCH_FUZZY)
+    near_second = _extraction(
+        sentence.upper(), second + 2, second + 30, status=lx_data.AlignmentStatus.MATCH_FUZZY
+    )
     (item,), _ = ground_extractions(doc, [near_second], license_schema, "m")
     assert (item.span.start, item.match) == (second, "case")

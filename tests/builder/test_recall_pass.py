@@ -42,7 +42,10 @@ def test_the_second_pass_schema_allows_only_the_missing_values(license_schema):
     assert kind["enum"] == ["obligation", "condition"]
     full = license_schema.output_schema()["properties"]["extractions"]["items"]
     assert full["properties"]["clause_attributes"]["properties"]["kind"]["enum"] == [
-        "permission", "obligation", "condition", "limitation"
+        "permission",
+        "obligation",
+        "condition",
+        "limitation",
     ]
 
 
@@ -74,7 +77,9 @@ def test_a_build_keeps_the_union_of_both_passes_and_a_rerun_asks_nothing(tmp_pat
         item = json.loads(line)
         by_doc_first.setdefault(item["span"]["doc_id"], set()).add(item["attributes"]["kind"])
     # every added item brings a kind its document lacked after the first pass
-    assert all(item["attributes"]["kind"] not in by_doc_first.get(item["span"]["doc_id"], set()) for item in added)
+    assert all(
+        item["attributes"]["kind"] not in by_doc_first.get(item["span"]["doc_id"], set()) for item in added
+    )
 
     rerun = build(load_config(tmp_path / "two" / "dsforge.yaml"), show_progress=False)
     assert rerun.report["extraction"]["llm_calls"] == 0
