@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import Any
 
 from core import atomic
+from core.plots import grouped_bars_png
 
 SHOWN = 25  # misses and extras listed per level in report.md; report.json keeps them all
 
@@ -89,29 +89,7 @@ def _plot(scores: dict[str, Any]) -> bytes | None:
     label_levels = [level for name, level in scores["levels"].items() if name.startswith("label:")]
     if not label_levels or not label_levels[0]["per_value"]:
         return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     per_value = label_levels[0]["per_value"]
     names = list(per_value)
-    fig, ax = plt.subplots(figsize=(max(5, 0.6 * len(names) + 2), 3.8), dpi=120)
-    width = 0.4
-    for offset, metric in ((0, "precision"), (width, "recall")):
-        ax.bar(
-            [x + offset for x in range(len(names))],
-            [per_value[n][metric] for n in names],
-            width,
-            label=metric,
-        )
-    ax.set_xticks([x + width / 2 for x in range(len(names))], names, rotation=40, ha="right")
-    ax.set_ylim(0, 1.05)
-    ax.set_ylabel("label level, per value")
-    ax.legend()
-    ax.grid(axis="y", alpha=0.3)
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    plt.close(fig)
-    return buffer.getvalue()
+    series = {metric: [per_value[n][metric] for n in names] for metric in ("precision", "recall")}
+    return grouped_bars_png(names, series, "label level, per value", rotation=40)

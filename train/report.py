@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
 from core import atomic
+from core.plots import grouped_bars_png
 from train.card_sections import Hyperparameters
 from train.data import TrainPaths
 from train.forgetting import report_lines
@@ -221,25 +221,7 @@ def _strata_chart(result: dict[str, Any], path: Any) -> None:
 
 
 def _bars(labels: list[str], series: dict[str, list[float]], ylabel: str, path: Any) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(max(5, 1.2 * len(labels) + 2), 3.5), dpi=120)
-    width = 0.8 / max(1, len(series))
-    for i, (name, values) in enumerate(series.items()):
-        ax.bar([x + i * width for x in range(len(labels))], values, width, label=name)
-    ax.set_xticks([x + width * (len(series) - 1) / 2 for x in range(len(labels))], labels, rotation=15)
-    ax.set_ylabel(ylabel)
-    ax.set_ylim(0, 1.05)
-    ax.legend()
-    ax.grid(axis="y", alpha=0.3)
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    plt.close(fig)
-    atomic.write_bytes(path, buffer.getvalue())
+    atomic.write_bytes(path, grouped_bars_png(labels, series, ylabel))
 
 
 def _f(value: Any) -> str:
