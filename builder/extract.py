@@ -46,26 +46,20 @@ def extract_documents(
 ) -> ExtractionResult:
     """Extract, ground and validate items from every document; with `recall_pass`, ask again for what is missing."""
     result = ExtractionResult()
-    description = schema.prompt_description()
+    task = (schema.prompt_description(), schema.langextract_examples())
     for document in documents:
-        annotated = _extract_one(document, description, schema, model, options, result)
+        annotated = _extract_one(document, task, model, options, result)
         if annotated is None:
             continue
         items, rejects = ground_extractions(
             document, annotated.extractions or [], schema, model_name, reground=options.reground
         )
-        if options.recall_pass and (
-            second := _second_pass(document, description, schema, model, options, result, items)
-        ):
-            missing = missing_values(schema, items)
-            answers = [e for e in second.extractions or [] if not abstains(dict(e.attributes or {}), missing)]
-            added, more_rejects = ground_extractions(
-                document, answers, schema, model_name, reground=options.reground
+        if options.recall_pass:
+            added, more_rejects = _second_pass(
+                document, annotated, task, schema, model, options, model_name, result, items
             )
-            known = {item.id for item in items}
-            items += [item for item in added if item.id not in known and keeps(item, missing)]
+            items += added
             rejects += more_rejects
-            annotated.extractions = [*(annotated.extractions or []), *answers]
         result.annotated.append(annotated)
         result.items.extend(items)
         result.rejects.extend(rejects)
@@ -76,43 +70,54 @@ def extract_documents(
 
 def _second_pass(
     document: Document,
-    description: str,
+    annotated: lx_data.AnnotatedDocument,
+    task: tuple[str, list[Any]],
     schema: type[ExtractionSchema],
     model: CachingModel,
     options: ExtractionOptions,
+    model_name: str,
     result: ExtractionResult,
     items: list[GroundedItem],
-) -> lx_data.AnnotatedDocument | None:
-    """The focused pass over one document (builder.recall_pass); None when nothing is missing."""
+) -> tuple[list[GroundedItem], list[Reject]]:
+    """The focused pass over one document (builder.recall_pass): the items it adds and its rejects.
+
+    Its answers join `annotated`'s extractions, so extractions.jsonl shows both passes.
+    """
     missing = missing_values(schema, items)
-    focus = focus_description(schema, items)
-    if not missing or focus is None:
-        return None
+    focus = focus_description(schema, missing)
+    if focus is None:
+        return [], []
     if model.takes_json_schema_per_call:
         model.json_schema = schema.output_schema(only=missing, extra_value=NONE_OF_THESE)
     try:
-        return _extract_one(document, f"{description}\n\n{focus}", schema, model, options, result)
+        second = _extract_one(document, (f"{task[0]}\n\n{focus}", task[1]), model, options, result)
     finally:
         model.json_schema = None
+    if second is None:
+        return [], []
+    answers = [e for e in second.extractions or [] if not abstains(dict(e.attributes or {}), missing)]
+    annotated.extractions = [*(annotated.extractions or []), *answers]
+    grounded, rejects = ground_extractions(document, answers, schema, model_name, reground=options.reground)
+    known = {item.id for item in items}
+    return [item for item in grounded if item.id not in known and keeps(item, missing)], rejects
 
 
 def _extract_one(
     document: Document,
-    description: str,
-    schema: type[ExtractionSchema],
+    task: tuple[str, list[Any]],
     model: CachingModel,
     options: ExtractionOptions,
     result: ExtractionResult,
 ) -> lx_data.AnnotatedDocument | None:
-    """One `lx.extract` over one document; its failure and its chunks' faults become rejects."""
+    """One `lx.extract` over one document with `task` (description, examples); faults become rejects."""
     model.current_doc_id = document.id
     events_before = len(model.stats.events)
     prompts_before = model.stats.prompts
     try:
         annotated = lx.extract(
             text_or_documents=document.text,
-            prompt_description=description,
-            examples=schema.langextract_examples(),
+            prompt_description=task[0],
+            examples=task[1],
             model=model,
             max_char_buffer=options.max_char_buffer,
             batch_length=options.batch_length,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,18 +45,14 @@ def evaluate_extraction(
     return ExtractionEvalSummary(scores, paths)
 
 
-def _dropped_sources(report_json: Path) -> dict[str, str]:
-    """Sources cleaning dropped as duplicates: not counted against recall."""
+def _dropped_sources(report_json: Path) -> frozenset[str]:
+    """Sources (and ids) cleaning dropped as duplicates: not counted against recall."""
     if not report_json.is_file():
-        return {}
+        return frozenset()
     report = json.loads(report_json.read_text(encoding="utf-8"))
     dropped = report.get("cleaning", {}).get("dropped", [])
-    return {row["source"]: row.get("reason", "") for row in dropped} | {row["doc_id"]: "" for row in dropped}
+    return frozenset(row["source"] for row in dropped) | frozenset(row["doc_id"] for row in dropped)
 
 
 def _match_methods(items: list[GroundedItem], doc_ids: set[str]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for item in items:
-        if item.span.doc_id in doc_ids:
-            counts[item.match] = counts.get(item.match, 0) + 1
-    return counts
+    return dict(Counter(item.match for item in items if item.span.doc_id in doc_ids))

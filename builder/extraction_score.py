@@ -130,9 +130,8 @@ def _score_spans(
     def key(attributes: dict[str, Any]) -> str:
         return str(attributes.get(attribute, "")) if attribute else ""
 
-    gold_spans = [(s.start, s.end, key(s.attributes), s.text) for s in doc.spans or []]
+    gold_spans = sorted({(s.start, s.end, key(s.attributes), s.text) for s in doc.spans or []})
     predicted = sorted({(i.span.start, i.span.end, key(i.attributes), i.span.text) for i in items})
-    gold_spans = sorted(set(gold_spans))
     pairs = []
     for g, (gs, ge, gv, _) in enumerate(gold_spans):
         for p, (ps, pe, pv, _) in enumerate(predicted):

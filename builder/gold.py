@@ -56,7 +56,7 @@ def read_gold(
     path: Path,
     schema: type[ExtractionSchema],
     documents: list[Document],
-    dropped_sources: dict[str, str] | None = None,
+    dropped: frozenset[str] = frozenset(),
 ) -> GoldSet:
     """Every gold line checked against the schema and the build's documents; nothing is half read."""
     if not path.is_file():
@@ -73,7 +73,6 @@ def read_gold(
             "(Literal, Enum or bool) to score labels on"
         )
     by_key = {doc.id: doc for doc in documents} | {doc.source: doc for doc in documents}
-    dropped = dropped_sources or {}
     gold_format = ""
     seen: set[str] = set()
     result = GoldSet(path=path, format="", documents=[])
@@ -184,14 +183,14 @@ def _spans(
             elif name not in schema.attribute_fields():
                 raise GoldError(_unknown_attribute(name, closed, schema, at))
         start, end = _interval(extraction, text, quote, at)
-        if text is not document.text and text != document.text:
+        if text != document.text:
             found = locate(document.text, quote, hint=start)
             if found is None or found.method != "exact":
                 raise GoldError(
                     f"{at}: {quote[:60]!r} is not in the build's cleaned text of {document.source}"
                 )
             start, end = found.start, found.end
-        spans.append(GoldSpan(start, end, quote, {k: v for k, v in attributes.items()}))
+        spans.append(GoldSpan(start, end, quote, dict(attributes)))
     return spans
 
 

@@ -48,19 +48,19 @@ def keeps(item: GroundedItem, missing: dict[str, list[str]]) -> bool:
     return any(str(item.attributes.get(name)) in values for name, values in missing.items())
 
 
-def focus_description(schema: type[ExtractionSchema], items: Sequence[GroundedItem]) -> str | None:
-    """The paragraph to add for this document's second pass; None when every value is already found."""
-    lines = []
-    values_of = closed_values(schema)
-    for name, missing in missing_values(schema, items).items():
-        found = {str(item.attributes.get(name)) for item in items if name in item.attributes}
-        values = values_of[name]
-        seen = ", ".join(value for value in values if value in found) or "none"
-        lines.append(
-            f"- {name}: a first reading found {seen}. Look for items whose {name} is one of: {', '.join(missing)}."
-        )
-    if not lines:
+def focus_description(schema: type[ExtractionSchema], missing: dict[str, list[str]]) -> str | None:
+    """The paragraph to add for a document's second pass, from `missing_values`; None when nothing is missing."""
+    if not missing:
         return None
+    lines = []
+    for name, values in closed_values(schema).items():
+        if name not in missing:
+            continue
+        seen = ", ".join(value for value in values if value not in missing[name]) or "none"
+        lines.append(
+            f"- {name}: a first reading found {seen}. "
+            f"Look for items whose {name} is one of: {', '.join(missing[name])}."
+        )
     return "\n".join(
         [
             f"Second reading. A first reading of this text may have missed some '{schema.extraction_class}' items.",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from builder.pipeline import build
-from builder.recall_pass import NONE_OF_THESE, focus_description
+from builder.recall_pass import NONE_OF_THESE, focus_description, missing_values
 from core.config import load_config
 from schemas.types import GroundedItem, Span
 from tests.builder.replay_project import FIXTURES, SAMPLES, make_project
@@ -23,7 +23,9 @@ def _item(kind: str) -> GroundedItem:
 
 
 def test_the_second_pass_names_found_and_missing_values(license_schema):
-    focus = focus_description(license_schema, [_item("permission"), _item("limitation")])
+    focus = focus_description(
+        license_schema, missing_values(license_schema, [_item("permission"), _item("limitation")])
+    )
     assert "a first reading found permission, limitation" in focus
     assert "kind is one of: obligation, condition." in focus
     # the paragraph is the schema's words only: document text never reaches the task
@@ -32,7 +34,10 @@ def test_the_second_pass_names_found_and_missing_values(license_schema):
 
 def test_nothing_missing_means_no_second_pass(license_schema):
     kinds = ["permission", "obligation", "condition", "limitation"]
-    assert focus_description(license_schema, [_item(kind) for kind in kinds]) is None
+    assert (
+        focus_description(license_schema, missing_values(license_schema, [_item(kind) for kind in kinds]))
+        is None
+    )
 
 
 def test_the_second_pass_schema_allows_only_the_missing_values(license_schema):
