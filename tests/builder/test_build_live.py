@@ -6,14 +6,18 @@ registry, constrained decoding, grounding checks, cache) on real inference.
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
 from pathlib import Path
 
 import pytest
 import yaml
 
+from builder.llm_cache import CompletionCache
 from builder.model_store import is_installed
 from builder.pipeline import build
+from builder.recall_pass import NONE_OF_THESE
 from core.config import load_config
 
 REPO = Path(__file__).resolve().parents[2]
@@ -47,3 +51,38 @@ def test_live_build_with_llama_cpp_then_a_free_rerun(tmp_path):
     second = build(config, show_progress=False)
     assert second.report["extraction"]["llm_calls"] == 0
     assert second.paths.records.read_bytes() == first.paths.records.read_bytes()
+
+
+def test_live_second_pass_decodes_only_the_missing_kinds(tmp_path):
+    """The focused pass on real llama.cpp: its schema, narrowed per call, is what the decoder obeys."""
+    (tmp_path / "docs").mkdir()
+    shutil.copy(REPO / "samples" / "docs" / "mit.txt", tmp_path / "docs" / "mit.txt")
+    shutil.copy(REPO / "samples" / "license_schema.py", tmp_path / "license_schema.py")
+    config_data = yaml.safe_load((REPO / "samples" / "dsforge.yaml").read_text())
+    config_data["provider"] = {
+        "model_id": "dsforge-gguf:smollm2-135m",
+        "params": {"n_ctx": 2048, "max_tokens": 160, "temperature": 0.0},
+    }
+    config_data["extraction"] = {"max_char_buffer": 600, "batch_length": 2, "retries": 0}
+    (tmp_path / "dsforge.yaml").write_text(yaml.safe_dump(config_data))
+    one_pass = build(load_config(tmp_path / "dsforge.yaml"), show_progress=False)
+    cache = CompletionCache(one_pass.paths.cache)
+    first_outputs = {row["prompt_sha256"] for row in cache.export_rows()}
+    cache.close()
+    found = {json.loads(line)["attributes"]["kind"] for line in one_pass.paths.items.read_text().splitlines()}
+    missing = {"permission", "obligation", "condition", "limitation"} - found
+    assert missing, "the small model leaves some kind unfound"
+
+    config_data["extraction"]["recall_pass"] = True
+    (tmp_path / "dsforge.yaml").write_text(yaml.safe_dump(config_data))
+    two_pass = build(load_config(tmp_path / "dsforge.yaml"), show_progress=False)
+    ext = two_pass.report["extraction"]
+    assert ext["llm_calls"] > 0 and ext["failed_chunks"] == 0
+    assert ext["grounded_rechecked"] == ext["items"]
+    cache = CompletionCache(two_pass.paths.cache)
+    second_outputs = [row["output"] for row in cache.export_rows() if row["prompt_sha256"] not in first_outputs]
+    cache.close()
+    assert len(second_outputs) == ext["llm_calls"]
+    # max_tokens may cut an answer short: read every kind the decoder finished writing
+    kinds = {kind for output in second_outputs for kind in re.findall(r'"kind":\s*"([^"]*)"', output)}
+    assert kinds and kinds <= missing | {NONE_OF_THESE}
