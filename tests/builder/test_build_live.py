@@ -24,7 +24,8 @@ REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.skipif(not is_installed("smollm2-135m"), reason="run `dsforge models fetch smollm2-135m`")
 
 
-def test_live_build_with_llama_cpp_then_a_free_rerun(tmp_path):
+def _live_project(tmp_path: Path) -> dict:
+    """mit.txt and the sample schema, SmolLM2 on llama.cpp; the config's data, also written to dsforge.yaml."""
     (tmp_path / "docs").mkdir()
     shutil.copy(REPO / "samples" / "docs" / "mit.txt", tmp_path / "docs" / "mit.txt")
     shutil.copy(REPO / "samples" / "license_schema.py", tmp_path / "license_schema.py")
@@ -35,6 +36,11 @@ def test_live_build_with_llama_cpp_then_a_free_rerun(tmp_path):
     }
     config_data["extraction"] = {"max_char_buffer": 600, "batch_length": 2, "retries": 0}
     (tmp_path / "dsforge.yaml").write_text(yaml.safe_dump(config_data))
+    return config_data
+
+
+def test_live_build_with_llama_cpp_then_a_free_rerun(tmp_path):
+    _live_project(tmp_path)
     config = load_config(tmp_path / "dsforge.yaml")
 
     first = build(config, show_progress=False)
@@ -55,16 +61,7 @@ def test_live_build_with_llama_cpp_then_a_free_rerun(tmp_path):
 
 def test_live_second_pass_decodes_only_the_missing_kinds(tmp_path):
     """The focused pass on real llama.cpp: its schema, narrowed per call, is what the decoder obeys."""
-    (tmp_path / "docs").mkdir()
-    shutil.copy(REPO / "samples" / "docs" / "mit.txt", tmp_path / "docs" / "mit.txt")
-    shutil.copy(REPO / "samples" / "license_schema.py", tmp_path / "license_schema.py")
-    config_data = yaml.safe_load((REPO / "samples" / "dsforge.yaml").read_text())
-    config_data["provider"] = {
-        "model_id": "dsforge-gguf:smollm2-135m",
-        "params": {"n_ctx": 2048, "max_tokens": 160, "temperature": 0.0},
-    }
-    config_data["extraction"] = {"max_char_buffer": 600, "batch_length": 2, "retries": 0}
-    (tmp_path / "dsforge.yaml").write_text(yaml.safe_dump(config_data))
+    config_data = _live_project(tmp_path)
     one_pass = build(load_config(tmp_path / "dsforge.yaml"), show_progress=False)
     cache = CompletionCache(one_pass.paths.cache)
     first_outputs = {row["prompt_sha256"] for row in cache.export_rows()}
