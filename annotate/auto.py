@@ -8,12 +8,12 @@ reviewed data.
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime, timezone
 from typing import Any
 
 from annotate.inputs import load_inputs
 from annotate.report import write_review_report
 from core import atomic
+from core.clock import utc_now
 from core.config import DsforgeConfig
 from schemas.types import Review, ReviewedRecord
 
@@ -28,7 +28,7 @@ def auto_approve(config: DsforgeConfig) -> dict[str, Any]:
         "mode": "auto",
         "unreviewed_training_data": True,
         "dataset": "",
-        "pulled_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "pulled_at": utc_now(),
         "records": len(rows),
         "approved": len(rows),
         "by_status": dict(Counter(row.review.status for row in rows)),

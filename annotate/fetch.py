@@ -36,6 +36,18 @@ def find_dataset(http: httpx.Client, workspace: str, name: str) -> dict[str, Any
     return None
 
 
+def require_dataset(
+    http: httpx.Client, workspace: str, name: str, url: str, push_command: str
+) -> dict[str, Any]:
+    """The dataset a pull reads; its absence means nothing was pushed, which the error says how to fix."""
+    dataset = find_dataset(http, workspace, name)
+    if dataset is None:
+        raise ReviewError(
+            f"no dataset {name!r} in workspace {workspace!r} at {url}; run `{push_command}` first."
+        )
+    return dataset
+
+
 def usernames(http: httpx.Client) -> dict[str, str]:
     return {user["id"]: user["username"] for user in _get(http, "/api/v1/users")["items"]}
 
@@ -93,7 +105,9 @@ def _get(http: httpx.Client, path: str, params: dict | None = None) -> dict[str,
     try:
         response = http.get(path, params=params)
     except httpx.HTTPError as exc:
-        raise ReviewError(f"cannot read from Argilla at {http.base_url}: {exc}. Is the server running?") from exc
+        raise ReviewError(
+            f"cannot read from Argilla at {http.base_url}: {exc}. Is the server running?"
+        ) from exc
     if response.status_code >= 400:
         raise ReviewError(f"Argilla answered {response.status_code} for {path}: {response.text[:300]}")
     return response.json()

@@ -3,45 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 from builder.schema_loader import load_schema
 from core import atomic
 from core.config import DsforgeConfig
 from core.errors import ReviewError
+from core.layout import BuildPaths, ReviewPaths
 from schemas.base import ExtractionSchema
 from schemas.types import Document, GroundedItem, Record
-
-
-@dataclass
-class ReviewPaths:
-    """Where review artifacts live, under `<output>/review/`."""
-
-    root: Path
-
-    @property
-    def reviewed(self) -> Path:
-        return self.root / "reviewed.jsonl"
-
-    @property
-    def approved(self) -> Path:
-        return self.root / "approved.jsonl"
-
-    @property
-    def report_json(self) -> Path:
-        return self.root / "review_report.json"
-
-    @property
-    def report_md(self) -> Path:
-        return self.root / "review_report.md"
-
-    @property
-    def push_state(self) -> Path:
-        return self.root / "push.json"
-
-    @property
-    def vector_cache(self) -> Path:
-        return self.root / "cache" / "vectors.sqlite"
 
 
 @dataclass
@@ -54,12 +23,12 @@ class ReviewInputs:
 
 
 def load_inputs(config: DsforgeConfig) -> ReviewInputs:
-    output = config.output_dir
-    records_path = output / "records.jsonl"
+    build = BuildPaths(config.output_dir)
+    records_path = build.records
     if not records_path.is_file():
         raise ReviewError(f"no records at {records_path}; run `dsforge build` first.")
     records = [Record.model_validate(row) for row in atomic.read_jsonl(records_path)]
-    documents_path, items_path = output / "documents.jsonl", output / "items.jsonl"
+    documents_path, items_path = build.documents, build.items
     documents = (
         {row["id"]: Document.model_validate(row) for row in atomic.read_jsonl(documents_path)}
         if documents_path.is_file()
@@ -71,4 +40,4 @@ def load_inputs(config: DsforgeConfig) -> ReviewInputs:
         else {}
     )
     schema = load_schema(config.schema_ref, config.project_root)
-    return ReviewInputs(schema, records, documents, items, ReviewPaths(output / "review"))
+    return ReviewInputs(schema, records, documents, items, ReviewPaths(config.output_dir))

@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from annotate.connection import Endpoint
-from annotate.fetch import find_dataset, iter_rows, open_http, usernames
+from annotate.fetch import find_dataset, iter_rows, open_http, require_dataset, usernames
 from core.options.review import ReviewOptions
-from annotate.push import open_dataset, upsert_records
+from annotate.push import PushSummary, open_dataset, upsert_all
 from core.errors import ReviewError
 from schemas.types import content_id
 
@@ -137,18 +137,6 @@ def record_payload(pair: Pair, seed: int, show_reference: bool) -> dict[str, Any
     return {"external_id": pair.id, "fields": fields, "metadata": metadata}
 
 
-@dataclass
-class PairwisePush:
-    url: str
-    workspace: str
-    dataset: str
-    dataset_id: str
-    records: int
-    batches: int
-    retries: int
-    seconds: float
-
-
 def push_pairs(
     point: Endpoint,
     options: ReviewOptions,
@@ -159,9 +147,8 @@ def push_pairs(
     min_submitted: int,
     command: str,
     on_batch: Callable[[int], None] | None = None,
-) -> PairwisePush:
+) -> PushSummary:
     """Create (or reuse) the comparison dataset and upsert every pair into it, blinded."""
-    import httpx
 
     for pair in pairs:
         if len(pair.answers) != 2:
@@ -171,24 +158,15 @@ def push_pairs(
     started = time.perf_counter()
     dataset = ensure_dataset(point, options, name, show_reference, min_submitted)
     payloads = [record_payload(pair, seed, show_reference) for pair in pairs]
-    batches = retries = 0
-    with httpx.Client(base_url=point.url, headers=point.headers(), timeout=120) as http:
-        for start in range(0, len(payloads), options.batch_size):
-            batch = payloads[start : start + options.batch_size]
-            retries += upsert_records(http, str(dataset.id), batch, options, start, len(payloads), command)
-            batches += 1
-            if on_batch:
-                on_batch(len(batch))
-    return PairwisePush(
-        url=point.url,
-        workspace=options.workspace,
-        dataset=name,
-        dataset_id=str(dataset.id),
-        records=len(payloads),
-        batches=batches,
-        retries=retries,
-        seconds=round(time.perf_counter() - started, 2),
-    )
+    done = 0
+
+    def advance(now: int, _total: int) -> None:
+        nonlocal done
+        if on_batch:
+            on_batch(now - done)
+        done = now
+
+    return upsert_all(point, options, dataset, payloads, started, command, advance)
 
 
 def pushed_ids(point: Endpoint, options: ReviewOptions, name: str) -> set[str]:
@@ -207,11 +185,7 @@ def pull_votes(
     earlier evaluation) are left out; drafts and discarded responses do not count.
     """
     with open_http(point) as http:
-        dataset = find_dataset(http, options.workspace, name)
-        if dataset is None:
-            raise ReviewError(
-                f"no dataset {name!r} in workspace {options.workspace!r} at {point.url}; run `{push_command}` first."
-            )
+        dataset = require_dataset(http, options.workspace, name, point.url, push_command)
         users = usernames(http)
         rows = list(iter_rows(http, dataset["id"]))
     votes: dict[str, list[Vote]] = {pair_id: [] for pair_id in orders}

@@ -12,19 +12,18 @@ from __future__ import annotations
 import time
 from collections import Counter, defaultdict
 from dataclasses import asdict
-from datetime import datetime, timezone
 from typing import Any
 
 from annotate import dataset_settings as ds
 from annotate.agreement import agreement
 from annotate.connection import check_reachable, endpoint
 from annotate.decisions import Outcome, decide
-from annotate.fetch import ServerRecord, find_dataset, iter_records, open_http, usernames
+from annotate.fetch import ServerRecord, iter_records, open_http, require_dataset, usernames
 from annotate.inputs import ReviewInputs, load_inputs
 from annotate.report import write_review_report
 from core import atomic
+from core.clock import utc_now
 from core.config import DsforgeConfig
-from core.errors import ReviewError
 
 
 def pull(config: DsforgeConfig, write: bool = True) -> dict[str, Any]:
@@ -43,11 +42,7 @@ def pull(config: DsforgeConfig, write: bool = True) -> dict[str, Any]:
     check_reachable(point, options.retries, options.retry_backoff_s)
     name = ds.dataset_name(inputs.schema, options)
     with open_http(point) as http:
-        dataset = find_dataset(http, options.workspace, name)
-        if dataset is None:
-            raise ReviewError(
-                f"no dataset {name!r} in workspace {options.workspace!r} at {point.url}; run `dsforge review push` first."
-            )
+        dataset = require_dataset(http, options.workspace, name, point.url, "dsforge review push")
         users = usernames(http)
         server = {row.external_id: row for row in iter_records(http, dataset["id"], users)}
 
@@ -105,7 +100,7 @@ def build_report(
         "server": url,
         "workspace": options.workspace,
         "dataset": dataset_name,
-        "pulled_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "pulled_at": utc_now(),
         "records": total,
         "on_server": sum(1 for r in inputs.records if r.id in server),
         "by_status": dict(Counter(o.reviewed.review.status for o in outcomes)),

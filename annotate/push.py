@@ -67,17 +67,36 @@ def push(
             )
         task = progress.add_task("pushing", total=len(inputs.records))
         payloads = [record_payload(record, inputs, options, question_ids, vectors.get(record.id)) for record in inputs.records]
-        batches, retries = 0, 0
-        with httpx.Client(base_url=point.url, headers=point.headers(), timeout=120) as http:
-            for start in range(0, len(payloads), options.batch_size):
-                batch = payloads[start : start + options.batch_size]
-                retries += upsert_records(http, str(dataset.id), batch, options, done=start, total=len(payloads))
-                batches += 1
-                progress.advance(task, len(batch))
-                if on_batch:
-                    on_batch(start + len(batch), len(payloads))
 
-    summary = PushSummary(
+        def advance(done: int, total: int) -> None:
+            progress.update(task, completed=done)
+            if on_batch:
+                on_batch(done, total)
+
+        summary = upsert_all(point, options, dataset, payloads, started, on_batch=advance)
+    atomic.write_json(inputs.paths.push_state, asdict(summary))
+    return summary
+
+
+def upsert_all(
+    point: Endpoint,
+    options: ReviewOptions,
+    dataset: Any,
+    payloads: list[dict[str, Any]],
+    started: float,
+    command: str = "dsforge review push",
+    on_batch: Callable[[int, int], None] | None = None,
+) -> PushSummary:
+    """Upsert every payload in batches of `review.batch_size`; `on_batch(done, total)` after each."""
+    batches = retries = 0
+    with httpx.Client(base_url=point.url, headers=point.headers(), timeout=120) as http:
+        for start in range(0, len(payloads), options.batch_size):
+            batch = payloads[start : start + options.batch_size]
+            retries += upsert_records(http, str(dataset.id), batch, options, start, len(payloads), command)
+            batches += 1
+            if on_batch:
+                on_batch(start + len(batch), len(payloads))
+    return PushSummary(
         url=point.url,
         workspace=options.workspace,
         dataset=dataset.name,
@@ -87,8 +106,6 @@ def push(
         retries=retries,
         seconds=round(time.perf_counter() - started, 2),
     )
-    atomic.write_json(inputs.paths.push_state, asdict(summary))
-    return summary
 
 
 def ensure_dataset(point: Endpoint, inputs: ReviewInputs, options: ReviewOptions) -> Any:

@@ -10,10 +10,9 @@ import json
 from collections import Counter
 from typing import Any
 
-from builder.export import ExportPaths
 from builder.export_formats import export_formats
-from builder.split import SPLITS
 from core import atomic
+from core.layout import SPLITS, ExportPaths
 from core.options.export import ExportOptions
 
 SOURCES_SHOWN = 100

@@ -18,24 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from builder.export_formats import export_formats
-from builder.split import SPLITS, stratum_of
+from builder.split import stratum_of
 from core import atomic
 from core.errors import ExportError
+from core.layout import DATASET_COLUMNS, SPLITS, ExportPaths
 from core.options.export import ExportOptions
 from schemas.types import ReviewedRecord, SplitManifest
-
-COLUMNS = ("id", "instruction", "input", "output", "doc_id", "stratum", "template", "schema_name")
-
-
-class ExportPaths:
-    def __init__(self, output: Path) -> None:
-        self.root = output / "export"
-        self.dataset = self.root / "dataset"
-        self.card = self.root / "README.md"
-        self.lineage = self.root / "lineage.json"
-
-    def file(self, fmt: str, split: str, suffix: str = "jsonl") -> Path:
-        return self.root / fmt / f"{split}.{suffix}"
 
 
 @dataclass
@@ -73,7 +61,7 @@ def features() -> Any:
         "review": review,
         "meta_json": Value("string"),
     }
-    return Features({**{name: Value("string") for name in COLUMNS}, "provenance": provenance})
+    return Features({**{name: Value("string") for name in DATASET_COLUMNS}, "provenance": provenance})
 
 
 def dataset_row(record: ReviewedRecord, stratify_by: str | None) -> dict[str, Any]:

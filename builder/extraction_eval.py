@@ -11,11 +11,11 @@ from typing import Any
 from builder.extraction_report import write_extraction_report
 from builder.extraction_score import score
 from builder.gold import read_gold
-from builder.pipeline import BuildPaths
 from builder.schema_loader import load_schema
 from core import atomic
 from core.config import DsforgeConfig
 from core.errors import GoldError
+from core.layout import BuildPaths, ExtractionEvalPaths
 from schemas.base import closed_values
 from schemas.types import Document, GroundedItem
 
@@ -23,7 +23,7 @@ from schemas.types import Document, GroundedItem
 @dataclass
 class ExtractionEvalSummary:
     scores: dict[str, Any]
-    paths: dict[str, Path]
+    paths: ExtractionEvalPaths
 
 
 def evaluate_extraction(
@@ -41,7 +41,7 @@ def evaluate_extraction(
     scores = score(gold, items, closed_values(schema))
     scores["schema"] = schema.schema_name()
     scores["match_methods"] = _match_methods(items, {doc.doc_id for doc in gold.documents})
-    paths = write_extraction_report(scores, out_dir or build.root / "extraction_eval")
+    paths = write_extraction_report(scores, ExtractionEvalPaths(out_dir or build.extraction_eval))
     return ExtractionEvalSummary(scores, paths)
 
 

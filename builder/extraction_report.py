@@ -2,23 +2,22 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from core import atomic
+from core.layout import ExtractionEvalPaths
 from core.plots import grouped_bars_png
 
 SHOWN = 25  # misses and extras listed per level in report.md; report.json keeps them all
 
 
-def write_extraction_report(scores: dict[str, Any], folder: Path) -> dict[str, Path]:
+def write_extraction_report(scores: dict[str, Any], paths: ExtractionEvalPaths) -> ExtractionEvalPaths:
     """Every file written atomically; the plot shows per-value P/R of the first label level."""
-    paths = {"json": folder / "report.json", "md": folder / "report.md", "plot": folder / "per_value.png"}
-    atomic.write_json(paths["json"], scores)
+    atomic.write_json(paths.json, scores)
     plotted = _plot(scores)
     if plotted is not None:
-        atomic.write_bytes(paths["plot"], plotted)
-    atomic.write_text(paths["md"], render_markdown(scores, plotted is not None))
+        atomic.write_bytes(paths.plot, plotted)
+    atomic.write_text(paths.md, render_markdown(scores, plotted is not None))
     return paths
 
 

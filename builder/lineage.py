@@ -14,10 +14,10 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from builder.export import COLUMNS, ExportResult
-from builder.split import SPLITS
+from builder.export import ExportResult
 from core import atomic
 from core.hashing import file_sha256
+from core.layout import DATASET_COLUMNS, SPLITS, BuildPaths, ReviewPaths, SplitPaths
 from core.options.export import ExportOptions
 from schemas.base import ExtractionSchema
 from schemas.types import Document, ReviewedRecord, SplitManifest
@@ -36,10 +36,10 @@ def build_lineage(
     schema: type[ExtractionSchema] | None = None,
 ) -> dict[str, Any]:
     """Everything a run card needs to name where the data came from, as plain JSON."""
-    report_path = build_dir / "report.json"
-    review_path = build_dir / "review" / "review_report.json"
-    documents_path = build_dir / "documents.jsonl"
-    manifest_path = build_dir / "splits" / "manifest.json"
+    report_path = BuildPaths(build_dir).report_json
+    review_path = ReviewPaths(build_dir).report_json
+    documents_path = BuildPaths(build_dir).documents
+    manifest_path = SplitPaths(build_dir).manifest
     report = _read_json(report_path)
     all_records = [r for name in SPLITS for r in splits.get(name, [])]
     per_doc = Counter(r.doc_id for r in all_records)
@@ -79,7 +79,7 @@ def build_lineage(
             or (schema.schema_name() if schema else manifest_schema_name(all_records)),
             "license": options.license,
             "language": options.language,
-            "columns": [*COLUMNS, "provenance"],
+            "columns": [*DATASET_COLUMNS, "provenance"],
             "sizes": export.sizes,
         },
         "schema": _schema_block(schema),

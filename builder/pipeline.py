@@ -29,28 +29,10 @@ from builder.schema_loader import load_schema
 from core import atomic
 from core.config import DsforgeConfig
 from core.errors import BuildLockedError
+from core.layout import BuildPaths
 from core.progress import progress_bar
 from schemas.base import ExtractionSchema
 from schemas.types import FileOutcome
-
-
-class BuildPaths:
-    """Where each artifact of a build lives, relative to the output folder."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.lock = root / ".lock"
-        self.cache = root / "cache" / "completions.sqlite"
-        self.files = root / "files.jsonl"
-        self.documents = root / "documents.jsonl"
-        self.extractions = root / "extractions.jsonl"
-        self.visualization = root / "visualization.html"
-        self.items = root / "items.jsonl"
-        self.rejects = root / "rejects.jsonl"
-        self.records = root / "records.jsonl"
-        self.dataset = root / "records_dataset"
-        self.report_json = root / "report.json"
-        self.report_md = root / "report.md"
 
 
 @dataclass

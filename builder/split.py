@@ -19,17 +19,20 @@ from __future__ import annotations
 import warnings
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from builder.leakage import Embedder, checked_kinds, cross_split, duplicate_pairs, minilm_embedder, repair
+from builder.schema_loader import load_schema
 from core import atomic
+from core.config import DsforgeConfig
 from core.errors import ConfigError, SplitError
-from core.options.split import SPLIT_ORDER, SplitOptions
+from core.layout import SPLITS, SplitPaths
+from core.options.split import SplitOptions
 from schemas.types import Record, ReviewedRecord, SplitManifest
 
-SPLITS = SPLIT_ORDER
 KEPT_STATUSES = frozenset({"accepted", "corrected"})
 NO_STRATUM = "(none)"
 MAX_FOLDS = 50
@@ -37,16 +40,22 @@ MIN_DOCS_PER_FOLD = 3
 PAIRS_IN_MANIFEST = 200
 
 
-class SplitPaths:
-    """Where `dsforge split` writes, beside the build it reads."""
+@dataclass
+class SplitSummary:
+    splits: dict[str, list[ReviewedRecord]]
+    manifest: SplitManifest
+    paths: SplitPaths
 
-    def __init__(self, output: Path) -> None:
-        self.approved = output / "review" / "approved.jsonl"
-        self.root = output / "splits"
-        self.manifest = self.root / "manifest.json"
 
-    def split_file(self, name: str) -> Path:
-        return self.root / f"{name}.jsonl"
+def run_split(config: DsforgeConfig, embedder: Embedder | None = None) -> SplitSummary:
+    """The split stage: review's approved records → leakage-checked splits and their manifest."""
+    paths = SplitPaths(config.output_dir)
+    records = read_approved(paths.approved)
+    schema = load_schema(config.schema_ref, config.project_root)
+    field = resolve_stratify_by(config.split, schema.stratify_by, records[0] if records else None)
+    splits, manifest = split_records(records, config.split, field, embedder)
+    write_splits(splits, manifest, paths)
+    return SplitSummary(splits, manifest, paths)
 
 
 def resolve_stratify_by(options: SplitOptions, schema_field: str | None, sample: Record | None) -> str | None:

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from core.config import CONFIG_NAME
-from dsforge.cli_support import reported_errors
+from dsforge.cli_support import ConfigOption, reported_errors
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, help="Documents → reviewed dataset → evaluated model."
@@ -20,8 +20,6 @@ cache_app = typer.Typer(no_args_is_help=True, help="The completion cache of a bu
 app.add_typer(models_app, name="models")
 app.add_typer(cache_app, name="cache")
 console = Console(stderr=True)
-
-ConfigOption = typer.Option(Path(CONFIG_NAME), "--config", "-c", help="project config file")
 
 
 @app.command()
@@ -38,79 +36,13 @@ def init(folder: Path = typer.Argument(Path("."), help="project folder")) -> Non
     console.print(f"wrote {target}; set 'schema' and 'input', then run `dsforge build -c {target}`.")
 
 
-@app.command("build")
-def build_command(
-    config: Path = ConfigOption,
-    progress: bool = typer.Option(True, help="show progress bars"),
-    engine: str | None = typer.Option(
-        None, help="local (one process) or ray (Ray Data); default build.engine"
-    ),
-) -> None:
-    """Ingest, clean, extract and turn grounded items into records."""
-    from builder.engines import run_build
-    from core.config import load_config
-
-    with reported_errors():
-        cfg = load_config(config)
-        if engine:
-            cfg.build.engine = engine  # type: ignore[assignment]
-        summary = run_build(cfg, show_progress=progress)
-    ext = summary.report["extraction"]
-    table = Table(title=f"build → {summary.paths.root}")
-    for column in (
-        "documents",
-        "chunks",
-        "LLM calls",
-        "cache hits",
-        "items",
-        "rejects",
-        "records",
-        "seconds",
-    ):
-        table.add_column(column, justify="right")
-    table.add_row(
-        str(summary.report["documents"]["after_cleaning"]),
-        str(ext["chunks"]),
-        str(ext["llm_calls"]),
-        str(ext["cache_hits"]),
-        str(ext["items"]),
-        str(sum(ext["rejects"].values())),
-        str(summary.report["records"]["kept"]),
-        str(summary.report["wall_seconds"]),
-    )
-    Console().print(table)
-    console.print(f"report: {summary.paths.report_md}")
-
-
-@app.command("eval-extraction")
-def eval_extraction_command(
-    config: Path = ConfigOption,
-    gold: Path = typer.Option(..., "--gold", help="labelled documents: annotated JSONL or document labels"),
-    out: Path | None = typer.Option(None, help="report folder; default <output>/extraction_eval"),
-) -> None:
-    """Score the build's items against labelled documents: label and span precision, recall, F1."""
-    from builder.extraction_eval import evaluate_extraction
-    from core.config import load_config
-
-    with reported_errors():
-        summary = evaluate_extraction(load_config(config), gold, out)
-    table = Table(title=f"extraction vs {gold.name} ({summary.scores['documents']} documents)")
-    for column in ("level", "TP", "FP", "FN", "precision", "recall", "F1"):
-        table.add_column(column, justify="right")
-    for name, level in summary.scores["levels"].items():
-        if name.count(":") > 1:
-            continue  # per-value span levels are in report.md
-        table.add_row(
-            name, str(level["tp"]), str(level["fp"]), str(level["fn"]),
-            f"{level['precision']:.3f}", f"{level['recall']:.3f}", f"{level['f1']:.3f}",
-        )  # fmt: skip
-    Console().print(table)
-    console.print(f"report: {summary.paths['md']}")
-
-
 def _register_stage_commands() -> None:
-    """Later stages' commands live beside their code; the CLI only names them."""
+    """Each stage's commands live in a module of their own; the CLI names them in data-flow order."""
+    from dsforge.build_commands import build_command, eval_extraction_command
     from dsforge.split_commands import export_command, split_command
+
+    app.command("build")(build_command)
+    app.command("eval-extraction")(eval_extraction_command)
 
     app.command("split")(split_command)
     app.command("export")(export_command)
@@ -135,58 +67,12 @@ def _register_stage_commands() -> None:
     app.command("eval")(eval_command)
     app.command("merge")(merge_command)
 
+    from dsforge.run_command import run_command
+
+    app.command("run")(run_command)
+
 
 _register_stage_commands()
-
-
-@app.command("run")
-def run_command(
-    config: Path = ConfigOption,
-    auto_accept: bool = typer.Option(
-        False, "--auto-accept", help="approve every record without review (marked unreviewed in lineage)"
-    ),
-    wait: bool = typer.Option(
-        False, "--wait", help="after pushing, poll until reviewers have decided every record"
-    ),
-    poll_seconds: float = typer.Option(30.0, help="seconds between review polls with --wait"),
-    progress: bool = typer.Option(True, help="show progress bars"),
-    gpus: int = typer.Option(1, min=1, help="train on N GPUs, as `dsforge train --gpus N`"),
-) -> None:
-    """Documents → records → review → splits → adapter → evaluation report, resuming what is done."""
-    import time
-
-    from annotate.pull import pull
-    from core.config import load_config
-    from dsforge import review_commands as review
-    from dsforge.split_commands import export_command, split_command
-    from dsforge.train_commands import eval_command, train_command
-
-    build_command(config=config, progress=progress, engine=None)
-    with reported_errors():
-        cfg = load_config(config)
-    if auto_accept or cfg.review.auto:
-        review.review_auto(config=config)
-    else:
-        review.review_serve(config=config)
-        review.review_push(config=config, progress=progress)
-        while True:
-            with reported_errors():
-                report = pull(cfg)
-            undecided = report["by_status"].get("unreviewed", 0)
-            if report["approved"] and (not wait or undecided == 0):
-                break
-            if not wait:
-                console.print(
-                    f"{report['approved']} of {report['records']} records approved so far; review them at "
-                    f"{report['server']}, then run this again (or pass --wait)."
-                )
-                raise typer.Exit(code=3)
-            console.print(f"waiting for review: {undecided} of {report['records']} records undecided")
-            time.sleep(poll_seconds)
-    split_command(config=config)
-    export_command(config=config)
-    train_command(config=config, progress=progress, gpus=gpus)
-    eval_command(config=config, progress=progress)
 
 
 @models_app.command("list")
@@ -222,9 +108,9 @@ def cache_export(
 ) -> None:
     """Save a build's completions as a recording the dsforge-replay provider can serve."""
     from builder.llm_cache import CompletionCache
-    from builder.pipeline import BuildPaths
     from core import atomic
     from core.config import load_config
+    from core.layout import BuildPaths
 
     with reported_errors():
         paths = BuildPaths(load_config(config).output_dir)

@@ -1,17 +1,22 @@
-"""How every command reports a DsforgeError: a red line on stderr and exit code 2."""
+"""What every command shares: the --config and --progress options, and how a DsforgeError is reported."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import NoReturn
 
 import typer
 from rich.console import Console
 
+from core.config import CONFIG_NAME
 from core.errors import DsforgeError
 
 _stderr = Console(stderr=True)
+
+ConfigOption = typer.Option(Path(CONFIG_NAME), "--config", "-c", help="project config file")
+ProgressOption = typer.Option(True, help="show progress bars")
 
 
 def fail(exc: DsforgeError) -> NoReturn:

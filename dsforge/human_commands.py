@@ -19,7 +19,7 @@ def human_eval_command(config: Path, action: str, human: bool, progress: bool) -
     pull: un-blind the choices and write them into the evaluation report; status: the same, written nowhere.
     """
     from core.config import load_config
-    from train.data import TrainPaths
+    from core.layout import TrainPaths
     from train.human_eval import pull_human, push_human
 
     if action not in ACTIONS or not human:

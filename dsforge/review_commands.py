@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import typer
 from rich.console import Console
 from rich.table import Table
 
-from dsforge.cli_support import reported_errors
+from dsforge.cli_support import ConfigOption, ProgressOption, reported_errors
+
+if TYPE_CHECKING:
+    from annotate.push import PushSummary
+    from annotate.server.supervisor import ServeResult
 
 console = Console(stderr=True)
 out = Console()
 
 
-def review_serve(config: Path = typer.Option(Path("dsforge.yaml"), "--config", "-c")) -> None:
+def review_serve(config: Path = ConfigOption) -> None:
     """Start the embedded Argilla review server (or find it running) and print how to log in."""
     from annotate.server.supervisor import serve
     from core.config import load_config
@@ -22,6 +26,63 @@ def review_serve(config: Path = typer.Option(Path("dsforge.yaml"), "--config", "
     with reported_errors():
         cfg = load_config(config)
         result = serve(cfg.review, cfg.project_root, log=lambda m: console.print(m))
+    print_server(result)
+
+
+def review_stop(config: Path = ConfigOption) -> None:
+    """Stop the embedded review server; its data stays for the next `serve`."""
+    from annotate.server.supervisor import stop
+    from core.config import load_config
+
+    with reported_errors():
+        cfg = load_config(config)
+        stopped = stop(cfg.review, cfg.project_root)
+    out.print("review server stopped" if stopped else "no review server was running")
+
+
+def review_push(config: Path = ConfigOption, progress: bool = ProgressOption) -> None:
+    """Send the build's records to Argilla for expert review (re-runs update, never duplicate)."""
+    from annotate.push import push
+    from core.config import load_config
+
+    with reported_errors():
+        summary = push(load_config(config), show_progress=progress)
+    print_push(summary)
+
+
+def review_pull(config: Path = ConfigOption) -> None:
+    """Fetch reviews, apply corrections, and write approved.jsonl with the gate's report."""
+    from annotate.pull import pull
+    from core.config import load_config
+
+    with reported_errors():
+        cfg = load_config(config)
+        report = pull(cfg)
+    print_pull(report, cfg.output_dir)
+
+
+def review_status(config: Path = ConfigOption) -> None:
+    """Counts by status, per-annotator progress and agreement, without writing anything."""
+    from annotate.pull import pull
+    from core.config import load_config
+
+    with reported_errors():
+        report = pull(load_config(config), write=False)
+    _print_summary(report)
+
+
+def review_auto(config: Path = ConfigOption) -> None:
+    """Approve every record without review (clearly marked unreviewed in lineage)."""
+    from annotate.auto import auto_approve
+    from core.config import load_config
+
+    with reported_errors():
+        cfg = load_config(config)
+        report = auto_approve(cfg)
+    print_auto(report, cfg.output_dir)
+
+
+def print_server(result: ServeResult) -> None:
     state = result.state
     verb = "already running" if result.already_running else f"started in {state.start_seconds:.1f} s"
     out.print(f"Argilla {verb} at [bold]{state.url}[/]")
@@ -38,70 +99,30 @@ def review_serve(config: Path = typer.Option(Path("dsforge.yaml"), "--config", "
     out.print("Stop it with `dsforge review stop`.")
 
 
-def review_stop(config: Path = typer.Option(Path("dsforge.yaml"), "--config", "-c")) -> None:
-    """Stop the embedded review server; its data stays for the next `serve`."""
-    from annotate.server.supervisor import stop
-    from core.config import load_config
-
-    with reported_errors():
-        cfg = load_config(config)
-        stopped = stop(cfg.review, cfg.project_root)
-    out.print("review server stopped" if stopped else "no review server was running")
-
-
-def review_push(
-    config: Path = typer.Option(Path("dsforge.yaml"), "--config", "-c"),
-    progress: bool = typer.Option(True, help="show progress bars"),
-) -> None:
-    """Send the build's records to Argilla for expert review (re-runs update, never duplicate)."""
-    from annotate.push import push
-    from core.config import load_config
-
-    with reported_errors():
-        summary = push(load_config(config), show_progress=progress)
+def print_push(summary: PushSummary) -> None:
     out.print(
         f"pushed {summary.records} records to {summary.url} ({summary.workspace}/{summary.dataset}) "
         f"in {summary.seconds:.1f} s"
     )
 
 
-def review_pull(config: Path = typer.Option(Path("dsforge.yaml"), "--config", "-c")) -> None:
-    """Fetch reviews, apply corrections, and write approved.jsonl with the gate's report."""
-    from annotate.pull import pull
-    from core.config import load_config
+def print_pull(report: dict[str, Any], output: Path) -> None:
+    from core.layout import ReviewPaths
 
-    with reported_errors():
-        cfg = load_config(config)
-        report = pull(cfg)
     _print_summary(report)
-    out.print(f"approved: {report['approved']} of {report['records']} → {cfg.output_dir / 'review' / 'approved.jsonl'}")
+    out.print(f"approved: {report['approved']} of {report['records']} → {ReviewPaths(output).approved}")
 
 
-def review_status(config: Path = typer.Option(Path("dsforge.yaml"), "--config", "-c")) -> None:
-    """Counts by status, per-annotator progress and agreement, without writing anything."""
-    from annotate.pull import pull
-    from core.config import load_config
+def print_auto(report: dict[str, Any], output: Path) -> None:
+    from core.layout import ReviewPaths
 
-    with reported_errors():
-        report = pull(load_config(config), write=False)
-    _print_summary(report)
-
-
-def review_auto(config: Path = typer.Option(Path("dsforge.yaml"), "--config", "-c")) -> None:
-    """Approve every record without review (clearly marked unreviewed in lineage)."""
-    from annotate.auto import auto_approve
-    from core.config import load_config
-
-    with reported_errors():
-        cfg = load_config(config)
-        report = auto_approve(cfg)
     console.print(
         f"[yellow]auto mode:[/] {report['records']} records approved WITHOUT review → "
-        f"{cfg.output_dir / 'review' / 'approved.jsonl'}"
+        f"{ReviewPaths(output).approved}"
     )
 
 
-def _print_summary(report: dict) -> None:
+def _print_summary(report: dict[str, Any]) -> None:
     out.print(f"records: {report['records']}  by status: {report['by_status']}")
     table = Table("annotator", "submitted", "draft", "discarded", "pending")
     for name, counts in report["annotators"].items():

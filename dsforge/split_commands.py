@@ -1,68 +1,63 @@
-"""CLI commands `dsforge split` and `dsforge export`: thin wrappers over builder.split and builder.export."""
+"""CLI commands `dsforge split` and `dsforge export`: the split and export stages, printed."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import typer
 from rich.console import Console
 from rich.table import Table
 
-from dsforge.cli_support import reported_errors
-from schemas.types import SplitManifest
+from dsforge.cli_support import ConfigOption, reported_errors
+
+if TYPE_CHECKING:  # the stages import datasets and scikit-learn: loaded when a command runs
+    from builder.export_stage import ExportSummary
+    from builder.split import SplitSummary
+    from schemas.types import SplitManifest
 
 console = Console(stderr=True)
 
 
-def split_command(
-    config: Path = typer.Option(Path("dsforge.yaml"), "--config", "-c", help="project config file"),
-) -> None:
+def split_command(config: Path = ConfigOption) -> None:
     """Split reviewed records into train/validation/test by document, stratified, leakage-checked."""
-    from builder.schema_loader import load_schema
-    from builder.split import SplitPaths, read_approved, resolve_stratify_by, split_records, write_splits
+    from builder.split import run_split
     from core.config import load_config
 
     with reported_errors():
         cfg = load_config(config)
-        paths = SplitPaths(cfg.output_dir)
-        records = read_approved(paths.approved)
-        schema = load_schema(cfg.schema_ref, cfg.project_root)
-        field = resolve_stratify_by(cfg.split, schema.stratify_by, records[0] if records else None)
         with console.status("splitting and checking for leakage"):
-            splits, manifest = split_records(records, cfg.split, field)
-        write_splits(splits, manifest, paths)
+            summary = run_split(cfg)
+    print_split(summary)
+
+
+def export_command(config: Path = ConfigOption) -> None:
+    """Write the splits as an HF DatasetDict, Alpaca, ChatML and ShareGPT, with a dataset card and lineage."""
+    from builder.export_stage import run_export
+    from core.config import load_config
+
+    with reported_errors():
+        cfg = load_config(config)
+        with console.status("exporting"):
+            summary = run_export(cfg)
+    print_export(summary)
+
+
+def print_split(summary: SplitSummary) -> None:
+    manifest = summary.manifest
     Console().print(split_table(manifest))
     console.print(
         f"leakage pairs before repair {manifest.leakage['before']}, after {manifest.leakage['after']}"
     )
     for note in manifest.notes:
         console.print(f"[yellow]note:[/] {note}")
-    console.print(f"splits: {paths.root}")
+    console.print(f"splits: {summary.paths.root}")
 
 
-def export_command(
-    config: Path = typer.Option(Path("dsforge.yaml"), "--config", "-c", help="project config file"),
-) -> None:
-    """Write the splits as an HF DatasetDict, Alpaca, ChatML and ShareGPT, with a dataset card and lineage."""
-    from builder.card import write_card
-    from builder.export import export_splits, push_to_hub
-    from builder.lineage import build_lineage
-    from builder.schema_loader import load_schema
-    from builder.split import SplitPaths, read_splits
-    from core.config import load_config
-
-    with reported_errors():
-        cfg = load_config(config)
-        splits, manifest = read_splits(SplitPaths(cfg.output_dir))
-        schema = load_schema(cfg.schema_ref, cfg.project_root)
-        with console.status("exporting"):
-            result = export_splits(splits, manifest, cfg.output_dir, cfg.export)
-            lineage = build_lineage(cfg.output_dir, splits, manifest, result, cfg.export, schema)
-            write_card(lineage, result.paths, cfg.export)
-        pushed = push_to_hub(result.paths, cfg.export)
+def print_export(summary: ExportSummary) -> None:
+    result = summary.result
     console.print(f"exported {result.sizes} to {result.paths.root}; card: {result.paths.card}")
-    if pushed:
-        console.print(f"pushed to https://huggingface.co/datasets/{pushed}")
+    if summary.pushed_to:
+        console.print(f"pushed to https://huggingface.co/datasets/{summary.pushed_to}")
 
 
 def split_table(manifest: SplitManifest) -> Table:
@@ -81,5 +76,3 @@ def split_table(manifest: SplitManifest) -> Table:
             *[str(counts.get(s, 0)) for s in strata],
         )
     return table
-
-

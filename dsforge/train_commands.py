@@ -3,45 +3,60 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from dsforge.cli_support import reported_errors
+from dsforge.cli_support import ConfigOption, ProgressOption, reported_errors
+
+if TYPE_CHECKING:
+    from core.config import DsforgeConfig
+    from train.run_card import RunCard
 
 console = Console(stderr=True)
 
 
 def train_command(
-    config: Path = typer.Option(Path("dsforge.yaml"), "--config", "-c", help="project config file"),
-    progress: bool = typer.Option(True, help="show progress bars"),
+    config: Path = ConfigOption,
+    progress: bool = ProgressOption,
     gpus: Annotated[
         int, typer.Option(min=1, help="train on N GPUs (train.distributed: ddp or fsdp); without CUDA, N CPU processes")
     ] = 1,
 ) -> None:
     """Fine-tune a QLoRA adapter on the train split; stop early on validation loss."""
     from core.config import load_config
+
+    with reported_errors():
+        cfg = load_config(config)
+        card = run_training(config, cfg, gpus, progress)
+    if card is not None:
+        print_train(card, cfg.output_dir)
+
+
+def run_training(config_path: Path, cfg: DsforgeConfig, gpus: int, progress: bool) -> RunCard | None:
+    """The train stage in this process, or under a launcher on N GPUs; the card when this process reports."""
     from train import distributed
-    from train.data import TrainPaths
     from train.qlora import train
 
     if gpus > 1:
-        with reported_errors():
-            load_config(config)  # a bad config fails here once, not in every process
-            code = distributed.launch(config, gpus, progress)
+        code = distributed.launch(config_path, gpus, progress)
         if code:
             raise typer.Exit(code=code)
-        return
-    with reported_errors():
-        cfg = load_config(config)
-        card = train(cfg, show_progress=progress)
+        return None
+    card = train(cfg, show_progress=progress)
     if card.status != "complete" or not distributed.is_main():  # the other ranks report nothing
-        return
+        return None
+    return card
+
+
+def print_train(card: RunCard, output: Path) -> None:
+    from core.layout import TrainPaths
+
     for warning in card.warnings:
         console.print(f"[yellow]warning:[/] {warning}")
-    table = Table(title=f"train → {TrainPaths(cfg.output_dir).root}")
+    table = Table(title=f"train → {TrainPaths(output).root}")
     for column in ("steps", "best val loss", "tokens/s", "seconds", "peak RSS GiB", "peak VRAM GiB"):
         table.add_column(column, justify="right")
     best = f"{card.best_eval_loss:.4f}" if card.best_eval_loss is not None else "–"
@@ -58,34 +73,28 @@ def train_command(
 
 
 def eval_command(
-    config: Path = typer.Option(Path("dsforge.yaml"), "--config", "-c", help="project config file"),
-    progress: bool = typer.Option(True, help="show progress bars"),
+    config: Path = ConfigOption,
+    progress: bool = ProgressOption,
     human: bool = typer.Option(
         False, "--human", help="blind pairwise comparison by reviewers in Argilla: push (default), pull, status"
     ),
     action: str | None = typer.Argument(None, metavar="[push|pull|status]", help="with --human"),
-    # Annotated, so that `dsforge run` calling this function directly gets plain None defaults.
-    model: Annotated[
-        Path | None,
-        typer.Option("--model", help="evaluate this adapter or merged model folder instead of the trained adapter"),
-    ] = None,
-    cv: Annotated[
-        int | None,
-        typer.Option("--cv", min=2, help="document-grouped K-fold cross-validation: train and evaluate K folds"),
-    ] = None,
+    model: Path | None = typer.Option(
+        None, "--model", help="evaluate this adapter or merged model folder instead of the trained adapter"
+    ),
+    cv: int | None = typer.Option(
+        None, "--cv", min=2, help="document-grouped K-fold cross-validation: train and evaluate K folds"
+    ),
 ) -> None:
     """Compare the base model and base + adapter on the test split; write the report."""
-    action = action if isinstance(action, str) else None  # called from Python (`dsforge run`): typer's defaults
-    if human is True or action:
+    if human or action:
         from dsforge.human_commands import human_eval_command
 
-        return human_eval_command(config, action or "push", human is True, progress)
+        return human_eval_command(config, action or "push", human, progress)
     from core.config import load_config
     from core.errors import TrainError
     from train import distributed
     from train.evaluate import evaluate
-    from train.metrics import metrics
-    from train.tuned import eval_paths
 
     with reported_errors():
         if distributed.processes() > 1:
@@ -100,6 +109,13 @@ def eval_command(
             _print_cv(summary)
             return
         result = evaluate(cfg, show_progress=progress)
+    print_eval(result, cfg)
+
+
+def print_eval(result: dict[str, Any], cfg: DsforgeConfig) -> None:
+    from train.metrics import metrics
+    from train.tuned import eval_paths
+
     table = Table(title=f"eval → {eval_paths(cfg).report}")
     for column in ("metric", "base", "tuned", "Δ"):
         table.add_column(column, justify="right")

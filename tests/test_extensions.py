@@ -151,10 +151,10 @@ def test_an_installed_clean_step_reaches_the_build_report(tmp_path, acme):
 
 
 def test_a_registered_metric_reaches_every_eval_output(tmp_path, acme, license_schema):
+    from core.layout import TrainPaths
     from dsforge.cli import app
     from tests.train.train_projects import one_cpu_thread, write_project
     from train.base_models import resolve_base_model
-    from train.data import TrainPaths
 
     resolve_base_model("smollm2-135m", REPO)
     records, _ = reviewed_records(license_schema, limit=12)
@@ -228,3 +228,26 @@ def test_an_installed_training_method_is_found_by_the_options(tmp_path):
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["0.0005", "lora", "True", "acme_lora"]
+
+
+def test_a_registered_build_engine_runs_the_build_and_an_unknown_one_is_refused(tmp_path):
+    from builder.engines import ENGINES, run_build
+    from core.registry import UnknownNameError
+
+    engines_used = []
+
+    def logging_engine(config, show_progress=True):
+        engines_used.append(config.build.engine)
+        return build(config, show_progress=show_progress)
+
+    ENGINES.register("logging", logging_engine)
+    try:
+        config = load_config(make_project(tmp_path))
+        config.build.engine = "logging"
+        summary = run_build(config, show_progress=False)
+        assert engines_used == ["logging"] and summary.report["records"]["kept"] > 0
+        config.build.engine = "warp"
+        with pytest.raises(UnknownNameError, match="warp.*local.*ray"):
+            run_build(config, show_progress=False)
+    finally:
+        ENGINES.unregister("logging")

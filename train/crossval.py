@@ -24,8 +24,9 @@ from typing import TYPE_CHECKING, Any
 
 from core import atomic
 from core.errors import TrainError
+from core.layout import SPLITS, CrossValidationPaths, TrainPaths
 from schemas.types import content_id
-from train.data import SPLITS, TrainPaths, load_splits, read_lineage
+from train.data import load_splits, read_lineage
 
 if TYPE_CHECKING:
     from core.config import DsforgeConfig
@@ -59,12 +60,12 @@ def cross_validate(config: DsforgeConfig, k: int, show_progress: bool = True) ->
     pool = _pool(data)
     seed = config.split.seed
     plan, notes = plan_folds(list(pool["doc_id"]), list(pool["stratum"]), k, seed, _validation_share(config))
-    root = config.output_dir / "cv" / f"k{k}"
+    cv_paths = CrossValidationPaths(config.output_dir, k)
     parent_lineage = read_lineage(paths.lineage)
 
     folds = []
     for i, assignment in enumerate(plan):
-        fold_output = root / f"fold-{i}"
+        fold_output = cv_paths.fold(i)
         write_fold(pool, assignment, fold_output, {"k": k, "fold": i, "seed": seed}, parent_lineage)
         fold_config = config.model_copy(update={"output": fold_output})
         log.info("cross-validation fold %d of %d", i + 1, k)
@@ -102,10 +103,10 @@ def cross_validate(config: DsforgeConfig, k: int, show_progress: bool = True) ->
         "fingerprint": content_id([f["eval_fingerprint"] for f in folds], prefix="cv-"),
         "folds": folds,
         "summary": summarise(folds),
-        "report": str(root / "report.md"),
+        "report": str(cv_paths.report),
     }
-    atomic.write_json(root / "cv.json", summary)
-    atomic.write_text(root / "report.md", render(summary))
+    atomic.write_json(cv_paths.summary, summary)
+    atomic.write_text(cv_paths.report, render(summary))
     return summary
 
 

@@ -11,31 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import TrainError
+from core.layout import DATASET_COLUMNS, SPLITS
 from schemas.types import content_id
-
-SPLITS = ("train", "validation", "test")
-COLUMNS = ("id", "instruction", "input", "output", "doc_id", "stratum", "template", "schema_name")
-
-
-class TrainPaths:
-    """Where the train and eval stages read and write, under the build's output folder."""
-
-    def __init__(self, output: Path, eval_name: str = "eval") -> None:
-        self.output = output
-        self.export = output / "export"
-        self.dataset = self.export / "dataset"
-        self.lineage = self.export / "lineage.json"
-        self.root = output / "train"
-        self.adapter = self.root / "adapter"
-        self.merged = self.root / "merged"
-        self.checkpoints = self.root / "checkpoints"
-        self.run_json = self.root / "run.json"
-        self.run_card = self.root / "RUN_CARD.md"
-        self.loss_png = self.root / "loss.png"
-        self.eval = output / eval_name
-        self.metrics = self.eval / "metrics.json"
-        self.predictions = self.eval / "predictions.jsonl"
-        self.report = self.eval / "report.md"
 
 
 def load_splits(path: Path) -> Any:
@@ -54,7 +31,7 @@ def load_splits(path: Path) -> Any:
             f"{path} lacks split(s) {missing_splits}; re-export the dataset with all three splits."
         )
     for name in SPLITS:
-        missing = [c for c in COLUMNS if c not in data[name].column_names]
+        missing = [c for c in DATASET_COLUMNS if c not in data[name].column_names]
         if missing:
             raise TrainError(f"{path} split {name!r} lacks column(s) {missing}; re-export the dataset.")
     if len(data["train"]) == 0 or len(data["validation"]) == 0:

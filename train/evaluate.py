@@ -22,12 +22,13 @@ from builder.schema_loader import load_schema
 from core import atomic
 from core.config import DsforgeConfig
 from core.errors import TrainError
+from core.layout import TrainPaths
 from core.options.train import EvalOptions
 from core.progress import progress_bar
 from schemas.types import content_id
 from train import metrics as M
 from train.base_models import resolve_base_model
-from train.data import TrainPaths, load_splits, prompt_messages, to_prompt_completion
+from train.data import load_splits, prompt_messages, to_prompt_completion
 from train.forgetting import probe_adapters, verdict
 from train.likelihood import batches, perplexity, probe_windows, sequence_nll
 from train.loading import load_model, load_tokenizer, pick_hardware
@@ -76,7 +77,7 @@ def evaluate(config: DsforgeConfig, show_progress: bool = True) -> dict[str, Any
 
     schema = load_schema(config.schema_ref, config.project_root)
     outputs, loading = run_models(
-        card, opts, config, rows, probe_text, paths.eval / "cache", fingerprint, show_progress, tuned
+        card, opts, config, rows, probe_text, paths.evaluation.cache, fingerprint, show_progress, tuned
     )
     if opts.judge.enabled:
         from train.judge import judge_outputs

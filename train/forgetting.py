@@ -13,6 +13,7 @@ import logging
 from typing import Any
 
 from core.errors import TrainError
+from core.layout import ADAPTER_FOLDER, run_card_beside
 from train.likelihood import perplexity, probe_windows, sequence_nll
 
 log = logging.getLogger(__name__)
@@ -49,13 +50,13 @@ def probe_adapters(config: Any, card: Any, opts: Any, probe_text: str) -> list[d
     results = []
     # Another build's adapter lives outside this project by nature; it is only read (safetensors).
     for folder in ((config.project_root / f).resolve() for f in opts.probe_adapters):
-        adapter = folder / "adapter" if (folder / "adapter" / "adapter_config.json").is_file() else folder
+        adapter = folder / ADAPTER_FOLDER if (folder / ADAPTER_FOLDER / "adapter_config.json").is_file() else folder
         if not (adapter / "adapter_config.json").is_file():
             raise TrainError(
                 f"eval.probe_adapters: no adapter in {folder}; give a train folder (<output>/train) or "
                 "the adapter folder inside it."
             )
-        other = read_run_card(adapter.parent / "run.json")
+        other = read_run_card(run_card_beside(adapter))
         if other and other.base_model.ref != card.base_model.ref:
             raise TrainError(
                 f"eval.probe_adapters: {folder} was trained on {other.base_model.ref!r}, not "

@@ -18,7 +18,6 @@ import json
 import random
 from collections import Counter
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +25,11 @@ from annotate.agreement import agreement
 from annotate.connection import check_reachable, endpoint
 from annotate.pairwise import Pair, Vote, blind_order, pull_votes, push_pairs, pushed_ids
 from core import atomic
+from core.clock import utc_now
 from core.config import DsforgeConfig
 from core.errors import TrainError
-from train.data import TrainPaths, load_splits, prompt_messages
+from core.layout import HumanEvalPaths, TrainPaths
+from train.data import load_splits, prompt_messages
 from train.preference import PENDING, TIE, Verdict, summarize, verdict
 
 BASE, TUNED = "base", "tuned"
@@ -45,8 +46,8 @@ class Comparison:
     pairs: list[Pair]
     identical: list[str]  # test record ids
 
-    def folder(self, paths: TrainPaths) -> Path:
-        return paths.eval / "human" / self.dataset
+    def folder(self, paths: TrainPaths) -> HumanEvalPaths:
+        return paths.evaluation.human(self.dataset)
 
 
 def load_comparison(config: DsforgeConfig) -> Comparison:
@@ -88,7 +89,7 @@ def push_human(config: DsforgeConfig) -> dict[str, Any]:
     comparison = load_comparison(config)
     point = endpoint(review, config.project_root)
     check_reachable(point, review.retries, review.retry_backoff_s)
-    blinding_path = comparison.folder(paths) / "blinding.json"
+    blinding_path = comparison.folder(paths).blinding
     state = json.loads(blinding_path.read_text("utf-8")) if blinding_path.is_file() else None
     if state is None and pushed_ids(point, review, comparison.dataset):
         # Its records were blinded with a key this project no longer has: a new key would swap
@@ -133,7 +134,7 @@ def push_human(config: DsforgeConfig) -> dict[str, Any]:
         PUSH_COMMAND,
     )
     result = {**asdict(summary), "identical": len(comparison.identical), "evaluation": comparison.evaluation}
-    atomic.write_json(comparison.folder(paths) / "push.json", result)
+    atomic.write_json(comparison.folder(paths).push_state, result)
     return result
 
 
@@ -142,7 +143,7 @@ def pull_human(config: DsforgeConfig, write: bool = True) -> dict[str, Any]:
     options, review = config.eval.human, config.review
     paths = TrainPaths(config.output_dir)
     comparison = load_comparison(config)
-    blinding_path = comparison.folder(paths) / "blinding.json"
+    blinding_path = comparison.folder(paths).blinding
     if not blinding_path.is_file():
         raise TrainError(
             f"nothing of evaluation {comparison.evaluation} was pushed for review "
@@ -177,7 +178,7 @@ def pull_human(config: DsforgeConfig, write: bool = True) -> dict[str, Any]:
         "dataset": comparison.dataset,
         "workspace": review.workspace,
         "server": point.url,
-        "pulled_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "pulled_at": utc_now(),
         "show_reference": options.show_reference,
         "min_submitted": min_submitted,
         "agreement_rule": rule,
@@ -189,8 +190,8 @@ def pull_human(config: DsforgeConfig, write: bool = True) -> dict[str, Any]:
     }
     if write:
         folder = comparison.folder(paths)
-        atomic.write_jsonl(folder / "votes.jsonl", rows)
-        atomic.write_json(folder / "result.json", human)
+        atomic.write_jsonl(folder.votes, rows)
+        atomic.write_json(folder.result, human)
         _into_eval_report(human, paths)
     return human
 

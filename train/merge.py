@@ -24,6 +24,7 @@ from core import atomic
 from core.clock import utc_now
 from core.errors import TrainError
 from core.hashing import file_sha256
+from core.layout import run_card_beside
 from schemas.types import content_id
 from train import run_card as cards
 from train.base_models import ResolvedBase, resolve_base_model
@@ -246,10 +247,10 @@ def describe_input(adapter: Path) -> MergeInput:
             hyperparameters={"combination": merged.options.combination, "weights": merged.weights},
             merged_from=[i.model_dump(mode="json") for i in merged.inputs],
         )
-    card = cards.read_run_card(adapter.parent / "run.json")
+    card = cards.read_run_card(run_card_beside(adapter))
     if card is None or card.status != "complete":
         raise TrainError(
-            f"no finished run card beside {adapter} ({adapter.parent / 'run.json'}); without it the "
+            f"no finished run card beside {adapter} ({run_card_beside(adapter)}); without it the "
             "adapter's data and base are unknown. Merge adapters that `dsforge train` or `dsforge merge` wrote."
         )
     hp = card.hyperparameters
@@ -280,7 +281,7 @@ def base_record(adapter: Path) -> dict[str, Any]:
     merged = read_merge_card(adapter)
     if merged is not None:
         return merged.base_model
-    card = cards.read_run_card(adapter.parent / "run.json")
+    card = cards.read_run_card(run_card_beside(adapter))
     if card is None:
         raise TrainError(f"no run card beside {adapter}; cannot tell which base model it belongs to.")
     return card.base_model.model_dump(mode="json")

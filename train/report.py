@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from core import atomic
+from core.layout import TrainPaths
 from core.plots import grouped_bars_png
 from train.card_sections import Hyperparameters
-from train.data import TrainPaths
 from train.forgetting import report_lines
 from train.metrics import metrics
 from train.preference import markdown_section as human_section
@@ -18,11 +18,11 @@ SNIPPET = 400
 
 def write_report(result: dict[str, Any], card: RunCard, paths: TrainPaths) -> None:
     """report.md plus metrics.png, strata.png and loss.png beside it."""
-    folder = paths.eval
-    folder.mkdir(parents=True, exist_ok=True)
-    _bar_chart(result, folder / "metrics.png")
-    _strata_chart(result, folder / "strata.png")
-    has_loss = plot_losses(card.log_history, folder / "loss.png")
+    folder = paths.evaluation
+    folder.root.mkdir(parents=True, exist_ok=True)
+    _bar_chart(result, folder.metrics_png)
+    _strata_chart(result, folder.strata_png)
+    has_loss = plot_losses(card.log_history, folder.loss_png)
     atomic.write_text(paths.report, render(result, card, has_loss))
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from core.errors import TrainError
-from train.data import TrainPaths
+from core.layout import TrainPaths, run_card_beside
 from train.run_card import RunCard, read_run_card
 
 if TYPE_CHECKING:
@@ -34,7 +34,7 @@ def eval_paths(config: DsforgeConfig) -> TrainPaths:
     """The project's paths, with the eval folder moved aside when another model is evaluated."""
     if config.eval.tuned_path is None:
         return TrainPaths(config.output_dir)
-    return TrainPaths(config.output_dir, eval_name=f"eval-{tuned_folder(config).name}")
+    return TrainPaths(config.output_dir).with_eval(f"eval-{tuned_folder(config).name}")
 
 
 def tuned_folder(config: DsforgeConfig) -> Path:
@@ -65,7 +65,7 @@ def locate_tuned(config: DsforgeConfig) -> TunedModel:
     merged = read_merge_card(folder)
     if merged is not None:
         return TunedModel(folder, kind, as_run_card(merged), "merge")
-    card = read_run_card(folder.parent / "run.json")
+    card = read_run_card(run_card_beside(folder))
     if card is None or card.status != "complete":
         raise TrainError(
             f"{folder} has no merge.json and no finished run.json beside it, so nothing says what it is; "

@@ -28,13 +28,9 @@ from typing import Any
 
 from langextract import data_lib
 
-from core import atomic
 from builder.caching_model import CallStats
 from builder.clean import CleanResult, DroppedDocument
 from builder.clean.pipeline import clean_documents, drop_duplicates
-from core.config import DsforgeConfig
-from core.options.build import RayOptions
-from core.errors import ConfigError, DsforgeError
 from builder.extract import ExtractionResult
 from builder.ingest.pipeline import _resolve_root
 from builder.ingest.walk import Candidate, list_files
@@ -42,6 +38,10 @@ from builder.language_model import ResolvedModel, create_language_model
 from builder.llm_cache import CompletionCache
 from builder.pipeline import BuildPaths, BuildSummary, build_lock, write_build
 from builder.schema_loader import load_schema
+from core import atomic
+from core.config import DsforgeConfig
+from core.errors import ConfigError, DsforgeError
+from core.options.build import RayOptions
 from schemas.base import ExtractionSchema
 from schemas.types import Document, FileOutcome, GroundedItem, Reject
 
@@ -61,7 +61,7 @@ def build(config: DsforgeConfig, show_progress: bool = True) -> BuildSummary:
     paths = BuildPaths(config.output_dir)
     with build_lock(paths):
         try:
-            with ray_session(config.build.ray, paths.root / "ray") as where:
+            with ray_session(config.build.ray, paths.ray) as where:
                 return _build_locked(config, paths, show_progress, where)
         except Exception as exc:
             # A worker's DsforgeError arrives wrapped in Ray's errors; its own message says what to do.

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -28,5 +26,9 @@ class RayOptions(BaseModel):
 class BuildOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    engine: Literal["local", "ray"] = Field("local", description="local: one process; ray: Ray Data")
+    engine: str = Field(
+        "local",
+        min_length=1,
+        description="local: one process; ray: Ray Data; or one an installed package registers (dsforge.engines)",
+    )
     ray: RayOptions = Field(default_factory=RayOptions)

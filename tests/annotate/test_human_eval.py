@@ -19,13 +19,13 @@ from typer.testing import CliRunner
 
 from annotate.fetch import find_dataset, iter_rows
 from core import atomic
-from dsforge.cli import app
 from core.config import load_config
+from core.layout import TrainPaths
+from dsforge.cli import app
 from tests.annotate.argilla_helpers import submit
 from tests.annotate.review_server import SCHEMA_FILE
 from tests.builder.license_records import reviewed_records
 from tests.train.train_projects import export_dataset
-from train.data import TrainPaths
 from train.human_eval import load_comparison, pull_human, push_human
 
 RECORDING = Path(__file__).resolve().parents[1] / "fixtures" / "eval_sample"

@@ -11,13 +11,14 @@ import yaml
 from typer.testing import CliRunner
 
 from builder.card import write_card
-from builder.export import COLUMNS, ExportPaths, export_splits, push_to_hub
+from builder.export import export_splits, push_to_hub
 from builder.export_formats import user_turn
 from builder.lineage import build_lineage
-from builder.split import SPLITS, SplitPaths, split_records, write_splits
+from builder.split import split_records, write_splits
 from core import atomic
 from core.errors import ExportError
 from core.hashing import file_sha256
+from core.layout import DATASET_COLUMNS, SPLITS, ExportPaths, SplitPaths
 from core.options.export import ExportOptions
 from core.options.split import SplitOptions
 from dsforge.split_commands import export_command
@@ -77,7 +78,7 @@ def test_dataset_dict_loads_from_disk_with_the_training_contract(build_dir, expo
     loaded = load_from_disk(str(result.paths.dataset))
     assert list(loaded) == list(SPLITS)
     for name in SPLITS:
-        assert set(COLUMNS) | {"provenance"} == set(loaded[name].column_names)
+        assert set(DATASET_COLUMNS) | {"provenance"} == set(loaded[name].column_names)
         assert loaded[name].num_rows == len(splits[name]) > 0
         row, record = loaded[name][0], splits[name][0]
         assert (row["id"], row["input"], row["output"], row["doc_id"]) == (

@@ -10,9 +10,10 @@ import typer
 from typer.testing import CliRunner
 
 from builder.leakage import checked_kinds, cross_split, duplicate_pairs, repair
-from builder.split import SplitPaths, fold_plan, read_splits, split_records, stratum_of, write_splits
+from builder.split import fold_plan, read_splits, split_records, stratum_of, write_splits
 from core import atomic
 from core.errors import SplitError
+from core.layout import SplitPaths
 from core.options.split import LeakageOptions, SplitOptions
 from dsforge.split_commands import split_command
 from schemas.types import Review, ReviewedRecord, content_id

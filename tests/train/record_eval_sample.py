@@ -15,11 +15,11 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from core.config import load_config
 from builder.schema_loader import load_schema
+from core.config import load_config
+from core.layout import TrainPaths
 from tests.builder.license_records import reviewed_records
 from tests.train.train_projects import one_cpu_thread, write_project
-from train.data import TrainPaths
 from train.evaluate import evaluate
 from train.qlora import train
 

@@ -9,9 +9,9 @@ import pytest
 
 from core.config import load_config
 from core.errors import TrainError
+from core.layout import SPLITS, TrainPaths
 from tests.train.train_projects import TINY_TRAIN, write_project
 from train.crossval import cross_validate, plan_folds
-from train.data import SPLITS, TrainPaths
 
 TINY = {**TINY_TRAIN, "learning_rate": 1e-3}
 EVAL = {"max_examples": 2, "max_new_tokens": 6, "batch_size": 2, "probe_window": 64, "examples_shown": 1}

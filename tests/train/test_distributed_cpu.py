@@ -29,8 +29,8 @@ import pytest
 from safetensors.torch import load_file
 
 from core.config import load_config
+from core.layout import TrainPaths
 from tests.train.train_projects import one_cpu_thread, write_project
-from train.data import TrainPaths
 from train.qlora import train
 from train.run_card import RunCard
 
@@ -186,9 +186,9 @@ def test_fsdp_settings_for_the_trainer(monkeypatch, tmp_path, tiny_base, process
     from trl import SFTConfig
 
     from core.errors import TrainError
+    from core.options.train import TrainOptions
     from train import distributed
     from train.loading import Hardware, load_model
-    from core.options.train import TrainOptions
 
     gpu = Hardware("cuda", torch.bfloat16, "any GPU")
     qlora = TrainOptions(distributed="fsdp")

@@ -9,11 +9,12 @@ import torch
 from peft import PeftModel
 from typer.testing import CliRunner
 
-from dsforge.cli import app
 from core.config import load_config
 from core.errors import TrainError
+from core.layout import TrainPaths
+from dsforge.cli import app
 from tests.train.train_projects import TINY_TRAIN, write_project
-from train.data import TrainPaths, load_splits, prompt_messages
+from train.data import load_splits, prompt_messages
 from train.evaluate import evaluate
 from train.loading import Hardware, load_model, load_tokenizer
 from train.merge import MergeOptions, merge, read_merge_card

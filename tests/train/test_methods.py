@@ -7,13 +7,13 @@ import json
 import pytest
 
 from core.config import load_config
+from core.layout import TrainPaths
+from core.options.train import TrainOptions
+from schemas.types import content_id
 from tests.train.train_projects import one_cpu_thread, write_project
 from train.base_models import resolve_base_model
-from train.data import TrainPaths
 from train.evaluate import evaluate
-from core.options.train import TrainOptions
 from train.qlora import run_fingerprint, train
-from schemas.types import content_id
 
 PEFT_TYPES = {
     "lora": "LORA",

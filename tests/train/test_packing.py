@@ -14,10 +14,11 @@ import pytest
 import torch
 
 from core.config import load_config
-from tests.train.train_projects import write_project
-from train.data import TrainPaths, conversational, load_splits
-from train.loading import Hardware, load_tokenizer
+from core.layout import TrainPaths
 from core.options.train import TrainOptions
+from tests.train.train_projects import write_project
+from train.data import conversational, load_splits
+from train.loading import Hardware, load_tokenizer
 from train.packing import attention_implementation, use_packing
 from train.qlora import sft_config
 

@@ -7,9 +7,10 @@ import torch
 
 from core.config import load_config
 from core.errors import TrainError
+from core.layout import TrainPaths
 from core.options.train import TrainOptions
 from tests.train.train_projects import write_project
-from train.data import TrainPaths, load_splits
+from train.data import load_splits
 from train.loading import Hardware, check_chat_template, check_quantised_dtype, load_model, load_tokenizer
 from train.qlora import data_warnings, train
 

@@ -8,8 +8,9 @@ import json
 import pytest
 
 from core.config import load_config
+from core.layout import TrainPaths
 from tests.train.train_projects import one_cpu_thread, write_project
-from train.data import TrainPaths, load_splits
+from train.data import load_splits
 from train.evaluate import PROBE_FILE, evaluate
 from train.forgetting import verdict
 from train.qlora import train

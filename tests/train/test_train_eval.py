@@ -7,8 +7,8 @@ import json
 import pytest
 
 from core.config import load_config
+from core.layout import TrainPaths
 from tests.train.train_projects import write_project
-from train.data import TrainPaths
 from train.evaluate import evaluate
 from train.qlora import train
 from train.run_card import RunCard

@@ -14,9 +14,9 @@ from peft import PeftModel
 from transformers.utils import logging as hf_logging
 
 from core.config import load_config
+from core.layout import TrainPaths
 from tests.faults import LogLines, kill_when
 from tests.train.train_projects import TINY_TRAIN, one_cpu_thread, write_project
-from train.data import TrainPaths
 from train.loading import Hardware, load_model
 from train.qlora import train
 
