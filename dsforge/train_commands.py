@@ -25,7 +25,7 @@ def train_command(
     from core.config import load_config
     from train import distributed
     from train.data import TrainPaths
-    from train.qlora import train
+    from train.recipe import train
 
     if gpus > 1:
         with reported_errors():

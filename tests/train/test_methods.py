@@ -12,7 +12,7 @@ from train.base_models import resolve_base_model
 from train.data import TrainPaths
 from train.evaluate import evaluate
 from core.options.train import TrainOptions
-from train.qlora import run_fingerprint, train
+from train.recipe import run_fingerprint, train
 from schemas.types import content_id
 
 PEFT_TYPES = {

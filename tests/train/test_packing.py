@@ -19,7 +19,7 @@ from train.data import TrainPaths, conversational, load_splits
 from train.loading import Hardware, load_tokenizer
 from core.options.train import TrainOptions
 from train.packing import attention_implementation, use_packing
-from train.qlora import sft_config
+from train.trainer_setup import sft_config
 
 CPU = Hardware("cpu", torch.float32, "cpu")
 # float32 on CPU: the packed and the lone forward run different SDPA kernels (masked vs causal),

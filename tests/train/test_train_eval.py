@@ -10,7 +10,7 @@ from core.config import load_config
 from tests.train.train_projects import write_project
 from train.data import TrainPaths
 from train.evaluate import evaluate
-from train.qlora import train
+from train.recipe import train
 from train.run_card import RunCard
 
 
