@@ -15,4 +15,4 @@ fi
 export PYTHONPATH=/tmp/site HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 python3 -c "import torch, transformers, peft, trl, bitsandbytes, liger_kernel, datasets, huggingface_hub as h; print('torch', torch.__version__, 'transformers', transformers.__version__, 'trl', trl.__version__, 'peft', peft.__version__, 'bnb', bitsandbytes.__version__, 'hub', h.__version__)"
-python3 -c "import train.qlora, train.fused_lora, bench.qlora_gpu, bench.profile_step" || return 1
+python3 -c "import train.recipe, train.fused_lora, bench.qlora_gpu, bench.profile_step" || return 1

@@ -126,7 +126,7 @@ def child(folder: Path, docs: int, train: dict[str, Any], eval_: dict[str, Any])
 def run_one(folder: Path) -> dict[str, Any]:
     from core.config import load_config
     from train.evaluate import evaluate
-    from train.qlora import train
+    from train.recipe import train
 
     config = load_config(folder / "dsforge.yaml")
     train(config, show_progress=False)

@@ -12,7 +12,7 @@ Baseline = the recipe as the transformers/peft/bitsandbytes docs show it:
 `BitsAndBytesConfig(nf4, double quant, bf16 compute)`, `prepare_model_for_kbit_training`
 (fp32 upcast of embeddings, norms and head), `get_peft_model`, `Trainer`, loss from
 full logits, `adamw_torch`, gradient checkpointing, SDPA. `lora-bf16` is the same
-with an unquantised bf16 base. `dsforge-*` policies call `train.qlora.train`.
+with an unquantised bf16 base. `dsforge-*` policies call `train.recipe.train`.
 """
 
 from __future__ import annotations
@@ -397,7 +397,7 @@ def train_dsforge(
 ) -> tuple[int, Any]:
     import shutil
 
-    from train.qlora import train
+    from train.recipe import train
 
     project = Path(args.work) / "runs" / f"{job['arch']}-{job['policy']}-{job['repeat']}"
     shutil.rmtree(project, ignore_errors=True)

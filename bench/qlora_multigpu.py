@@ -5,7 +5,7 @@
     python3 bench/qlora_multigpu.py --tokenizer DIR --gpus 1,2 --fsdp-archs ""   # one x2 machine, DDP only
 
 Every (architecture, strategy, GPU count, repeat) is one `accelerate launch` (a plain process
-at 1 GPU) running train.qlora.train, as `dsforge train --gpus N` does. The per-GPU batch stays
+at 1 GPU) running train.recipe.train, as `dsforge train --gpus N` does. The per-GPU batch stays
 fixed (`--batch-size`), so N GPUs train N times the tokens per step; scaling efficiency =
 tokens/s at N ÷ (N × tokens/s at 1 GPU) for the same architecture and mode. Weights are random
 (bench/gpu_archs.py configs): speed and memory do not depend on their values.
@@ -141,7 +141,7 @@ def run_worker(args: argparse.Namespace, job: dict[str, Any]) -> None:
     """One rank: train, then write this rank's step times and peak memory beside the project."""
     import torch
 
-    from train.qlora import train
+    from train.recipe import train
 
     timer = StepTimer()
     total = args.warmup + args.steps

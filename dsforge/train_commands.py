@@ -38,7 +38,7 @@ def train_command(
 def run_training(config_path: Path, cfg: DsforgeConfig, gpus: int, progress: bool) -> RunCard | None:
     """The train stage in this process, or under a launcher on N GPUs; the card when this process reports."""
     from train import distributed
-    from train.qlora import train
+    from train.recipe import train
 
     if gpus > 1:
         code = distributed.launch(config_path, gpus, progress)

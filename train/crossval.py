@@ -49,7 +49,7 @@ MODELS = ("base", "tuned", "delta")
 def cross_validate(config: DsforgeConfig, k: int, show_progress: bool = True) -> dict[str, Any]:
     """Train and evaluate K document-disjoint folds; write and return the summary."""
     from train.evaluate import evaluate
-    from train.qlora import train
+    from train.recipe import train
 
     if config.eval.tuned_path is not None:
         raise TrainError(

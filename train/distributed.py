@@ -2,7 +2,7 @@
 
 `dsforge train --gpus N` starts N copies of `dsforge train` under `accelerate launch`
 (`accelerate launch -m dsforge train ...` does the same by hand). Every copy runs
-train.qlora.train; this module tells it how many copies there are and which one may write.
+train.recipe.train; this module tells it how many copies there are and which one may write.
 
 - DDP (`train.distributed: ddp`, the default): each rank holds the whole (4-bit) base on its
   own GPU and gradients are averaged. The global batch is batch_size × accumulation × N.
@@ -14,7 +14,7 @@ train.qlora.train; this module tells it how many copies there are and which one 
   only, so FSDP on CPU processes is refused rather than silently run as DDP.
 
 Only rank 0 writes: checkpoints through the Trainer (rank-aware), the adapter, run card and
-plots in train.qlora after the other ranks have returned. Folder clean-ups before training
+plots in train.recipe after the other ranks have returned. Folder clean-ups before training
 run on rank 0 first, then on the others, who find nothing left to do.
 """
 

@@ -28,7 +28,7 @@ from core.layout import run_card_beside
 from schemas.types import content_id
 from train import run_card as cards
 from train.base_models import ResolvedBase, resolve_base_model
-from train.loading import load_model, load_tokenizer, pick_hardware
+from train.loading import Hardware, load_model, load_tokenizer, pick_hardware
 
 log = logging.getLogger(__name__)
 
@@ -108,9 +108,17 @@ class MergeCard(BaseModel):
 
 
 def merge(
-    adapters: list[Path], output: Path, options: MergeOptions, project_root: Path = Path(".")
+    adapters: list[Path],
+    output: Path,
+    options: MergeOptions,
+    project_root: Path = Path("."),
+    hardware: Hardware | None = None,
 ) -> MergeCard:
-    """Combine `adapters` (and/or fold into the base) into `output`; skip when already done."""
+    """Combine `adapters` (and/or fold into the base) into `output`; skip when already done.
+
+    `hardware`: where the base is loaded; None picks it for the inputs' compute dtype. Training
+    passes its own choice (distributed.merge_hardware: CPU memory after a sharded run).
+    """
     if not adapters:
         raise TrainError("name at least one adapter folder to merge.")
     if len(adapters) == 1 and not options.into_base:
@@ -139,8 +147,8 @@ def merge(
         return done
 
     started, clock = utc_now(), time.perf_counter()
-    compute_dtype = _input_dtype(inputs)
-    hardware = pick_hardware(compute_dtype)
+    if hardware is None:
+        hardware = pick_hardware(_input_dtype(inputs))
     model = combine(base.path, adapters, options, weights, density, hardware)
     kind: Literal["adapter", "model"] = "model" if options.into_base else "adapter"
     if options.into_base:

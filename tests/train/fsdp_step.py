@@ -1,7 +1,7 @@
 """One rank of a two-process FSDP2 LoRA step on CPU (gloo), run by test_distributed_cpu under torchrun.
 
 accelerate shards only across GPUs, so the Trainer's FSDP path cannot run on CPU; torch's
-FSDP2 can. Each rank loads the base and LoRA through train.loading / train.qlora, shards every
+FSDP2 can. Each rank loads the base and LoRA through train.loading / train.trainer_setup, shards every
 decoder layer and the root as the Trainer's transformer wrap policy does, trains one step on
 its own record, and gathers the adapter with train.distributed.adapter_state. Rank 0 repeats
 the step unsharded on both records and writes the comparison and the adapter it would save.
@@ -28,7 +28,7 @@ from train import distributed  # noqa: E402
 from train.data import prompt_messages  # noqa: E402
 from train.loading import Hardware, load_model, load_tokenizer  # noqa: E402
 from core.options.train import TrainOptions  # noqa: E402
-from train.qlora import add_lora  # noqa: E402
+from train.trainer_setup import add_lora  # noqa: E402
 
 CPU = Hardware("cpu", torch.float32, "cpu")
 OPTIONS = TrainOptions(mode="lora", lora_r=4, lora_dropout=0.0, target_modules=["q_proj", "v_proj"])
@@ -68,7 +68,7 @@ def main(base: Path, records: list[dict[str, str]], out: Path) -> None:
         moved = max(float(want[n].abs().max()) for n in want if "lora_B" in n)
         moved_a = max(float((want[n] - initial[n]).abs().max()) for n in want if "lora_A" in n)
         model_dir = out / "adapter"
-        reference.save_pretrained(model_dir, state_dict=state)  # what rank 0 writes in train.qlora
+        reference.save_pretrained(model_dir, state_dict=state)  # what rank 0 writes in train.recipe
         result = {
             "max_abs_diff": diff,
             "largest_lora_B": moved,

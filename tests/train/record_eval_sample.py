@@ -21,7 +21,7 @@ from core.layout import TrainPaths
 from tests.builder.license_records import reviewed_records
 from tests.train.train_projects import one_cpu_thread, write_project
 from train.evaluate import evaluate
-from train.qlora import train
+from train.recipe import train
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURE = REPO / "tests" / "fixtures" / "eval_sample"

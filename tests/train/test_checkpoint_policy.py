@@ -113,7 +113,7 @@ def test_dsforge_train_checkpoints_selectively(tmp_path, license_records, repo_r
 
     from core.config import load_config
     from tests.train.train_projects import TINY_TRAIN, write_project
-    from train.qlora import train
+    from train.recipe import train
 
     class LayerFunctions(TrainerCallback):
         def __init__(self) -> None:
@@ -187,7 +187,7 @@ def test_either_checkpoint_hands_its_layer_inputs_to_saved_tensor_hooks(tiny_che
 
 
 def test_offloading_is_a_gpu_lever():
-    from train.qlora import offload_activations
+    from train.plan import offload_activations
 
     on = TrainOptions(offload_activations="on")
     assert offload_activations(on, Hardware("cuda", torch.bfloat16, "cuda")) is True

@@ -9,7 +9,7 @@ rounding (other padding widths, gradients summed by all-reduce instead of inside
 
 FSDP: accelerate shards only across GPUs (a CPU launch would run DDP, so dsforge refuses it),
 but torch's FSDP2 runs on CPU: tests/train/fsdp_step.py shards the LoRA model over two gloo
-processes, trains, and gathers the adapter with the code train.qlora saves it with. The
+processes, trains, and gathers the adapter with the code train.recipe saves it with. The
 Trainer's FSDP settings are checked as built.
 
 The base is SmolLM2-135M's architecture and tokenizer (chat template included) shrunk to two
@@ -31,7 +31,7 @@ from safetensors.torch import load_file
 from core.config import load_config
 from core.layout import TrainPaths
 from tests.train.train_projects import one_cpu_thread, write_project
-from train.qlora import train
+from train.recipe import train
 from train.run_card import RunCard
 
 TINY = {

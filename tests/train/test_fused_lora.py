@@ -15,7 +15,7 @@ import torch
 from core.options.train import TrainOptions
 from train.fused_lora import LoraLinearFunction, fuse_lora_layers
 from train.loading import Hardware
-from train.qlora import use_fused_lora
+from train.plan import use_fused_lora
 
 GRAD_RTOL = 1e-5  # worst |Δgrad| / max|grad| per tensor, float32
 

@@ -18,7 +18,7 @@ from train.data import load_splits, prompt_messages
 from train.evaluate import evaluate
 from train.loading import Hardware, load_model, load_tokenizer
 from train.merge import MergeOptions, merge, read_merge_card
-from train.qlora import train
+from train.recipe import train
 from train.run_card import read_run_card
 
 CPU = Hardware("cpu", torch.float32, "cpu")
@@ -183,3 +183,19 @@ def _sha256(path) -> str:
     import hashlib
 
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_a_failed_train_merge_takes_the_run_card_with_it(tmp_path):
+    """`train.merge` reads the run card, so the card is written first; a failed merge must not leave
+    a finished-looking run that the next `dsforge train` would skip instead of merging."""
+    from core.options.train import TrainOptions
+    from train.plan import plan
+    from train.recipe import merge_into_base
+
+    paths = TrainPaths(tmp_path)
+    paths.root.mkdir(parents=True)
+    paths.run_json.write_text("{}", "utf-8")
+    paths.run_card.write_text("# Run card\n", "utf-8")
+    with pytest.raises(TrainError, match="not an adapter folder"):  # no adapter was saved
+        merge_into_base(paths, plan(TrainOptions(merge=True), CPU, [], tokenizer=None), tmp_path)
+    assert not paths.run_json.exists() and not paths.run_card.exists() and not paths.merged.exists()

@@ -13,7 +13,7 @@ from schemas.types import content_id
 from tests.train.train_projects import one_cpu_thread, write_project
 from train.base_models import resolve_base_model
 from train.evaluate import evaluate
-from train.qlora import run_fingerprint, train
+from train.recipe import run_fingerprint, train
 
 PEFT_TYPES = {
     "lora": "LORA",

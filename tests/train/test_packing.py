@@ -20,7 +20,7 @@ from tests.train.train_projects import write_project
 from train.data import conversational, load_splits
 from train.loading import Hardware, load_tokenizer
 from train.packing import attention_implementation, use_packing
-from train.qlora import sft_config
+from train.trainer_setup import sft_config
 
 CPU = Hardware("cpu", torch.float32, "cpu")
 # float32 on CPU: the packed and the lone forward run different SDPA kernels (masked vs causal),

@@ -11,8 +11,11 @@ from core.layout import TrainPaths
 from core.options.train import TrainOptions
 from tests.train.train_projects import write_project
 from train.data import load_splits
+from train.data_checks import data_warnings
 from train.loading import Hardware, check_chat_template, check_quantised_dtype, load_model, load_tokenizer
-from train.qlora import data_warnings, train
+from train.merge import read_merge_card
+from train.recipe import train
+from train.run_card import read_run_card
 
 CPU = Hardware("cpu", torch.float32, "cpu")
 
@@ -32,6 +35,7 @@ def test_qlora_trains_a_step_on_a_4bit_nf4_base(tmp_path, license_records, repo_
             "max_seq_len": 96,
             "lora_r": 4,
             "target_modules": ["q_proj", "v_proj"],
+            "merge": True,
         },
     )
     config = load_config(config_path)
@@ -40,7 +44,17 @@ def test_qlora_trains_a_step_on_a_4bit_nf4_base(tmp_path, license_records, repo_
     assert card.memory_policy["quantisation"] == "4-bit NF4, double quantisation"
     assert card.memory_policy["checkpoint"] == "reentrant"  # one process keeping nothing: the lighter kind
     assert card.hyperparameters["optimizer"] == "adamw_torch"  # paged 8-bit AdamW is CUDA-only
-    assert (TrainPaths(config.output_dir).adapter / "adapter_model.safetensors").is_file()
+    paths = TrainPaths(config.output_dir)
+    assert (paths.adapter / "adapter_model.safetensors").is_file()
+
+    # train.merge: the adapter folded into the dequantised base, with the lineage `dsforge merge` writes.
+    merged = read_merge_card(paths.merged)
+    assert merged is not None and merged.kind == "model" and merged.options.into_base
+    assert [(i.source, i.fingerprint, i.path) for i in merged.inputs] == [
+        ("run", card.fingerprint, str(paths.adapter.resolve()))
+    ]
+    assert (paths.merged / "config.json").is_file() and not (paths.merged / "adapter_config.json").exists()
+    assert read_run_card(paths.run_json).artifacts.merged == str(paths.merged) == card.artifacts.merged
 
 
 def test_4bit_loading_quantises_linear_layers_with_double_quant(smollm_base):

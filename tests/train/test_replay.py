@@ -13,7 +13,7 @@ from tests.train.train_projects import one_cpu_thread, write_project
 from train.data import load_splits
 from train.evaluate import PROBE_FILE, evaluate
 from train.forgetting import verdict
-from train.qlora import train
+from train.recipe import train
 from train.replay import REPLAY_FILE, mix_replay, read_set, replay_count
 
 

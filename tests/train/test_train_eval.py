@@ -10,7 +10,7 @@ from core.config import load_config
 from core.layout import TrainPaths
 from tests.train.train_projects import write_project
 from train.evaluate import evaluate
-from train.qlora import train
+from train.recipe import train
 from train.run_card import RunCard
 
 

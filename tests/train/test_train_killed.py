@@ -18,7 +18,7 @@ from core.layout import TrainPaths
 from tests.faults import LogLines, kill_when
 from tests.train.train_projects import TINY_TRAIN, one_cpu_thread, write_project
 from train.loading import Hardware, load_model
-from train.qlora import train
+from train.recipe import train
 
 TINY = {**TINY_TRAIN, "max_steps": 2, "logging_steps": 1, "max_seq_len": 128}  # eval_steps 1: a checkpoint a step
 
@@ -76,7 +76,7 @@ def _transformers_log() -> Iterator[LogLines]:
 
 
 def test_a_half_written_checkpoint_is_dropped_and_the_last_whole_one_resumed(tmp_path):
-    from train.qlora import _last_checkpoint
+    from train.resume import last_checkpoint
 
     whole = tmp_path / "checkpoint-1"
     whole.mkdir()
@@ -88,6 +88,6 @@ def test_a_half_written_checkpoint_is_dropped_and_the_last_whole_one_resumed(tmp
     empty = tmp_path / "checkpoint-2"
     empty.mkdir()
 
-    assert _last_checkpoint(tmp_path) == whole
+    assert last_checkpoint(tmp_path) == whole
     assert not cut.exists() and not empty.exists()
-    assert _last_checkpoint(tmp_path / "absent") is None
+    assert last_checkpoint(tmp_path / "absent") is None
