@@ -28,6 +28,7 @@ from core.layout import run_card_beside
 from schemas.types import content_id
 from train import run_card as cards
 from train.base_models import ResolvedBase, resolve_base_model
+from train.card_sections import BaseModelRecord, DatasetRecord, Hyperparameters
 from train.loading import Hardware, load_model, load_tokenizer, pick_hardware
 
 log = logging.getLogger(__name__)
@@ -86,8 +87,10 @@ class MergeInput(BaseModel):
     fingerprint: str = Field(
         description="run fingerprint of a trained adapter, merge fingerprint of a merged one"
     )
-    dataset: dict[str, Any] = Field(default_factory=dict, description="fingerprint, path and split sizes")
-    hyperparameters: dict[str, Any] = Field(default_factory=dict)
+    dataset: DatasetRecord = Field(
+        default_factory=DatasetRecord, description="fingerprint, path and split sizes"
+    )
+    hyperparameters: Hyperparameters = Field(default_factory=Hyperparameters)
     merged_from: list[dict[str, Any]] = Field(default_factory=list, description="inputs of a merged input")
 
 
@@ -99,7 +102,7 @@ class MergeCard(BaseModel):
     options: MergeOptions
     weights: list[float]
     density: float | None
-    base_model: dict[str, Any] = Field(description="ref, path and provenance of the shared base")
+    base_model: BaseModelRecord = Field(description="ref, path and provenance of the shared base")
     inputs: list[MergeInput]
     compute_dtype: str
     versions: dict[str, str]
@@ -288,7 +291,7 @@ def base_record(adapter: Path) -> dict[str, Any]:
     """The base model an adapter was trained on (or merged onto), as its card recorded it."""
     merged = read_merge_card(adapter)
     if merged is not None:
-        return merged.base_model
+        return merged.base_model.model_dump(mode="json")
     card = cards.read_run_card(run_card_beside(adapter))
     if card is None:
         raise TrainError(f"no run card beside {adapter}; cannot tell which base model it belongs to.")
@@ -423,7 +426,7 @@ def render_model_card(card: MergeCard) -> str:
         "## Base model provenance",
         "",
         "```json",
-        json.dumps(card.base_model, indent=2, default=str),
+        json.dumps(card.base_model.model_dump(mode="json"), indent=2, default=str),
         "```",
         "",
         "## Versions",

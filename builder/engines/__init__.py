@@ -8,20 +8,15 @@ package adds an engine through a `dsforge.engines` entry point.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from core.registry import Registry
+from core.options.build import ENGINES
 
 if TYPE_CHECKING:
-    from core.config import DsforgeConfig
     from builder.pipeline import BuildSummary
+    from core.config import DsforgeConfig
 
-ENGINES: Registry[Callable[..., BuildSummary]] = Registry(
-    "build.engine",
-    group="dsforge.engines",
-    builtins={"local": "builder.pipeline:build", "ray": "builder.engines.ray_engine:build"},
-)
+__all__ = ["ENGINES", "run_build"]
 
 
 def run_build(config: DsforgeConfig, show_progress: bool = True) -> BuildSummary:

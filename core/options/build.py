@@ -2,7 +2,21 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from core.registry import Registry, UnknownNameError
+
+# The engines `build.engine` may name: `config -> BuildSummary` functions as lazy `module:attr`
+# rows, so the options import neither the builder nor Ray; an installed package adds one through a
+# `dsforge.engines` entry point (builder/engines runs them).
+ENGINES: Registry[Callable[..., Any]] = Registry(
+    "build.engine",
+    group="dsforge.engines",
+    builtins={"local": "builder.pipeline:build", "ray": "builder.engines.ray_engine:build"},
+)
 
 
 class RayOptions(BaseModel):
@@ -32,3 +46,10 @@ class BuildOptions(BaseModel):
         description="local: one process; ray: Ray Data; or one an installed package registers (dsforge.engines)",
     )
     ray: RayOptions = Field(default_factory=RayOptions)
+
+    @field_validator("engine")
+    @classmethod
+    def _known_engine(cls, name: str) -> str:
+        if name not in ENGINES:
+            raise UnknownNameError(ENGINES.unknown(name))
+        return name
