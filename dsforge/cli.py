@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from importlib import resources
 from pathlib import Path
 
 import typer
@@ -23,17 +22,45 @@ console = Console(stderr=True)
 
 
 @app.command()
-def init(folder: Path = typer.Argument(Path("."), help="project folder")) -> None:
-    """Write a commented example dsforge.yaml."""
-    target = folder / CONFIG_NAME
-    if target.exists():
-        console.print(f"{target} exists; not overwriting it.")
+def init(
+    folder: Path = typer.Argument(Path("."), help="project folder"),
+    documents_from: Path | None = typer.Option(
+        None, "--from", help="a folder of your documents: the readable ones are copied into <folder>/docs"
+    ),
+    force: bool = typer.Option(False, "--force", help="replace an existing dsforge.yaml and schema.py"),
+) -> None:
+    """Scaffold a project that builds: a commented dsforge.yaml, a small schema.py and a docs/ folder."""
+    from dsforge.scaffold import scaffold
+
+    with reported_errors():
+        result = scaffold(folder, documents_from, force)
+    for path in result.written:
+        console.print(f"wrote {path}")
+    skipped = ", ".join(f"{n} {reason}" for reason, n in sorted(result.skipped.items()))
+    unread = f" (not readable: {skipped})" if skipped else ""
+    console.print(f"{result.documents} document(s) in {result.folder / 'docs'}{unread}")
+    config = result.folder / CONFIG_NAME
+    console.print(f"next: `dsforge build -c {config}`, then fit schema.py to your documents.")
+
+
+@app.command()
+def doctor(config: Path = ConfigOption) -> None:
+    """Check what a build, a review and a training run need; each ✗ says the command that fixes it."""
+    from core.config import load_config
+    from dsforge.doctor import run_checks
+
+    with reported_errors():
+        checks = run_checks(load_config(config))
+    table = Table(title=f"dsforge doctor ({config})")
+    for column in ("", "check", "found", "fix"):
+        table.add_column(column)
+    for check in checks:
+        failed = "[red]✗[/]" if check.needed else "[yellow]✗[/]"
+        mark = {True: "[green]✓[/]", False: failed, None: "–"}[check.ok]
+        table.add_row(mark, check.name, check.detail, check.fix)
+    Console().print(table)
+    if any(check.ok is False and check.needed for check in checks):
         raise typer.Exit(code=1)
-    folder.mkdir(parents=True, exist_ok=True)
-    target.write_text(
-        resources.files("dsforge").joinpath("templates/dsforge.yaml").read_text("utf-8"), "utf-8"
-    )
-    console.print(f"wrote {target}; set 'schema' and 'input', then run `dsforge build -c {target}`.")
 
 
 def _register_stage_commands() -> None:

