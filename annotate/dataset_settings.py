@@ -89,6 +89,6 @@ def build_settings(schema: type[ExtractionSchema], options: ReviewOptions) -> "r
         questions=questions,
         metadata=metadata,
         vectors=vectors,
-        distribution=rg.TaskDistribution(min_submitted=options.min_submitted),
+        distribution=rg.TaskDistribution(min_submitted=options.required_reviews),
         allow_extra_metadata=False,
     )

@@ -63,8 +63,8 @@ def decide(
 
     label, share = majority([s.decision for s in submissions])
     reasons: list[str] = []
-    if len(submissions) < options.min_submitted:
-        reasons.append(f"{len(submissions)} of {options.min_submitted} required reviews submitted")
+    if len(submissions) < options.required_reviews:
+        reasons.append(f"{len(submissions)} of {options.required_reviews} required reviews submitted")
     if label is None:
         reasons.append("reviewers are split evenly between accept and reject")
     elif options.agreement == "unanimous" and share < 1.0:
@@ -141,3 +141,33 @@ def parse_output(template: RecordTemplate, output: str) -> dict[str, Any] | None
                 pattern.append(f"(?P<{name}>.+?)")
     match = re.fullmatch("".join(pattern), output.strip(), flags=re.DOTALL)
     return dict(match.groupdict()) if match else None
+
+
+def why_held_back(reasons: list[list[str]], options: ReviewOptions) -> str:
+    """One line: how many records each rule holds back, and the setting that changes it.
+
+    `reasons` has one list per held-back record (a record may be held for several).
+    """
+    rules = (
+        ("not reviewed yet", "not reviewed yet"),
+        ("required reviews submitted",
+         f"with fewer than {options.required_reviews} submitted reviews (review.min_submitted)"),
+        ("split evenly", f"where reviewers disagree (review.agreement: {options.agreement})"),
+        ("disagree", f"where reviewers disagree (review.agreement: {options.agreement})"),
+        ("corrections were submitted", "with conflicting corrections (reconcile them in Argilla)"),
+        ("corrected output is invalid", "whose correction is invalid (review_report.md says why)"),
+        ("rejected by reviewers", "rejected by reviewers"),
+        ("alpha", f"held by the agreement floor (review.min_alpha: {options.min_alpha})"),
+    )  # fmt: skip
+    counts: dict[str, int] = {}
+    for record_reasons in reasons:
+        for phrase in {_rule_of(reason, rules) for reason in record_reasons}:
+            counts[phrase] = counts.get(phrase, 0) + 1
+    if not counts:
+        return "nothing held back"
+    parts = [f"{n} {phrase}" for phrase, n in sorted(counts.items(), key=lambda kv: -kv[1])]
+    return f"held back {len(reasons)}: " + "; ".join(parts)
+
+
+def _rule_of(reason: str, rules: tuple[tuple[str, str], ...]) -> str:
+    return next((phrase for marker, phrase in rules if marker in reason), reason)

@@ -17,7 +17,7 @@ from typing import Any
 from annotate import dataset_settings as ds
 from annotate.agreement import agreement
 from annotate.connection import check_reachable, endpoint
-from annotate.decisions import Outcome, decide
+from annotate.decisions import Outcome, decide, why_held_back
 from annotate.fetch import ServerRecord, iter_records, open_http, require_dataset, usernames
 from annotate.inputs import ReviewInputs, load_inputs
 from annotate.report import write_review_report
@@ -55,6 +55,7 @@ def pull(config: DsforgeConfig, write: bool = True) -> dict[str, Any]:
     report["seconds"] = round(time.perf_counter() - started, 2)
     _apply_alpha_gate(outcomes, report, options.min_alpha)
     report["approved"] = sum(o.passed for o in outcomes)
+    report["gate"]["why"] = why_held_back([o.reasons for o in outcomes if not o.passed], options)
     if write:
         atomic.write_jsonl(inputs.paths.reviewed, [o.reviewed for o in outcomes])
         atomic.write_jsonl(inputs.paths.approved, [o.reviewed for o in outcomes if o.passed])
@@ -110,7 +111,7 @@ def build_report(
             "quality": asdict(agreement(ratings, "ordinal")),
         },
         "gate": {
-            "min_submitted": options.min_submitted,
+            "min_submitted": options.required_reviews,
             "agreement": options.agreement,
             "min_alpha": options.min_alpha,
             "held_back": len(held),

@@ -50,6 +50,7 @@ def render_markdown(report: dict[str, Any]) -> str:
             f"- rule: at least {gate.get('min_submitted')} submitted review(s), {gate.get('agreement')} decision"
             + (f", alpha ≥ {gate['min_alpha']}" if gate.get("min_alpha") is not None else ""),
             f"- held back: {gate.get('held_back', 0)} ({_inline(gate.get('held_back_reasons', {}))})",
+            *([f"- why: {gate['why']}"] if gate.get("why") else []),
         ]
         if gate.get("closed"):
             lines.append(f"- **gate closed:** {gate['closed']}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import PurePosixPath
 
 from datasketch import MinHashLSH
 from pydantic import BaseModel
@@ -44,7 +45,7 @@ def build_records(
     for item in ordered:
         document = documents[item.span.doc_id]
         validated = schema.validate_item(item.span.text, item.attributes)
-        values = item_values(validated, doc_title=document.title or document.source, doc_source=document.source)
+        values = item_values(validated, doc_title=document_title(document), doc_source=document.source)
         for template in schema.templates:
             if not template.applies_to(values):
                 continue
@@ -91,6 +92,14 @@ def build_records(
             seen_exact[exact_key] = record.id
             result.records.append(record)
     return result
+
+
+def document_title(document: Document) -> str:
+    """How prompts name a document: its title, else its file name without folder or extension."""
+    if document.title.strip():
+        return document.title.strip()
+    name = PurePosixPath(document.source.split("#", 1)[0]).name
+    return name.rsplit(".", 1)[0] if "." in name.strip(".") else name
 
 
 def _bounds_problem(record: Record, options: RecordOptions) -> str | None:

@@ -135,4 +135,4 @@ def _print_summary(report: dict[str, Any]) -> None:
         percent = "—" if value["percent"] is None else f"{value['percent']:.0%}"
         out.print(f"agreement on {question}: {percent} of pairs, alpha {alpha} {value.get('note', '')}")
     gate = report["gate"]
-    out.print(f"gate: {gate['held_back']} held back {gate['held_back_reasons']}")
+    out.print(f"gate: {gate.get('why') or gate['held_back_reasons']}")

@@ -130,7 +130,7 @@ def push_human(config: DsforgeConfig) -> dict[str, Any]:
         comparison.pairs,
         seed,
         options.show_reference,
-        options.min_submitted or review.min_submitted,
+        options.min_submitted or review.required_reviews,
         PUSH_COMMAND,
     )
     result = {**asdict(summary), "identical": len(comparison.identical), "evaluation": comparison.evaluation}
@@ -156,7 +156,7 @@ def pull_human(config: DsforgeConfig, write: bool = True) -> dict[str, Any]:
     check_reachable(point, review.retries, review.retry_backoff_s)
     votes = pull_votes(point, review, comparison.dataset, orders, PUSH_COMMAND)
 
-    min_submitted = options.min_submitted or review.min_submitted
+    min_submitted = options.min_submitted or review.required_reviews
     rule = options.agreement or review.agreement
     rows, verdicts = [], []
     for pair in comparison.pairs:

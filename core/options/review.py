@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class AnnotatorUser(BaseModel):
@@ -54,7 +54,9 @@ class ReviewOptions(BaseModel):
     span_question: bool = Field(False, description="also ask reviewers to mark the evidence span")
     vectors: bool = Field(True, description="MiniLM embeddings for 'find similar'")
 
-    min_submitted: int = Field(2, ge=1, description="submitted reviews a record needs before it can pass")
+    min_submitted: int | None = Field(
+        None, ge=1, description="submitted reviews a record needs to pass; default 2, or 1 with one annotator"
+    )
     agreement: Literal["unanimous", "majority"] = Field(
         "unanimous", description="how reviewers' accept/reject decisions must agree for a record to pass"
     )
@@ -70,3 +72,15 @@ class ReviewOptions(BaseModel):
         if len(set(names)) != len(names):
             raise ValueError(f"annotator usernames must be unique, got {names}")
         return annotators
+
+    @model_validator(mode="after")
+    def _one_reviewer_is_enough_alone(self) -> ReviewOptions:
+        """A lone expert's review approves; two agreeing reviews are asked for once there are two."""
+        if self.min_submitted is None:
+            self.min_submitted = min(2, max(1, len(self.annotators)))
+        return self
+
+    @property
+    def required_reviews(self) -> int:
+        assert self.min_submitted is not None  # set by the validator
+        return self.min_submitted

@@ -69,3 +69,37 @@ def test_too_few_reviews_and_conflicting_corrections_are_held_back(build, licens
         item,
     )
     assert not two.passed and "different corrections" in two.reasons[0]
+
+
+def test_a_lone_annotator_approves_with_one_review_and_two_need_two(build, license_schema):
+    from core.options.review import AnnotatorUser
+
+    records, items = build
+    record = _by_template(records, "explain_clause")
+    item = items[record.meta["item_id"]]
+    solo = ReviewOptions(annotators=[AnnotatorUser(username="solo")])
+    assert solo.required_reviews == 1 and ReviewOptions().required_reviews == 2
+    assert decide(record, [_sub("solo", "accept")], solo, license_schema, item).passed
+    assert not decide(record, [_sub("a", "accept")], ReviewOptions(), license_schema, item).passed
+    assert ReviewOptions(annotators=[AnnotatorUser(username="solo")], min_submitted=2).required_reviews == 2
+
+
+def test_why_held_back_counts_each_rule_once_per_record_with_its_setting(build, license_schema):
+    from annotate.decisions import why_held_back
+
+    records, items = build
+    options = ReviewOptions()
+    outcomes = [
+        decide(records[0], [], options, license_schema, None),
+        decide(records[1], [_sub("a", "accept")], options, license_schema, None),
+        decide(records[2], [_sub("a", "accept")], options, license_schema, None),
+        decide(records[3], [_sub("a", "accept"), _sub("bb", "reject")], options, license_schema, None),
+        decide(records[4], [_sub("a", "reject"), _sub("bb", "reject")], options, license_schema, None),
+        decide(records[5], [_sub("a", "accept"), _sub("bb", "accept")], options, license_schema, None),
+    ]
+    assert outcomes[5].passed
+    line = why_held_back([o.reasons for o in outcomes if not o.passed], options)
+    assert line.startswith("held back 5: 2 with fewer than 2 submitted reviews (review.min_submitted)")
+    assert "1 not reviewed yet" in line and "1 rejected by reviewers" in line
+    assert "1 where reviewers disagree (review.agreement: unanimous)" in line
+    assert why_held_back([], options) == "nothing held back"

@@ -55,3 +55,16 @@ def test_bounds_and_duplicates_are_dropped_with_reasons(license_schema):
     assert "near_duplicate" in reasons
     tight = build_records(items, {DOC.id: DOC}, license_schema, RecordOptions(max_input_chars=20))
     assert tight.records == [] and {d.reason for d in tight.dropped} == {"input_too_long"}
+
+
+def test_prompts_name_a_document_by_its_title_never_its_file_name():
+    from builder.ingest.parsers.text import first_line_title
+    from builder.records import document_title
+
+    assert first_line_title("\n  MIT License \n\nCopyright (c) <year>") == "MIT License"
+    assert first_line_title("Permission is hereby granted, free of charge.\nMore.") == ""  # a sentence
+    assert first_line_title("x" * 81) == ""
+    untitled = DOC.model_copy(update={"title": "", "source": "licenses/bsd-2-clause.txt"})
+    assert document_title(untitled) == "bsd-2-clause"
+    assert document_title(DOC) == "MIT License"
+    assert document_title(untitled.model_copy(update={"source": "export.jsonl#L3"})) == "export"
