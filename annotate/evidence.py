@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import re
 
+from builder.records import document_title
 from schemas.types import Document, Record, Span
 
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]#|~])")
@@ -37,7 +38,7 @@ def evidence_markdown(record: Record, documents: dict[str, Document], context_ch
         start, end = context_window(document.text, span, context_chars)
         before = ("… " if start > 0 else "") + _escape(document.text[start : span.start])
         after = _escape(document.text[span.end : end]) + (" …" if end < len(document.text) else "")
-        title = _escape(document.title or document.source)
+        title = _escape(document_title(document))
         parts.append(
             f"**{title}** (`{html.escape(document.source)}`, characters {span.start}–{span.end})\n\n"
             f"{before}<mark>{_escape(span.text)}</mark>{after}"
