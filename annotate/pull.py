@@ -37,6 +37,10 @@ def pull(config: DsforgeConfig, write: bool = True) -> dict[str, Any]:
         from annotate.auto import auto_approve
 
         return auto_approve(config)
+    if options.unit == "item":
+        from annotate.item_pull import pull_items
+
+        return pull_items(config, write)
     inputs = load_inputs(config)
     point = endpoint(options, config.project_root)
     check_reachable(point, options.retries, options.retry_backoff_s)

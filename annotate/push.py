@@ -43,6 +43,9 @@ class PushSummary:
     batches: int
     retries: int
     seconds: float
+    unit: str = "record"
+    missed_dataset: str = ""
+    windows: int = 0
 
 
 def push(
@@ -50,8 +53,12 @@ def push(
     show_progress: bool = True,
     on_batch: Callable[[int, int], None] | None = None,
 ) -> PushSummary:
-    """Create (or reuse) the review dataset and upsert every record of the build into it."""
+    """Create (or reuse) the review dataset and upsert every record (or item) of the build into it."""
     options = config.review
+    if options.unit == "item":
+        from annotate.item_push import push_items
+
+        return push_items(config, show_progress, on_batch)
     inputs = load_inputs(config)
     point = endpoint(options, config.project_root)
     started = time.perf_counter()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from annotate import item_report
 from core import atomic
 
 
@@ -17,16 +18,25 @@ def render_markdown(report: dict[str, Any]) -> str:
     lines = [f"# Review report: {report.get('dataset', '')}", ""]
     if report.get("unreviewed_training_data"):
         lines += ["**Auto mode: nobody reviewed these records. They are marked `auto` in every row.**", ""]
-    lines += [
-        f"- mode: {report['mode']}",
-        f"- records: {report['records']}, approved for training: {report.get('approved', 0)}",
-        f"- by status: {_inline(report.get('by_status', {}))}",
-    ]
+    if report.get("unit") == "item":
+        lines += [
+            f"- mode: {report['mode']}, one review per item ({report['items']} items)",
+            f"- items approved: {report.get('approved_items', 0)}; records rendered from them: {report.get('approved', 0)}",
+            f"- items by status: {_inline(report.get('by_status', {}))}",
+        ]
+    else:
+        lines += [
+            f"- mode: {report['mode']}",
+            f"- records: {report['records']}, approved for training: {report.get('approved', 0)}",
+            f"- by status: {_inline(report.get('by_status', {}))}",
+        ]
     if report.get("server"):
         lines.append(f"- server: {report['server']} (workspace `{report.get('workspace')}`)")
     annotators = report.get("annotators") or {}
     if annotators:
         lines += ["", "## Annotators", "", "| annotator | submitted | draft | discarded | pending |", "|---|---|---|---|---|"]
+        unit = "items" if report.get("unit") == "item" else "records"
+        lines[-2] = f"| annotator | {unit} submitted | draft | discarded | pending |"
         for name, counts in annotators.items():
             lines.append(
                 f"| {name} | {counts.get('submitted', 0)} | {counts.get('draft', 0)} | "
@@ -41,6 +51,11 @@ def render_markdown(report: dict[str, Any]) -> str:
                 f"| {question} ({value['level']}) | {value['units']} | {_num(value['percent'])} | "
                 f"{_num(value['alpha'])} | {value.get('note', '')} |"
             )
+    lines += item_report.markdown(report)
+    problems = report.get("added_problems") or []
+    if problems:
+        lines += ["", "## Added spans kept out", "", "| record | reviewer | problem |", "|---|---|---|"]
+        lines += [f"| `{p['record']}` | {p.get('reviewer', '')} | {p['problem']} |" for p in problems[:200]]
     gate = report.get("gate") or {}
     if gate:
         lines += [
@@ -56,7 +71,8 @@ def render_markdown(report: dict[str, Any]) -> str:
             lines.append(f"- **gate closed:** {gate['closed']}")
         decisions = gate.get("decisions", [])
         if decisions:
-            lines += ["", "| record | status | why held back |", "|---|---|---|"]
+            unit = "item" if report.get("unit") == "item" else "record"
+            lines += ["", f"| {unit} | status | why held back |", "|---|---|---|"]
             for row in decisions[:200]:
                 lines.append(f"| `{row['id']}` | {row['status']} | {'; '.join(row['reasons'])} |")
             if len(decisions) > 200:

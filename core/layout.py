@@ -57,6 +57,8 @@ class ReviewPaths:
     def __init__(self, output: Path) -> None:
         self.root = output / "review"
         self.reviewed = self.root / "reviewed.jsonl"
+        self.reviewed_items = self.root / "reviewed_items.jsonl"
+        self.added_items = self.root / "added_items.jsonl"
         self.approved = self.root / "approved.jsonl"
         self.report_json = self.root / "review_report.json"
         self.report_md = self.root / "review_report.md"

@@ -100,17 +100,43 @@ def print_server(result: ServeResult) -> None:
 
 
 def print_push(summary: PushSummary) -> None:
+    what = "items" if summary.unit == "item" else "records"
     out.print(
-        f"pushed {summary.records} records to {summary.url} ({summary.workspace}/{summary.dataset}) "
+        f"pushed {summary.records} {what} to {summary.url} ({summary.workspace}/{summary.dataset}) "
         f"in {summary.seconds:.1f} s"
     )
+    if summary.missed_dataset:
+        out.print(
+            f"and {summary.windows} document texts to {summary.workspace}/{summary.missed_dataset}, "
+            "where reviewers mark what the model missed"
+        )
 
 
 def print_pull(report: dict[str, Any], output: Path) -> None:
     from core.layout import ReviewPaths
 
     _print_summary(report)
+    if report.get("unit") == "item":
+        out.print(
+            f"approved: {report['approved_items']} of {report['items']} items → {report['approved']} records → "
+            f"{ReviewPaths(output).approved}"
+        )
+        _print_measured(report.get("measured") or {})
+        return
     out.print(f"approved: {report['approved']} of {report['records']} → {ReviewPaths(output).approved}")
+
+
+def _print_measured(measured: dict[str, Any]) -> None:
+    overall = measured.get("overall")
+    if not overall:
+        return
+    precision = "—" if overall["precision"] is None else f"{overall['precision']:.2f}"
+    miss = "—" if overall["miss_rate"] is None else f"{overall['miss_rate']:.2f}"
+    out.print(
+        f"extractor, as reviewed: precision {precision} ({overall['accepted'] + overall['corrected']} of "
+        f"{overall['accepted'] + overall['corrected'] + overall['rejected']} judged), miss rate {miss} "
+        f"({overall['added']} added by reviewers, {measured['checked_documents']} documents checked)"
+    )
 
 
 def print_auto(report: dict[str, Any], output: Path) -> None:
@@ -123,7 +149,10 @@ def print_auto(report: dict[str, Any], output: Path) -> None:
 
 
 def _print_summary(report: dict[str, Any]) -> None:
-    out.print(f"records: {report['records']}  by status: {report['by_status']}")
+    if report.get("unit") == "item":
+        out.print(f"items: {report['items']}  by status: {report['by_status']}")
+    else:
+        out.print(f"records: {report['records']}  by status: {report['by_status']}")
     table = Table("annotator", "submitted", "draft", "discarded", "pending")
     for name, counts in report["annotators"].items():
         table.add_row(

@@ -68,11 +68,13 @@ def _review(cfg: DsforgeConfig, wait: bool, poll_seconds: float, progress: bool)
         undecided = report["by_status"].get("unreviewed", 0)
         if report["approved"] and (not wait or undecided == 0):
             return
+        unit, total = ("items", report["items"]) if report.get("unit") == "item" else ("records", report["records"])
+        approved = report.get("approved_items", report["approved"])
         if not wait:
             console.print(
-                f"{report['approved']} of {report['records']} records approved so far; review them at "
+                f"{approved} of {total} {unit} approved so far; review them at "
                 f"{report['server']}, then run this again (or pass --wait)."
             )
             raise typer.Exit(code=NOT_YET_REVIEWED)
-        console.print(f"waiting for review: {undecided} of {report['records']} records undecided")
+        console.print(f"waiting for review: {undecided} of {total} {unit} undecided")
         time.sleep(poll_seconds)

@@ -131,6 +131,27 @@ class ReviewedRecord(Record):
     review: Review
 
 
+ItemSource = Literal["model", "reviewer"]
+
+
+class ItemReview(Review):
+    """What reviewers decided about one item; the model's version is kept beside a correction.
+
+    `original_attributes` / `original_span` hold what the model said before a reviewer
+    changed it, so corrections can later become preference pairs.
+    """
+
+    original_attributes: dict[str, Any] | None = None
+    original_span: Span | None = None
+
+
+class ReviewedItem(GroundedItem):
+    """An item after review: its (possibly corrected) values, who found it and what reviewers decided."""
+
+    source: ItemSource = "model"
+    review: ItemReview
+
+
 class SplitManifest(Frozen):
     """Which record went where, and the evidence that splits do not leak."""
 

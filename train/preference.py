@@ -16,10 +16,10 @@ from __future__ import annotations
 import math
 from collections import Counter
 from dataclasses import dataclass
-from statistics import NormalDist
 from typing import Any
 
 from annotate.agreement import majority
+from core.stats import wilson
 
 WIN, TIE, LOSS, PENDING = "win", "tie", "loss", "pending"
 
@@ -48,17 +48,6 @@ def verdict(
         return Verdict(TIE, "disagreed")
     outcome = {tuned: WIN, base: LOSS}.get(str(label), TIE)
     return Verdict(outcome, "tie" if outcome == TIE else "preferred")
-
-
-def wilson(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float] | None:
-    """Wilson score interval of a binomial proportion; None when there are no trials."""
-    if n == 0:
-        return None
-    z = NormalDist().inv_cdf(0.5 + confidence / 2)
-    p = successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def sign_test(wins: int, losses: int) -> float | None:

@@ -47,6 +47,18 @@ class ReviewOptions(BaseModel):
     dataset: str | None = Field(None, description="dataset name; default: '<schema name>-review'")
     server: EmbeddedServerOptions = Field(default_factory=EmbeddedServerOptions)
 
+    unit: Literal["item", "record"] = Field(
+        "item",
+        description="what a reviewer judges: each extracted item once, in the schema's terms (records are "
+        "rendered from the approved items), or each rendered record",
+    )
+    missed_pass: bool = Field(
+        True, description="with unit 'item': a second dataset where reviewers mark what the model missed"
+    )
+    missed_window_chars: int = Field(
+        2500, ge=200, description="document text per missed-items record, cut at paragraph breaks"
+    )
+
     batch_size: int = Field(200, ge=1, le=1000, description="records per push request")
     retries: int = Field(5, ge=0, description="more tries while the server is unreachable or failing (5xx)")
     retry_backoff_s: float = Field(1.0, ge=0, description="first wait between tries; it doubles each time")

@@ -32,6 +32,8 @@ def make_project(tmp_path, review_server, license_schema):
             "dataset": dataset,
             "vectors": False,
             "batch_size": 4,
+            # The record-unit tests name their unit; item-unit tests pass unit="item".
+            "unit": "record",
             **review,
         }
         config_path = tmp_path / "dsforge.yaml"

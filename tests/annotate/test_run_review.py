@@ -27,12 +27,13 @@ def test_run_pushes_for_review_and_stops_until_something_is_approved(tmp_path, r
     result = CliRunner().invoke(app, ["run", "-c", str(config_path), "--no-progress"])
     said = result.output.replace("\n", " ")
     assert result.exit_code == NOT_YET_REVIEWED, result.output
-    assert "0 of" in said and "records approved so far" in said and "already running" in said
+    assert "0 of" in said and "items approved so far" in said and "already running" in said
     build = tmp_path / "build"
-    records = (build / "records.jsonl").read_text("utf-8").splitlines()
+    items = (build / "items.jsonl").read_text("utf-8").splitlines()
     pushed = json.loads((build / "review" / "push.json").read_text("utf-8"))
-    assert pushed["records"] == len(records) > 0
+    # The default: each item once, and one record per document for what the model missed.
+    assert pushed["unit"] == "item" and pushed["records"] == len(items) > 0 and pushed["windows"] > 0
     report = json.loads((build / "review" / "review_report.json").read_text("utf-8"))
-    n = len(records)
-    assert report["approved"] == 0 and report["gate"]["why"] == f"held back {n}: {n} not reviewed yet"
+    n = len(items)
+    assert report["approved"] == 0 and report["gate"]["why"] == f"items held back {n}: {n} not reviewed yet"
     assert not (build / "splits").exists()  # nothing unreviewed reaches the splits

@@ -7,8 +7,13 @@ the same request must select the same records the ES engine would.
 
 from __future__ import annotations
 
+import json
+import subprocess
+
 import argilla as rg
 import pytest
+
+from annotate.server import supervisor, venv
 
 RECORDS = {
     # id: (text, note, metadata, vector, suggestions {question: (value, score, agent)})
@@ -80,11 +85,14 @@ def searchable(review_server):
     return review_server, str(dataset.id), ids, {v: k for k, v in ids.items()}
 
 
-def search(ctx, body: dict, user: str | None = None, **params) -> tuple[list[str], int]:
+def search(
+    ctx, body: dict, user: str | None = None, params: list[tuple[str, str | int]] | None = None, **query: int
+) -> tuple[list[str], int]:
+    """Record keys and total; `params` sends query parameters as given (the UI repeats `include`)."""
     server, dataset_id, _, by_uuid = ctx
     path = f"/api/v1/me/datasets/{dataset_id}/records/search" if user else f"/api/v1/datasets/{dataset_id}/records/search"
     with server.http(user or "dsforge") as http:
-        response = http.post(path, json=body, params={"limit": 50, **params})
+        response = http.post(path, json=body, params=params if params is not None else {"limit": 50, **query})
     assert response.status_code == 200, response.text
     data = response.json()
     return [by_uuid[item["record"]["id"]] for item in data["items"]], data["total"]
@@ -204,10 +212,82 @@ def test_vector_similarity(searchable):
     assert set(search(searchable, filtered)[0]) == {"r2", "r3"}
 
 
-def test_each_annotator_gets_a_stable_shuffled_queue(searchable):
-    first = search(searchable, {}, user="annotator1")[0]
-    assert search(searchable, {}, user="annotator1")[0] == first
-    assert sorted(search(searchable, {}, user="annotator2")[0]) == sorted(first) == sorted(RECORDS)
+def status_filters(status: str) -> dict:
+    """The annotator UI's queue filters (argilla-frontend RecordRepository.getRecordsByAdvanceSearch)."""
+    filters = [{"type": "terms", "scope": {"entity": "response", "property": "status"}, "values": [status]}]
+    if status == "pending":
+        record_status = {"entity": "record", "property": "status"}
+        filters.append({"type": "terms", "scope": record_status, "values": ["pending"]})
+    return {"filters": {"and": filters}}
+
+
+def ui_params(status: str, *include: str) -> list[tuple[str, str | int]]:
+    """The UI's query parameters: `include` repeated, one page, the queue's status."""
+    page = [("offset", 0), ("limit", 10), ("response_status", status)]
+    return [*(("include", name) for name in include), *page]
+
+
+def test_vector_similarity_by_record_in_the_annotator_queue(searchable):
+    # "Find similar" in the UI: the user's search, a vector query by record id, the queue's status
+    # filters. The server preloads the record's vectors; the engine must not rely on that.
+    _, _, ids, _ = searchable
+
+    def similar_to_r0(status: str, order: str = "most_similar") -> dict:
+        vector = {"name": "v", "record_id": ids["r0"], "max_results": 50, "order": order}
+        return {"query": {"vector": vector}, **status_filters(status)}
+
+    for include in (("responses", "suggestions"), ("responses", "suggestions", "vectors")):
+        # annotator2's pending queue: r1, r2, r4 (r3 is completed); r4 has no vector; r0 is the query.
+        params = ui_params("pending", *include)
+        assert search(searchable, similar_to_r0("pending"), user="annotator2", params=params) == (["r1", "r2"], 2)
+    assert search(searchable, similar_to_r0("pending", "least_similar"), user="annotator2")[0] == ["r2", "r1"]
+    assert search(searchable, similar_to_r0("draft"), user="annotator1")[0] == ["r2"]
+
+
+def test_similarity_search_reads_the_vector_without_the_records_relationships(searchable):
+    # What the UI report's MissingGreenlet came from: the engine walking `record.vectors` when
+    # the caller had not loaded them. Called in the server's interpreter with a bare record.
+    server, dataset_id, _, _ = searchable
+    script = f"""
+import asyncio, json
+from uuid import UUID
+from argilla_server.database import AsyncSessionLocal
+from argilla_server.models import Dataset, Record, VectorSettings
+from dsforge_sqlsearch.engine import SQLSearchEngine
+
+async def main():
+    async with AsyncSessionLocal() as db:
+        dataset = await db.get(Dataset, UUID({dataset_id!r}))
+        settings = await VectorSettings.get_by(db, name="v", dataset_id=dataset.id)
+        record = await Record.get_by(db, external_id="r0", dataset_id=dataset.id)
+        found = await (await SQLSearchEngine.new_instance()).similarity_search(
+            dataset=dataset, vector_settings=settings, record=record, max_results=1
+        )
+        print(json.dumps([str(item.record_id) for item in found.items]))
+
+asyncio.run(main())
+"""
+    root = venv.venv_dir()
+    env = supervisor._server_env(root, server.home, server.state.redis_url)
+    result = subprocess.run(
+        [str(venv.venv_python(root)), "-c", script], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    _, _, _, by_uuid = searchable
+    assert [by_uuid[i] for i in json.loads(result.stdout.splitlines()[-1])] == ["r1"]
+
+
+def test_each_annotator_queue_follows_insertion_order(searchable):
+    # dsforge pushes records in reading order; every annotator's queue keeps it.
+    for user in ("annotator1", "annotator2"):
+        assert search(searchable, {}, user=user) == (list(RECORDS), len(RECORDS))
+        assert search(searchable, {}, user=user, offset=1, limit=2)[0] == ["r1", "r2"]
+    # The UI's pending queues: each annotator's own unanswered records, still in order.
+    def pending(user: str) -> list[str]:
+        return search(searchable, status_filters("pending"), user=user, params=ui_params("pending"))[0]
+
+    assert pending("annotator1") == ["r4"]
+    assert pending("annotator2") == ["r1", "r2", "r4"]
 
 
 def test_progress_and_per_user_metrics(searchable):

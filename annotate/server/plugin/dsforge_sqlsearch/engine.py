@@ -2,14 +2,18 @@
 
 Write hooks are no-ops (the server has already written the rows); reads
 filter, sort, count and paginate the dataset's rows with SQL, and fall back
-to Python only for what SQL cannot rank: text relevance, per-annotator
-shuffled queues and vector similarity.
+to Python only for what SQL cannot rank: text relevance and vector similarity.
+
+Without a sort or a text query every list, each annotator's queue included,
+follows insertion order: dsforge pushes records in reading order (document by
+document, span start), so every reviewer reads a document's items in order,
+and all reviewers see the same queue.
 
 Where it differs from the Elasticsearch engine (commons.py):
 - SQLite only; a PostgreSQL deployment should run Elasticsearch.
 - Text relevance is a tf/length score, not BM25: matching is the same, ranking
   only similar. Fuzziness (`~N`) and phrase slop are accepted but exact.
-- The per-annotator shuffle is stable and per user, but not ES's permutation.
+- Annotator queues follow insertion order; ES shuffles them per user (random_score).
 - Per-user progress counts the user's own responses (ES flattens the statuses
   of every response on the records the user answered).
 - Vector search is exact cosine over all vectors (ES: approximate HNSW kNN).
@@ -19,12 +23,11 @@ Where it differs from the Elasticsearch engine (commons.py):
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any, Iterable, List, Optional, Union
 from uuid import UUID
 
 import numpy as np
-from argilla_server.database import AsyncSessionLocal, async_engine
+from argilla_server.database import AsyncSessionLocal
 from argilla_server.enums import MetadataPropertyType, SimilarityOrder
 from argilla_server.models import (
     Dataset,
@@ -34,6 +37,7 @@ from argilla_server.models import (
     Response,
     Suggestion,
     User,
+    Vector,
     VectorSettings,
 )
 from argilla_server.search_engine.base import (
@@ -49,7 +53,7 @@ from argilla_server.search_engine.base import (
     TextQuery,
 )
 from argilla_server.settings import settings
-from sqlalchemy import String, cast, event, func, select, text, true
+from sqlalchemy import String, cast, func, literal_column, select, text, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dsforge_sqlsearch import ENGINE_NAME, textquery
@@ -57,20 +61,9 @@ from dsforge_sqlsearch.sqlquery import Schema, UnsupportedQuery, build_filter, b
 from dsforge_sqlsearch.vectors import cosine_scores, load_matrix
 
 MAX_TERMS = 2**14  # ES max_terms_size in commons.py
-USER_RANK = "dsforge_user_rank"
-
-
-def _user_rank(seed: str, record_id: str) -> int:
-    """A stable pseudo-random rank of a record for one user (ES: random_score seeded by the user)."""
-    digest = hashlib.blake2b(f"{seed}:{record_id}".encode(), digest_size=7).digest()
-    return int.from_bytes(digest, "big")
-
-
-@event.listens_for(async_engine.sync_engine, "connect")
-def _register_functions(dbapi_connection, _record) -> None:
-    # Lets SQLite order an annotator's queue itself and return one page, instead of
-    # sending every matching id to Python (a SQLAlchemy event, not a change to argilla).
-    dbapi_connection.create_function(USER_RANK, 2, _user_rank, deterministic=True)
+# SQLite's implicit rowid grows with each insert. It orders the rows of one bulk insert,
+# which can share an `inserted_at` microsecond; the random uuid4 `id` would shuffle them.
+ROWID = literal_column("records.rowid")
 
 
 @SearchEngine.register(engine_name=ENGINE_NAME)
@@ -210,32 +203,23 @@ class SQLSearchEngine(SearchEngine):
             text_query = _text_query(query)
 
             if text_query is None:
-                # Everything in SQL: sorted lists, the owner's views and each annotator's queue.
+                # Everything in SQL: sorted lists, the owner's views and each annotator's queue,
+                # which is the same for every user (`user_id` only scopes response filters).
                 total = (await db.execute(select(func.count()).select_from(Record).where(*conditions))).scalar_one()
-                if not order_by and user_id:
-                    order_by = [func.dsforge_user_rank(str(user_id), Record.id).desc()]
                 statement = (
                     select(Record.id)
                     .where(*conditions)
-                    .order_by(*(order_by or [Record.inserted_at.asc()]), Record.id.asc())
+                    .order_by(*_ordering(order_by))
                     .offset(offset)
                     .limit(limit)
                 )
                 ids = (await db.execute(statement)).scalars().all()
-                items = [
-                    SearchResponseItem(
-                        record_id=i, score=None if sort else (_user_random(str(user_id), i) if user_id else 1.0)
-                    )
-                    for i in ids
-                ]
+                items = [SearchResponseItem(record_id=i, score=None if sort else 1.0) for i in ids]
                 return SearchResponses(items=items, total=total)
 
             scored = await self._scored_ids(db, dataset, conditions, order_by, text_query)
         if not sort:
-            if user_id:
-                # ES function_score with random_score seeded by the user: stable per user,
-                # different between users, multiplied into the relevance score.
-                scored = [(i, s * _user_random(str(user_id), i)) for i, s in scored]
+            # Stable: equal relevance keeps insertion order.
             scored.sort(key=lambda pair: -pair[1])
         page = scored[offset : offset + limit]
         return SearchResponses(
@@ -251,7 +235,7 @@ class SQLSearchEngine(SearchEngine):
         text_query: Optional[TextQuery],
     ) -> list[tuple[UUID, float]]:
         """Matching ids in SQL order (sort, else insertion), scored by text relevance (1.0 without text)."""
-        order = [*(order_by or [Record.inserted_at.asc()]), Record.id.asc()]
+        order = _ordering(order_by)
         if text_query is None:
             ids = (await db.execute(select(Record.id).where(*conditions).order_by(*order))).scalars().all()
             return [(i, 1.0) for i in ids]
@@ -287,17 +271,17 @@ class SQLSearchEngine(SearchEngine):
     ) -> SearchResponses:
         if bool(value) == bool(record):
             raise ValueError("Must provide either vector value or record to compute the similarity search")
-        vector_value = value
-        excluded = None
-        if not vector_value:
-            excluded = record.id
-            vector_value = record.vector_value_by_vector_settings(vector_settings)
-        if not vector_value:
-            raise ValueError("Cannot find a vector value to apply with provided info")
-        if order == SimilarityOrder.least_similar:
-            vector_value = [-x for x in vector_value]
-
         async with AsyncSessionLocal() as db:
+            vector_value = value
+            excluded = None
+            if not vector_value:
+                excluded = record.id
+                vector_value = await _record_vector(db, record.id, vector_settings.id)
+            if not vector_value:
+                raise ValueError("Cannot find a vector value to apply with provided info")
+            if order == SimilarityOrder.least_similar:
+                vector_value = [-x for x in vector_value]
+
             ids, matrix = await load_matrix(db, vector_settings.id)
             allowed = None
             if filter is not None or query is not None:
@@ -317,6 +301,19 @@ class SQLSearchEngine(SearchEngine):
         return SearchResponses(
             items=[SearchResponseItem(record_id=i, score=s) for i, s in candidates], total=len(candidates)
         )
+
+
+def _ordering(order_by: list) -> list:
+    """The explicit sort first, if any; then insertion order, which is dsforge's reading order."""
+    return [*order_by, Record.inserted_at.asc(), ROWID.asc()]
+
+
+async def _record_vector(db: AsyncSession, record_id: UUID, settings_id: UUID) -> Optional[List[float]]:
+    # Our own query, not `record.vector_value_by_vector_settings`: that walks `record.vectors`,
+    # a lazy relationship of the caller's async session, and loading it from here is sync IO
+    # that raises MissingGreenlet. argilla's handler preloads it today; nothing obliges it to.
+    statement = select(Vector.value).where(Vector.record_id == record_id, Vector.vector_settings_id == settings_id)
+    return (await db.execute(statement)).scalar_one_or_none()
 
 
 def _text_query(query: Optional[Union[TextQuery, str]]) -> Optional[TextQuery]:
@@ -341,8 +338,3 @@ def _field_text(value: Any) -> str:
     if isinstance(value, list):  # chat fields: ES indexes each message's content
         return "\n".join(str(item.get("content", "")) if isinstance(item, dict) else str(item) for item in value)
     return str(value)
-
-
-def _user_random(seed: str, record_id: UUID) -> float:
-    # The same rank SQLite computes: records are stored as 32 hex digits there.
-    return (_user_rank(seed, record_id.hex) + 1) / 2.0**56

@@ -1,0 +1,151 @@
+"""The item-level review dataset: one Argilla record per extracted item, the schema as its form.
+
+Records are pushed in reading order (document, then span start) and the queue follows
+insertion order, so a reviewer meets a document's items as they appear in it.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+from annotate import dataset_settings as ds
+from annotate.evidence import span_plain, spans_markdown
+from annotate.item_form import AttributeQuestion, attribute_questions
+from builder.records import document_title
+from core.options.review import ReviewOptions
+from schemas.base import ExtractionSchema, closed_values
+from schemas.types import Document, GroundedItem
+
+if TYPE_CHECKING:
+    import argilla as rg
+
+_AGENT_UNSAFE = re.compile(r"[^a-zA-Z0-9\-_:./\s]")
+METADATA_TERMS = ("document", "doc_id", "model", "source", "match")
+
+
+def dataset_name(schema: type[ExtractionSchema], options: ReviewOptions) -> str:
+    return options.dataset or f"{schema.schema_name().lower()}-items"
+
+
+def metadata_name(attribute: str) -> str:
+    return f"value_{attribute.lower()}"
+
+
+def guidelines(schema: type[ExtractionSchema]) -> str:
+    task = (schema.__doc__ or "").strip()
+    return (
+        f"## What was extracted\n\n{task}\n\n"
+        "## How to review\n\n"
+        "Each record is one item the model found, with its evidence highlighted in the document.\n\n"
+        "1. **Accept** when the evidence states the item. The model's answers are filled in below: "
+        "change any that is wrong, then submit — a changed answer is a correction.\n"
+        "2. **Reject** when the evidence does not state such an item, or the highlighted text is not "
+        "what the schema asks for (a heading, a title, a fragment).\n"
+        "3. Items the model missed are added in the companion dataset ending in `-missed`."
+    )
+
+
+def build_settings(schema: type[ExtractionSchema], options: ReviewOptions) -> "rg.Settings":
+    import argilla as rg
+
+    fields = [rg.TextField(name="evidence", title="Evidence in its document", use_markdown=True)]
+    questions: list[Any] = [
+        rg.LabelQuestion(
+            name=ds.DECISION,
+            title="Does the evidence state this item?",
+            labels={ds.ACCEPT: "Accept", ds.REJECT: "Reject"},
+            required=True,
+        )
+    ]
+    questions += [question.to_argilla() for question in attribute_questions(schema)]
+    if options.span_question:
+        fields.append(rg.TextField(name="evidence_text", title="Evidence context", use_markdown=False))
+        questions.append(
+            rg.SpanQuestion(
+                name=ds.SPAN,
+                field="evidence_text",
+                labels=["evidence"],
+                title="Fix the evidence span if it is too short or too long",
+                required=False,
+                allow_overlapping=False,
+            )
+        )
+    metadata: list[Any] = [rg.TermsMetadataProperty(name=name, title=name) for name in METADATA_TERMS]
+    metadata += [
+        rg.TermsMetadataProperty(name=metadata_name(attribute), title=attribute.replace("_", " "))
+        for attribute in closed_values(schema)
+    ]
+    metadata.append(rg.IntegerMetadataProperty(name="position", title="reading order"))
+    vectors = [rg.VectorField(name=ds.VECTOR, dimensions=ds.VECTOR_DIMENSIONS, title="MiniLM")] if options.vectors else []
+    return rg.Settings(
+        guidelines=guidelines(schema),
+        fields=fields,
+        questions=questions,
+        metadata=metadata,
+        vectors=vectors,
+        distribution=rg.TaskDistribution(min_submitted=options.required_reviews),
+        allow_extra_metadata=False,
+    )
+
+
+def reading_order(items: list[GroundedItem], documents: dict[str, Document]) -> list[GroundedItem]:
+    """Items by document (title, then id) and by position in it."""
+    def key(item: GroundedItem) -> tuple:
+        document = documents.get(item.span.doc_id)
+        title = document_title(document) if document else ""
+        return (title.lower(), item.span.doc_id, item.span.start, item.span.end, item.id)
+
+    return sorted(items, key=key)
+
+
+def item_payload(
+    item: GroundedItem,
+    position: int,
+    source: str,
+    schema: type[ExtractionSchema],
+    documents: dict[str, Document],
+    options: ReviewOptions,
+    question_ids: dict[str, str],
+    vector: list[float] | None,
+) -> dict[str, Any]:
+    """The bulk-upsert body of one item: evidence, the model's answers as suggestions, metadata."""
+    fields = {"evidence": spans_markdown([item.span], documents, options.context_chars)}
+    agent = _AGENT_UNSAFE.sub("-", item.model).strip() or "model"
+    suggestions = []
+    for question in attribute_questions(schema):
+        value = question.suggestion(item.attributes.get(question.attribute))
+        if value is not None:
+            suggestions.append(
+                {"question_id": question_ids[question.name], "value": value, "agent": agent, "type": "model"}
+            )
+    if options.span_question:
+        text, spans = span_plain(item.span, documents, options.context_chars)
+        fields["evidence_text"] = text
+        suggestions.append({"question_id": question_ids[ds.SPAN], "value": spans, "agent": agent, "type": "model"})
+    document = documents.get(item.span.doc_id)
+    metadata: dict[str, Any] = {
+        "document": document_title(document) if document else item.span.doc_id,
+        "doc_id": item.span.doc_id,
+        "model": item.model,
+        "source": source,
+        "match": item.match,
+        "position": position,
+    }
+    for attribute in closed_values(schema):
+        value = item.attributes.get(attribute)
+        if value not in (None, "", []):
+            metadata[metadata_name(attribute)] = [str(v) for v in value] if isinstance(value, list) else str(value)
+    payload: dict[str, Any] = {
+        "external_id": item.id,
+        "fields": fields,
+        "metadata": metadata,
+        "suggestions": suggestions,
+    }
+    if vector is not None:
+        payload["vectors"] = {ds.VECTOR: vector}
+    return payload
+
+
+def question_by_name(schema: type[ExtractionSchema]) -> dict[str, AttributeQuestion]:
+    return {question.name: question for question in attribute_questions(schema)}
