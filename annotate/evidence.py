@@ -70,15 +70,31 @@ def evidence_plain(record: Record, documents: dict[str, Document], context_chars
 
 
 def span_plain(span: Span, documents: dict[str, Document], context_chars: int) -> tuple[str, list[dict]]:
-    """The document text around a span, unaltered, and the span's offsets inside it.
+    """The document text around a span, offset for offset, and the span's offsets inside it.
 
-    Unaltered because a reviewer's corrected span is mapped back to the document by offset.
+    Offset for offset because a reviewer's corrected span is mapped back to the document by offset.
     """
     document = documents.get(span.doc_id)
     if document is None or document.text[span.start : span.end] != span.text:
-        return span.text, [{"label": "evidence", "start": 0, "end": len(span.text)}]
+        return span_field_text(span.text), [{"label": "evidence", "start": 0, "end": len(span.text)}]
     start, end = context_window(document.text, span, context_chars)
-    return document.text[start:end], [{"label": "evidence", "start": span.start - start, "end": span.end - start}]
+    return span_field_text(document.text[start:end]), [
+        {"label": "evidence", "start": span.start - start, "end": span.end - start}
+    ]
+
+
+# The web UI's span question renders its field as HTML and counts offsets in UTF-16 units:
+# "<…>" would vanish as a tag, "&amp;" shrink to one character, and an emoji count twice,
+# moving every mark after them. Each such character is shown as one look-alike of the Basic
+# Multilingual Plane, so offsets stay the document's own; the text itself is always read
+# back from the document, never from the field.
+_SPAN_SAFE = str.maketrans({"<": "‹", ">": "›", "&": "＆"})
+
+
+def span_field_text(text: str) -> str:
+    """`text` with the same length and offsets, safe for the span question's field."""
+    safe = text.translate(_SPAN_SAFE)
+    return "".join(c if ord(c) < 0x10000 else "\ufffd" for c in safe)
 
 
 def context_start(span: Span, documents: dict[str, Document], context_chars: int) -> int:

@@ -3,8 +3,9 @@
 One Argilla record per window of a document (a whole short document, or paragraphs of a
 long one up to `review.missed_window_chars`). The kept items are suggested spans labelled by
 the schema's `stratify_by` value (or the class); a span a reviewer adds becomes an item of
-`source: reviewer`. The window text is the document's text unaltered, so a span's offsets
-map back to the document exactly.
+`source: reviewer`. The window shows the document's text character for character (a few
+look-alikes where the web UI would misread it, `evidence.span_field_text`), so a span's
+offsets map back to the document exactly, and its text is read from the document.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from annotate.evidence import span_field_text
 from builder.records import document_title
 from core.options.review import ReviewOptions
 from schemas.base import ExtractionSchema, closed_values
@@ -137,7 +139,10 @@ def window_payload(
     ]  # fmt: skip
     payload: dict[str, Any] = {
         "external_id": window.id,
-        "fields": {TITLE_FIELD: document_title(document), TEXT_FIELD: document.text[window.start : window.end]},
+        "fields": {
+            TITLE_FIELD: document_title(document),
+            TEXT_FIELD: span_field_text(document.text[window.start : window.end]),
+        },
         "metadata": {"document": document_title(document), "position": position},
         "suggestions": [],
     }

@@ -210,12 +210,43 @@ def _review(lineage: dict[str, Any]) -> str:
         f"- mean agreement: {review['mean_agreement']}",
         f"- accepted automatically: {review['auto_accepted']}",
     ]
-    for key, value in (review["report"] or {}).items():
+    report = review["report"] or {}
+    for key, value in report.items():
+        if key == "measured":
+            continue
         if isinstance(value, (str, int, float, bool)) or value is None:
             lines.append(f"- {key}: {value}")
         else:
             lines.append(f"- {key}: `{json.dumps(value, sort_keys=True)[:300]}`")
-    return "\n".join(lines)
+    return "\n".join(lines + _measured(report.get("measured")))
+
+
+def _measured(measured: dict[str, Any] | None) -> list[str]:
+    """The extractor as reviewers measured it: precision of what it found, share of what it missed."""
+    if not measured:
+        return []
+    def rate(value: float | None, interval: list[float] | None) -> str:
+        if value is None:
+            return "—"
+        return f"{value:.2f} ({interval[0]:.2f}–{interval[1]:.2f})" if interval else f"{value:.2f}"
+
+    lines = [
+        "",
+        "### The extractor, as reviewers measured it",
+        "",
+        f"Precision: the model's items reviewers accepted or corrected ÷ those they judged. Miss rate: items "
+        f"reviewers added ÷ (correct model items + added), over the {measured['checked_documents']} document(s) "
+        "checked for misses. 95 % Wilson intervals.",
+        "",
+        f"| {measured['label']} | accepted | corrected | rejected | added by reviewers | precision | miss rate |",
+        "|---|---:|---:|---:|---:|---|---|",
+    ]
+    for label, r in [*measured["by_value"].items(), ("**all**", measured["overall"])]:
+        lines.append(
+            f"| {label} | {r['accepted']} | {r['corrected']} | {r['rejected']} | {r['added']} | "
+            f"{rate(r['precision'], r['precision_ci'])} | {rate(r['miss_rate'], r['miss_rate_ci'])} |"
+        )
+    return lines
 
 
 def _splits(lineage: dict[str, Any]) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import yaml
 
 from annotate.auto import auto_approve
-from annotate.evidence import evidence_markdown, evidence_plain
+from annotate.evidence import evidence_markdown, evidence_plain, span_field_text
 from annotate.pull import pull
 from core import atomic
 from core.config import load_config
@@ -39,6 +39,26 @@ def test_plain_evidence_offsets_point_at_the_span():
     record, docs = _record(text, start, start + len("The span here."))
     context, spans = evidence_plain(record, docs, context_chars=6)
     assert context[spans[0]["start"] : spans[0]["end"]] == "The span here."
+
+
+def test_span_field_keeps_every_offset_and_shows_no_tag_entity_or_surrogate_pair():
+    # The web UI renders a span field as HTML and counts UTF-16 units: "<https://…>" vanished as a tag,
+    # and every suggested span after it came back with a wrong end (seen in the sample build's Blue Oak text).
+    text = "source: <https://blueoakcouncil.org> &amp; 😀 — Each contributor licenses you."
+    shown = span_field_text(text)
+    assert len(shown) == len(text) and len(shown.encode("utf-16-le")) == 2 * len(text)
+    assert "<" not in shown and "&" not in shown and "‹https://blueoakcouncil.org›" in shown
+    start = text.index("Each")
+    assert shown[start:] == text[start:]  # offsets after them are the document's own
+
+
+def test_evidence_context_reads_as_clean_text():
+    text = "## Patent\n\n***\n\nEach contributor **licenses** you to use it.\n\n## Reliability"
+    start = text.index("Each")
+    record, docs = _record(text, start, text.index("it.") + 3)
+    markdown = evidence_markdown(record, docs, context_chars=40)
+    assert "#" not in markdown and "\\*" not in markdown and "Patent" in markdown
+    assert "<mark>Each contributor licenses you to use it.</mark>" in markdown
 
 
 def test_auto_mode_approves_everything_marked_unreviewed(tmp_path, license_schema):

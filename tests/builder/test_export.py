@@ -174,7 +174,13 @@ def test_card_reports_review_when_people_reviewed(build_dir, license_schema, tmp
     }
     copy = tmp_path / "build"
     (copy / "review").mkdir(parents=True)
-    atomic.write_json(copy / "review" / "review_report.json", {"gate": "agreement >= 0.8", "kappa": 0.71})
+    # What an item-level pull measured (annotate.item_report's shape): the card carries it as a table.
+    rates = {"accepted": 8, "corrected": 1, "rejected": 1, "unreviewed": 0, "added": 3, "precision": 0.9,
+             "precision_ci": [0.5958, 0.9821], "miss_rate": 0.25, "miss_rate_ci": [0.0889, 0.5323], "miss_rate_over": 12}
+    measured = {"label": "kind", "by_value": {"permission": rates}, "overall": rates, "checked_documents": 4,
+                "reviewer_actions": 14, "actions_per_record": 0.7}
+    atomic.write_json(copy / "review" / "review_report.json",
+                      {"gate": "agreement >= 0.8", "kappa": 0.71, "measured": measured})
     options = ExportOptions()
     result = export_splits(reviewed, manifest, copy, options)
     lineage = build_lineage(copy, reviewed, manifest, result, options, license_schema)
@@ -182,6 +188,8 @@ def test_card_reports_review_when_people_reviewed(build_dir, license_schema, tmp
     body = result.paths.card.read_text("utf-8")
     assert "annotators: 2 (ana, ben)" in body and "gate: agreement >= 0.8" in body and "kappa: 0.71" in body
     assert "unreviewed" not in body
+    assert "| permission | 8 | 1 | 1 | 3 | 0.90 (0.60–0.98) | 0.25 (0.09–0.53) |" in body
+    assert "over the 4 document(s) checked for misses" in body
     assert lineage["review"]["reviewed"] and lineage["build"] is None  # no report.json in this folder
 
 
