@@ -20,6 +20,7 @@ from annotate.push import PushSummary, open_dataset, upsert_all
 from core import atomic
 from core.config import DsforgeConfig
 from core.errors import ReviewError
+from core.layout import BuildPaths
 from core.progress import progress_bar
 from schemas.base import ExtractionSchema
 from schemas.types import GroundedItem
@@ -33,7 +34,7 @@ def push_items(
     options = config.review
     inputs = load_inputs(config)
     if not inputs.items:
-        raise ReviewError(f"no items at {inputs.paths.root.parent / 'items.jsonl'}; run `dsforge build` first.")
+        raise ReviewError(f"no items at {BuildPaths(config.output_dir).items}; run `dsforge build` first.")
     point = endpoint(options, config.project_root)
     started = time.perf_counter()
     added = pending_added_items(inputs.paths.added_items, inputs.schema)
