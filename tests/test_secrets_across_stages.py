@@ -16,6 +16,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from annotate import dataset_settings as ds
 from annotate.push import push
 from annotate.server import credentials, supervisor
 from builder.model_store import is_installed
@@ -24,7 +25,7 @@ from core.config import load_config
 from core.errors import DsforgeError
 from core.options.review import ReviewOptions
 from dsforge.cli import app
-from tests.annotate.argilla_helpers import accept, submit
+from tests.annotate.argilla_helpers import submit
 from tests.annotate.review_server import free_port
 from tests.builder.replay_project import make_project
 from tests.faults import LogLines
@@ -130,19 +131,19 @@ def _configure(config_path: Path, home: Path) -> Path:
 
 
 def _annotator_accepts_everything(config, home: Path) -> None:
-    """annotator1, who logs in with the planted password, accepts every record through the API."""
+    """annotator1, who logs in with the planted password, accepts every item through the API."""
     url = supervisor.read_state(home).url
     login = {"username": "annotator1", "password": SECRETS["DSFORGE_ARGILLA_PASSWORD_ANNOTATOR1"]}
     assert httpx.post(f"{url}/api/v1/token", data=login).status_code == 201
     annotator = next(u for u in credentials.resolve(config.review, home) if u.username == "annotator1")
-    ids = [row["id"] for row in atomic.read_jsonl(config.output_dir / "records.jsonl")]
+    ids = [row["id"] for row in atomic.read_jsonl(config.output_dir / "items.jsonl")]
     submit(
         url,
         SECRETS["ARGILLA_API_KEY"],
         annotator.api_key,
         "secrets",
         config.review.workspace,
-        {record_id: accept(rating=4) for record_id in ids},
+        {item_id: {ds.DECISION: ds.ACCEPT} for item_id in ids},
     )
 
 
