@@ -23,6 +23,12 @@ from core.config import GGUF_PREFIX
 
 PROVIDER_NAME = GGUF_PREFIX.rstrip(":")
 
+# llama.cpp's self-speculative decoding: a draft taken from n-grams already in the context (an
+# answer that quotes its chunk repeats the prompt) is checked by the model in one batch, and only
+# tokens the model would have chosen itself are kept. (kind, n-gram size, draft length.)
+Speculation = tuple[str, int, int]
+SPECULATIVE_KINDS = ("none", "ngram-simple", "ngram-map-k", "ngram-mod")
+
 _servers: dict[tuple[Any, ...], Any] = {}
 _servers_lock = threading.Lock()
 
@@ -48,6 +54,9 @@ class LlamaCppLanguageModel(JsonSchemaLanguageModel):
         temperature: float | None = 0.0,
         seed: int = 0,
         n_parallel: int = 1,
+        speculative: str = "none",
+        speculative_ngram: int = 12,
+        speculative_draft: int = 48,
         format_type: data.FormatType = data.FormatType.JSON,
         **kwargs: Any,
     ) -> None:
@@ -62,6 +71,11 @@ class LlamaCppLanguageModel(JsonSchemaLanguageModel):
             )
         if n_ctx < 256 or max_tokens < 1 or n_parallel < 1:
             raise exceptions.InferenceConfigError("need n_ctx >= 256, max_tokens >= 1 and n_parallel >= 1.")
+        if speculative not in SPECULATIVE_KINDS or speculative_ngram < 1 or speculative_draft < 1:
+            raise exceptions.InferenceConfigError(
+                f"speculative must be one of {list(SPECULATIVE_KINDS)} with speculative_ngram and "
+                f"speculative_draft >= 1, got {speculative!r}, {speculative_ngram}, {speculative_draft}."
+            )
         super().__init__(**kwargs)
         self.model_id = model_id
         self.format_type = format_type
@@ -75,6 +89,7 @@ class LlamaCppLanguageModel(JsonSchemaLanguageModel):
         self.temperature = 0.0 if temperature is None else temperature
         self.seed = seed
         self.n_parallel = n_parallel
+        self.speculation: Speculation = (speculative, speculative_ngram, speculative_draft)
         self.calls = 0
         self.last_timings: dict[str, Any] = {}
 
@@ -153,12 +168,14 @@ class LlamaCppLanguageModel(JsonSchemaLanguageModel):
         return text
 
     def _server(self) -> Any:
-        key = (str(self.model_path), self.n_ctx, self.n_threads, self.n_parallel, self.chat_template)
+        key = (str(self.model_path), self.n_ctx, self.n_threads, self.n_parallel, self.chat_template,
+               self.speculation)  # fmt: skip
         with _servers_lock:
             server = _servers.get(key)
             if server is None:
                 server = _load_server(
-                    self.model_path, self.n_ctx, self.n_threads, self.n_parallel, self.chat_template
+                    self.model_path, self.n_ctx, self.n_threads, self.n_parallel, self.chat_template,
+                    self.speculation,
                 )
                 _servers[key] = server
         return server
@@ -176,7 +193,14 @@ def unload_models() -> None:
         _servers.clear()
 
 
-def _load_server(path: Path, n_ctx: int, n_threads: int, n_parallel: int, chat_template: str | None) -> Any:
+def _load_server(
+    path: Path,
+    n_ctx: int,
+    n_threads: int,
+    n_parallel: int,
+    chat_template: str | None,
+    speculation: Speculation | None = None,
+) -> Any:
     import xllamacpp  # deferred: plugin discovery imports this module in every langextract process
 
     params = xllamacpp.CommonParams()
@@ -194,6 +218,8 @@ def _load_server(path: Path, n_ctx: int, n_threads: int, n_parallel: int, chat_t
     params.api_keys = [secrets.token_urlsafe(32)]
     if chat_template:
         params.chat_template = chat_template
+    if speculation and speculation[0] != "none":
+        _speculate(params, *speculation)
     try:
         return xllamacpp.Server(params)
     except Exception as exc:
@@ -201,6 +227,22 @@ def _load_server(path: Path, n_ctx: int, n_threads: int, n_parallel: int, chat_t
             f"llama.cpp could not load {path} (n_ctx={params.n_ctx}): {exc}. "
             "Check the file is a complete GGUF model and that enough memory is free."
         ) from exc
+
+
+def _speculate(params: Any, kind: str, ngram: int, draft: int) -> None:
+    """Turn on one of llama.cpp's draftless speculative decoders (no second model)."""
+    import xllamacpp
+
+    spec = params.speculative
+    spec.types = [getattr(xllamacpp.common_speculative_type, "COMMON_SPECULATIVE_TYPE_" + kind.replace("-", "_").upper())]
+    if kind in ("ngram-simple", "ngram-map-k"):
+        settings = spec.ngram_simple if kind == "ngram-simple" else spec.ngram_map_k
+        settings.size_n, settings.size_m = ngram, draft
+    elif kind == "ngram-mod":
+        settings = spec.ngram_mod
+        settings.n_match, settings.n_max, settings.n_min = ngram, draft, min(draft, max(1, draft * 3 // 4))
+    limits = spec.draft
+    limits.n_max, limits.n_min = draft, 0  # llama.cpp's --draft-max caps every draft, n-gram ones too
 
 
 def _available_cpus() -> int:

