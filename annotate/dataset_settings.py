@@ -8,7 +8,7 @@ reviewers filter by document, model and stratum; a MiniLM vector powers
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from core.options.review import ReviewOptions
 from schemas.base import ExtractionSchema
@@ -25,6 +25,20 @@ VECTOR_DIMENSIONS = 384
 ACCEPT, REJECT = "accept", "reject"
 METADATA_TERMS = ("doc_id", "schema", "model", "template", "stratum")
 METADATA_INTEGERS = ("length",)
+
+
+def bulk_item(
+    external_id: str,
+    fields: dict[str, Any],
+    metadata: dict[str, Any],
+    suggestions: list[dict[str, Any]],
+    vector: list[float] | None,
+) -> dict[str, Any]:
+    """One record of the bulk-upsert endpoint; the content id is the external id, so a re-push updates."""
+    item: dict[str, Any] = {"external_id": external_id, "fields": fields, "metadata": metadata, "suggestions": suggestions}
+    if vector is not None:
+        item["vectors"] = {VECTOR: vector}
+    return item
 
 
 def dataset_name(schema: type[ExtractionSchema], options: ReviewOptions) -> str:

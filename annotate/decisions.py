@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import string
+from collections import Counter
 from dataclasses import dataclass, field
 from statistics import mean
 from typing import Any
@@ -62,14 +63,7 @@ def decide(
         reviewed = ReviewedRecord(**record.model_dump(), review=Review(status="unreviewed", **base))
         return Outcome(reviewed, False, ["not reviewed yet"])
 
-    label, share = majority([s.decision for s in submissions])
-    reasons: list[str] = []
-    if len(submissions) < options.required_reviews:
-        reasons.append(f"{len(submissions)} of {options.required_reviews} required reviews submitted")
-    if label is None:
-        reasons.append("reviewers are split evenly between accept and reject")
-    elif options.agreement == "unanimous" and share < 1.0:
-        reasons.append(f"reviewers disagree ({share:.0%} chose {label}); the rule is unanimous")
+    label, share, reasons = settle(submissions, options)
 
     status, output, original = "rejected", record.output, None
     if label == ds.ACCEPT:
@@ -95,6 +89,31 @@ def decide(
     if status == "rejected" and not reasons:
         reasons.append("rejected by reviewers")
     return Outcome(reviewed, passed, reasons)
+
+
+def settle(submissions: list[Submission], options: ReviewOptions) -> tuple[Any, float, list[str]]:
+    """The majority decision, its share, and what keeps it from passing under the agreement rule."""
+    label, share = majority([s.decision for s in submissions])
+    reasons: list[str] = []
+    if len(submissions) < options.required_reviews:
+        reasons.append(f"{len(submissions)} of {options.required_reviews} required reviews submitted")
+    if label is None:
+        reasons.append("reviewers are split evenly between accept and reject")
+    elif options.agreement == "unanimous" and share < 1.0:
+        reasons.append(f"reviewers disagree ({share:.0%} chose {label}); the rule is unanimous")
+    return label, share, reasons
+
+
+def gate_summary(held: list[dict[str, Any]], options: ReviewOptions) -> dict[str, Any]:
+    """The report's gate section: the rule, and what it holds back and why."""
+    return {
+        "min_submitted": options.required_reviews,
+        "agreement": options.agreement,
+        "min_alpha": options.min_alpha,
+        "held_back": len(held),
+        "held_back_reasons": dict(Counter(reason.split(" (")[0] for h in held for reason in h["reasons"])),
+        "decisions": held,
+    }
 
 
 def validate_output(

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from annotate import dataset_settings as ds
 from annotate.evidence import span_plain, spans_markdown
-from annotate.item_form import AttributeQuestion, attribute_questions
+from annotate.item_form import attribute_questions
 from builder.records import document_title
 from core.options.review import ReviewOptions
 from schemas.base import ExtractionSchema, closed_values
@@ -136,16 +136,5 @@ def item_payload(
         value = item.attributes.get(attribute)
         if value not in (None, "", []):
             metadata[metadata_name(attribute)] = [str(v) for v in value] if isinstance(value, list) else str(value)
-    payload: dict[str, Any] = {
-        "external_id": item.id,
-        "fields": fields,
-        "metadata": metadata,
-        "suggestions": suggestions,
-    }
-    if vector is not None:
-        payload["vectors"] = {ds.VECTOR: vector}
-    return payload
+    return ds.bulk_item(item.id, fields, metadata, suggestions, vector)
 
-
-def question_by_name(schema: type[ExtractionSchema]) -> dict[str, AttributeQuestion]:
-    return {question.name: question for question in attribute_questions(schema)}

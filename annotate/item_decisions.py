@@ -15,8 +15,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from annotate import dataset_settings as ds
-from annotate.agreement import majority
-from annotate.decisions import Submission
+from annotate.decisions import Submission, settle
 from annotate.evidence import context_start
 from annotate.item_form import AttributeQuestion
 from core.options.review import ReviewOptions
@@ -47,14 +46,7 @@ def decide_item(
     if not submissions:
         return ItemOutcome(_reviewed(item, source, ItemReview(status="unreviewed")), False, ["not reviewed yet"])
 
-    label, share = majority([s.decision for s in submissions])
-    reasons: list[str] = []
-    if len(submissions) < options.required_reviews:
-        reasons.append(f"{len(submissions)} of {options.required_reviews} required reviews submitted")
-    if label is None:
-        reasons.append("reviewers are split evenly between accept and reject")
-    elif options.agreement == "unanimous" and share < 1.0:
-        reasons.append(f"reviewers disagree ({share:.0%} chose {label}); the rule is unanimous")
+    label, share, reasons = settle(submissions, options)
 
     if label != ds.ACCEPT:
         status = "rejected" if label == ds.REJECT else "unreviewed"

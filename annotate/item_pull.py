@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from annotate import item_dataset, missed_dataset
 from annotate.agreement import agreement
 from annotate.connection import check_reachable, endpoint
-from annotate.decisions import why_held_back
+from annotate.decisions import gate_summary, why_held_back
 from annotate.fetch import find_dataset, iter_records, open_http, require_dataset, usernames
 from annotate.inputs import load_inputs
 from annotate.item_decisions import ItemOutcome, decide_item
@@ -107,13 +107,8 @@ def pull_items(config: DsforgeConfig, write: bool = True) -> dict[str, Any]:
         "measured": measured(outcomes, added, schema, len(records), _actions(server, missed_rows)),
         "added_problems": added.problems + invalid_added,
         "gate": {
-            "min_submitted": options.required_reviews,
-            "agreement": options.agreement,
-            "min_alpha": options.min_alpha,
-            "held_back": len(held),
-            "held_back_reasons": dict(Counter(reason.split(" (")[0] for h in held for reason in h["reasons"])),
+            **gate_summary(held, options),
             "why": why_held_back([h["reasons"] for h in held], options).replace("held back", "items held back", 1),
-            "decisions": held,
         },
     }
     if options.min_alpha is not None:

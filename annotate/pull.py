@@ -17,7 +17,7 @@ from typing import Any
 from annotate import dataset_settings as ds
 from annotate.agreement import agreement
 from annotate.connection import check_reachable, endpoint
-from annotate.decisions import Outcome, decide, why_held_back
+from annotate.decisions import Outcome, decide, gate_summary, why_held_back
 from annotate.fetch import ServerRecord, iter_records, open_http, require_dataset, usernames
 from annotate.inputs import ReviewInputs, load_inputs
 from annotate.report import write_review_report
@@ -114,14 +114,7 @@ def build_report(
             "decision": asdict(agreement(decisions, "nominal")),
             "quality": asdict(agreement(ratings, "ordinal")),
         },
-        "gate": {
-            "min_submitted": options.required_reviews,
-            "agreement": options.agreement,
-            "min_alpha": options.min_alpha,
-            "held_back": len(held),
-            "held_back_reasons": dict(Counter(reason.split(" (")[0] for h in held for reason in h["reasons"])),
-            "decisions": held,
-        },
+        "gate": gate_summary(held, options),
     }
 
 

@@ -194,15 +194,7 @@ def record_payload(
     stratum = str(record.meta.get("stratum") or "")
     if stratum:
         metadata["stratum"] = stratum
-    payload: dict[str, Any] = {
-        "external_id": record.id,
-        "fields": fields,
-        "metadata": metadata,
-        "suggestions": suggestions,
-    }
-    if vector is not None:
-        payload["vectors"] = {ds.VECTOR: vector}
-    return payload
+    return ds.bulk_item(record.id, fields, metadata, suggestions, vector)
 
 
 def upsert_records(

@@ -32,7 +32,7 @@ def test_annotator_corrects_a_record_in_the_web_ui(make_project, review_server, 
     if not (BROWSER_DIR / "node_modules" / "playwright-core").is_dir():
         subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=BROWSER_DIR, check=True, capture_output=True)
     config, records = make_project("browser", min_submitted=1)
-    # The queue order is shuffled per annotator; keep one template so any first record takes this correction.
+    # Keep one template so the first record in the queue is an explain_clause record that takes this correction.
     explain = [r for r in records if r.template == "explain_clause"]
     atomic.write_jsonl(config.output_dir / "records.jsonl", explain)
     summary = push(config, show_progress=False)

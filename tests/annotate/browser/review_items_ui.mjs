@@ -5,30 +5,12 @@
 // Output: one JSON line on stdout with what the page showed and how long each decision took.
 import fs from 'node:fs';
 import path from 'node:path';
-import { chromium } from 'playwright-core';
+import { env, signedIn } from './session.mjs';
 
-const env = (name) => {
-  const value = process.env[name];
-  if (!value) throw new Error(`${name} is not set`);
-  return value;
-};
 const url = env('REVIEW_URL');
 const shots = env('REVIEW_SHOTS');
-const profile = env('REVIEW_PROFILE');
-fs.rmSync(profile, { recursive: true, force: true });
 fs.mkdirSync(shots, { recursive: true });
-
-const context = await chromium.launchPersistentContext(profile, {
-  executablePath: '/usr/bin/chromium',
-  headless: true,
-  viewport: { width: 1280, height: 1000 },
-  args: [
-    '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync',
-  ],
-});
-const page = context.pages()[0] ?? (await context.newPage());
-page.setDefaultTimeout(60000);
+const { context, page } = await signedIn();
 const result = { timings_ms: {} };
 
 const submitted = () =>
@@ -42,12 +24,6 @@ async function submit(name, started) {
 }
 
 try {
-  await page.goto(`${url}/sign-in`);
-  await page.getByLabel('Username').fill(env('REVIEW_USER'));
-  await page.getByLabel('Password').fill(env('REVIEW_PASSWORD'));
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.waitForURL((u) => !u.pathname.includes('sign-in'));
-
   // 1. The first item in reading order: its evidence highlighted, the model's answers filled in.
   await page.goto(`${url}/dataset/${env('REVIEW_ITEMS_ID')}/annotation-mode`);
   let started = Date.now();

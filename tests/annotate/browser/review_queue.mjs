@@ -2,36 +2,15 @@
 // record to show, clicks one answer (e.g. "Accept") and submits, until the queue is empty or LIMIT is reached.
 // Input (environment): REVIEW_URL, REVIEW_USER, REVIEW_PASSWORD, REVIEW_DATASET_ID, REVIEW_ANSWER,
 // REVIEW_LIMIT, REVIEW_PROFILE. Output: one JSON line: {"submitted": n, "ms": [per record]}.
-import fs from 'node:fs';
-import { chromium } from 'playwright-core';
+import { env, signedIn } from './session.mjs';
 
-const env = (name) => {
-  const value = process.env[name];
-  if (!value) throw new Error(`${name} is not set`);
-  return value;
-};
 const url = env('REVIEW_URL');
 const limit = Number(env('REVIEW_LIMIT'));
-const profile = env('REVIEW_PROFILE');
-fs.rmSync(profile, { recursive: true, force: true });
-const context = await chromium.launchPersistentContext(profile, {
-  executablePath: '/usr/bin/chromium',
-  headless: true,
-  viewport: { width: 1280, height: 1000 },
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-         '--disable-component-update', '--disable-sync'],
-});
-const page = context.pages()[0] ?? (await context.newPage());
-page.setDefaultTimeout(60000);
+const { context, page } = await signedIn();
 const ms = [];
 // What identifies the record on screen: its fields' text (the empty queue shows none).
 const recordText = () => page.evaluate(() => document.querySelector('.record__content')?.innerText ?? '');
 try {
-  await page.goto(`${url}/sign-in`);
-  await page.getByLabel('Username').fill(env('REVIEW_USER'));
-  await page.getByLabel('Password').fill(env('REVIEW_PASSWORD'));
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.waitForURL((u) => !u.pathname.includes('sign-in'));
   await page.goto(`${url}/dataset/${env('REVIEW_DATASET_ID')}/annotation-mode`);
   const answer = page.getByText(env('REVIEW_ANSWER'), { exact: true }).first();
   while (ms.length < limit) {

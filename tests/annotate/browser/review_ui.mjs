@@ -2,36 +2,11 @@
 // corrects the model output of the first record in the queue and submits it.
 // Input (environment): REVIEW_URL, REVIEW_USER, REVIEW_PASSWORD, REVIEW_DATASET_ID, REVIEW_CORRECTION,
 // REVIEW_SCREENSHOT, REVIEW_PROFILE (a fresh --user-data-dir). Output: one JSON line on stdout.
-import fs from 'node:fs';
-import { chromium } from 'playwright-core';
+import { env, signedIn } from './session.mjs';
 
-const env = (name) => {
-  const value = process.env[name];
-  if (!value) throw new Error(`${name} is not set`);
-  return value;
-};
 const url = env('REVIEW_URL');
-const profile = env('REVIEW_PROFILE');
-fs.rmSync(profile, { recursive: true, force: true });
-
-const context = await chromium.launchPersistentContext(profile, {
-  executablePath: '/usr/bin/chromium',
-  headless: true,
-  viewport: { width: 1280, height: 900 },
-  args: [
-    '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync',
-  ],
-});
+const { context, page } = await signedIn(900);
 try {
-  const page = context.pages()[0] ?? (await context.newPage());
-  page.setDefaultTimeout(60000);
-  await page.goto(`${url}/sign-in`);
-  await page.getByLabel('Username').fill(env('REVIEW_USER'));
-  await page.getByLabel('Password').fill(env('REVIEW_PASSWORD'));
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.waitForURL((u) => !u.pathname.includes('sign-in'));
-
   await page.goto(`${url}/dataset/${env('REVIEW_DATASET_ID')}/annotation-mode`);
   const mark = page.locator('mark').first();
   await mark.waitFor();
