@@ -96,9 +96,16 @@ def build_settings(schema: type[ExtractionSchema], options: ReviewOptions) -> "r
         )
     metadata = [rg.TermsMetadataProperty(name=name, title=name.replace("_", " ")) for name in METADATA_TERMS]
     metadata += [rg.IntegerMetadataProperty(name=name, title="output length") for name in METADATA_INTEGERS]
+    return assemble(guidelines(schema), fields, questions, metadata, options)
+
+
+def assemble(text: str, fields: list, questions: list, metadata: list, options: ReviewOptions) -> "rg.Settings":
+    """A review dataset's settings: the gate's reviews per record, MiniLM vectors when asked for."""
+    import argilla as rg
+
     vectors = [rg.VectorField(name=VECTOR, dimensions=VECTOR_DIMENSIONS, title="MiniLM")] if options.vectors else []
     return rg.Settings(
-        guidelines=guidelines(schema),
+        guidelines=text,
         fields=fields,
         questions=questions,
         metadata=metadata,

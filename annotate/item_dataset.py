@@ -77,16 +77,7 @@ def build_settings(schema: type[ExtractionSchema], options: ReviewOptions) -> "r
         for attribute in closed_values(schema)
     ]
     metadata.append(rg.IntegerMetadataProperty(name="position", title="reading order"))
-    vectors = [rg.VectorField(name=ds.VECTOR, dimensions=ds.VECTOR_DIMENSIONS, title="MiniLM")] if options.vectors else []
-    return rg.Settings(
-        guidelines=guidelines(schema),
-        fields=fields,
-        questions=questions,
-        metadata=metadata,
-        vectors=vectors,
-        distribution=rg.TaskDistribution(min_submitted=options.required_reviews),
-        allow_extra_metadata=False,
-    )
+    return ds.assemble(guidelines(schema), fields, questions, metadata, options)
 
 
 def reading_order(items: list[GroundedItem], documents: dict[str, Document]) -> list[GroundedItem]:

@@ -24,6 +24,27 @@ pytestmark = pytest.mark.skipif(
 )
 
 
+def _browse(script: str, review_server, tmp_path: Path, settings: dict[str, str]) -> dict:
+    """Run a browser script as annotator1 in a fresh profile; its last stdout line is JSON."""
+    result = subprocess.run(
+        ["node", script],
+        cwd=BROWSER_DIR,
+        env={
+            **os.environ,
+            "REVIEW_URL": review_server.url,
+            "REVIEW_USER": "annotator1",
+            "REVIEW_PASSWORD": review_server.user("annotator1").password,
+            "REVIEW_PROFILE": str(tmp_path / "chromium-profile"),
+            **settings,
+        },
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
 def _squash(text: str) -> str:
     return re.sub(r"\s+", "", text)
 
@@ -39,25 +60,11 @@ def test_annotator_corrects_a_record_in_the_web_ui(make_project, review_server, 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     screenshot = ARTIFACTS / "review_ui.png"
     correction = "You must keep the notices, as corrected in the browser."
-    result = subprocess.run(
-        ["node", "review_ui.mjs"],
-        cwd=BROWSER_DIR,
-        env={
-            **os.environ,
-            "REVIEW_URL": review_server.url,
-            "REVIEW_USER": "annotator1",
-            "REVIEW_PASSWORD": review_server.user("annotator1").password,
-            "REVIEW_DATASET_ID": summary.dataset_id,
-            "REVIEW_CORRECTION": correction,
-            "REVIEW_SCREENSHOT": str(screenshot),
-            "REVIEW_PROFILE": str(tmp_path / "chromium-profile"),
-        },
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    seen = json.loads(result.stdout.strip().splitlines()[-1])
+    seen = _browse("review_ui.mjs", review_server, tmp_path, {
+        "REVIEW_DATASET_ID": summary.dataset_id,
+        "REVIEW_CORRECTION": correction,
+        "REVIEW_SCREENSHOT": str(screenshot),
+    })  # fmt: skip
     assert screenshot.stat().st_size > 10_000
 
     report = pull(config)
@@ -84,28 +91,14 @@ def test_annotator_reviews_items_and_marks_a_missed_clause_in_the_web_ui(make_pr
             d["id"] for d in http.get("/api/v1/me/datasets").json()["items"] if d["name"] == summary.missed_dataset
         )
     correction = "You may use, copy, change and share it, paid or not."
-    result = subprocess.run(
-        ["node", "review_items_ui.mjs"],
-        cwd=BROWSER_DIR,
-        env={
-            **os.environ,
-            "REVIEW_URL": review_server.url,
-            "REVIEW_USER": "annotator1",
-            "REVIEW_PASSWORD": review_server.user("annotator1").password,
-            "REVIEW_ITEMS_ID": summary.dataset_id,
-            "REVIEW_MISSED_ID": missed_id,
-            "REVIEW_CORRECTION": correction,
-            "REVIEW_MISSED_TEXT": MISSED_ISC,
-            "REVIEW_MISSED_LABEL": "limitation",
-            "REVIEW_SHOTS": str(ARTIFACTS),
-            "REVIEW_PROFILE": str(tmp_path / "chromium-profile"),
-        },
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    seen = json.loads(result.stdout.strip().splitlines()[-1])
+    seen = _browse("review_items_ui.mjs", review_server, tmp_path, {
+        "REVIEW_ITEMS_ID": summary.dataset_id,
+        "REVIEW_MISSED_ID": missed_id,
+        "REVIEW_CORRECTION": correction,
+        "REVIEW_MISSED_TEXT": MISSED_ISC,
+        "REVIEW_MISSED_LABEL": "limitation",
+        "REVIEW_SHOTS": str(ARTIFACTS),
+    })  # fmt: skip
 
     report = pull(config)
     reviewed = {row["span"]["text"]: row for row in atomic.read_jsonl(config.output_dir / "review" / "reviewed_items.jsonl")}
