@@ -58,16 +58,26 @@ LEVERS: dict[str, dict[str, Any]] = {
     "recall-pass": {"recall_pass": True},
     "chunk-600": {"max_char_buffer": 600},
     "chunk-2400": {"max_char_buffer": 2400},
+    "chunk-600-pass2": {"max_char_buffer": 600, "recall_pass": True},
+    "speculative": {},
 }
+# Provider parameters a lever sets beside its extraction options.
+PROVIDER_LEVERS: dict[str, dict[str, Any]] = {
+    "speculative": {"speculative": "ngram-simple", "speculative_ngram": 4, "speculative_draft": 24},
+}
+# A lever whose first pass another lever already asked starts from that lever's cache.
+SEEDS = {"chunk-600-pass2": "chunk-600"}
 
 
 def run_lever(corpus: str, lever: str) -> dict[str, Any]:
     spec = CORPORA[corpus]
     config = load_config(spec["config"])
     config.extraction = config.extraction.model_copy(update=LEVERS[lever])
+    params = {**config.provider.params, **PROVIDER_LEVERS.get(lever, {})}
+    config.provider = config.provider.model_copy(update={"params": params})
     # builds stay inside the corpus's project folder, as dsforge requires of every output
     config.output = Path(RUNS) / lever  # type: ignore[misc]
-    baseline_cache = config.resolve(Path(RUNS) / "baseline") / "cache" / "completions.sqlite"
+    baseline_cache = config.resolve(Path(RUNS) / SEEDS.get(lever, "baseline")) / "cache" / "completions.sqlite"
     cache = config.output_dir / "cache" / "completions.sqlite"
     if lever != "baseline" and baseline_cache.is_file() and not cache.exists():
         cache.parent.mkdir(parents=True, exist_ok=True)
@@ -80,7 +90,7 @@ def run_lever(corpus: str, lever: str) -> dict[str, Any]:
     row: dict[str, Any] = {
         "corpus": corpus,
         "lever": lever,
-        "options": LEVERS[lever],
+        "options": {**LEVERS[lever], **PROVIDER_LEVERS.get(lever, {})},
         "documents": documents,
         "prompts_per_document": round(extraction["chunks"] / max(1, documents), 2),
         "new_llm_calls": extraction["llm_calls"],
