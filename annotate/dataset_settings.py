@@ -8,6 +8,7 @@ reviewers filter by document, model and stratum; a MiniLM vector powers
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 from core.options.review import ReviewOptions
@@ -25,6 +26,14 @@ VECTOR_DIMENSIONS = 384
 ACCEPT, REJECT = "accept", "reject"
 METADATA_TERMS = ("doc_id", "schema", "model", "template", "stratum")
 METADATA_INTEGERS = ("length",)
+
+
+_AGENT_UNSAFE = re.compile(r"[^a-zA-Z0-9\-_:./\s]")
+
+
+def agent_name(model: str) -> str:
+    """A model id as Argilla accepts a suggestion's agent."""
+    return _AGENT_UNSAFE.sub("-", model).strip() or "model"
 
 
 def bulk_item(

@@ -116,6 +116,25 @@ def gate_summary(held: list[dict[str, Any]], options: ReviewOptions) -> dict[str
     }
 
 
+def apply_alpha_gate(outcomes: list[Any], alpha: float | None, min_alpha: float | None) -> str | None:
+    """Hold back every passing outcome (record or item) when the dataset's alpha is under the floor.
+
+    Returns the reason, or None when the gate stays open.
+    """
+    if min_alpha is None or (alpha is not None and alpha >= min_alpha):
+        return None
+    reason = (
+        f"dataset agreement alpha {alpha:.3f} is below min_alpha {min_alpha}"
+        if alpha is not None
+        else "dataset agreement alpha is undefined, so min_alpha cannot be checked"
+    )
+    for outcome in outcomes:
+        if outcome.passed:
+            outcome.passed = False
+            outcome.reasons.append(reason)
+    return reason
+
+
 def validate_output(
     record: Record, output: str, schema: type[ExtractionSchema], item: GroundedItem | None
 ) -> str | None:

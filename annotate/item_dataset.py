@@ -6,7 +6,6 @@ insertion order, so a reviewer meets a document's items as they appear in it.
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING, Any
 
 from annotate import dataset_settings as ds
@@ -20,7 +19,6 @@ from schemas.types import Document, GroundedItem
 if TYPE_CHECKING:
     import argilla as rg
 
-_AGENT_UNSAFE = re.compile(r"[^a-zA-Z0-9\-_:./\s]")
 METADATA_TERMS = ("document", "doc_id", "model", "source", "match")
 
 
@@ -102,7 +100,7 @@ def item_payload(
 ) -> dict[str, Any]:
     """The bulk-upsert body of one item: evidence, the model's answers as suggestions, metadata."""
     fields = {"evidence": spans_markdown([item.span], documents, options.context_chars)}
-    agent = _AGENT_UNSAFE.sub("-", item.model).strip() or "model"
+    agent = ds.agent_name(item.model)
     suggestions = []
     for question in attribute_questions(schema):
         value = question.suggestion(item.attributes.get(question.attribute))

@@ -12,12 +12,10 @@ from collections import Counter, defaultdict
 from dataclasses import asdict
 from typing import Any
 
-from pydantic import ValidationError
-
 from annotate import item_dataset, missed_dataset
 from annotate.agreement import agreement
 from annotate.connection import check_reachable, endpoint
-from annotate.decisions import gate_summary, why_held_back
+from annotate.decisions import apply_alpha_gate, gate_summary, why_held_back
 from annotate.fetch import find_dataset, iter_records, open_http, require_dataset, usernames
 from annotate.inputs import load_inputs
 from annotate.item_decisions import ItemOutcome, decide_item
@@ -28,8 +26,7 @@ from annotate.report import write_review_report
 from core import atomic
 from core.clock import utc_now
 from core.config import DsforgeConfig
-from schemas.base import ExtractionSchema
-from schemas.types import GroundedItem, ItemReview, ReviewedItem
+from schemas.types import ItemReview, ReviewedItem
 
 
 def pull_items(config: DsforgeConfig, write: bool = True) -> dict[str, Any]:
@@ -65,7 +62,7 @@ def pull_items(config: DsforgeConfig, write: bool = True) -> dict[str, Any]:
     ]  # fmt: skip
     added_rows, invalid_added = [], []
     for item, reviewers in added.items.values():
-        state = _added_state(item, schema)
+        state = missed_dataset.added_state(item, schema)
         if state == "complete":
             review = ItemReview(status="accepted", reviewers=sorted(set(reviewers)))
             outcomes.append(ItemOutcome(ReviewedItem(**item.model_dump(), source="reviewer", review=review), True))
@@ -84,6 +81,8 @@ def pull_items(config: DsforgeConfig, write: bool = True) -> dict[str, Any]:
         else:
             invalid_added.append({"record": item.id, "reviewer": ", ".join(reviewers), "problem": state})
 
+    agreements = _agreement(server, questions)
+    closed = apply_alpha_gate(outcomes, agreements["decision"]["alpha"], options.min_alpha)
     passed = [o.reviewed for o in outcomes if o.passed]
     records = records_from_items(passed, inputs.documents, schema, config.records)
     held = [{"id": o.reviewed.id, "status": o.reviewed.review.status, "reasons": o.reasons}
@@ -103,7 +102,7 @@ def pull_items(config: DsforgeConfig, write: bool = True) -> dict[str, Any]:
         "approved": len(records),
         "by_status": dict(Counter(o.reviewed.review.status for o in outcomes)),
         "annotators": _progress(server, missed_rows, len(model_items), len(windows)),
-        "agreement": _agreement(server, questions),
+        "agreement": agreements,
         "measured": measured(outcomes, added, schema, len(records), _actions(server, missed_rows)),
         "added_problems": added.problems + invalid_added,
         "gate": {
@@ -111,11 +110,8 @@ def pull_items(config: DsforgeConfig, write: bool = True) -> dict[str, Any]:
             "why": why_held_back([h["reasons"] for h in held], options).replace("held back", "items held back", 1),
         },
     }
-    if options.min_alpha is not None:
-        alpha = report["agreement"]["decision"]["alpha"]
-        if alpha is None or alpha < options.min_alpha:
-            report["gate"]["closed"] = f"dataset agreement alpha {alpha} is below min_alpha {options.min_alpha}"
-            records, report["approved"] = [], 0
+    if closed:
+        report["gate"]["closed"] = closed
     report["seconds"] = round(time.perf_counter() - started, 2)
     if write:
         atomic.write_jsonl(inputs.paths.reviewed_items, [o.reviewed for o in outcomes])
@@ -124,19 +120,6 @@ def pull_items(config: DsforgeConfig, write: bool = True) -> dict[str, Any]:
         atomic.write_jsonl(inputs.paths.approved, records)
         write_review_report(report, inputs.paths.report_json, inputs.paths.report_md)
     return report
-
-
-def _added_state(item: GroundedItem, schema: type[ExtractionSchema]) -> str:
-    """'complete' (valid as marked), 'pending' (only attributes missing) or why it cannot be an item."""
-    try:
-        schema.validate_item(item.span.text, item.attributes)
-    except ValidationError as exc:
-        errors = exc.errors()
-        if all(error["type"] == "missing" for error in errors):
-            return "pending"
-        first = errors[0]
-        return f"the marked text is not a valid item: {'.'.join(map(str, first['loc']))}: {first['msg']}"
-    return "complete"
 
 
 def _progress(server: dict, missed_rows: dict, items: int, windows: int) -> dict[str, dict[str, int]]:

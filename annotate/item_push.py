@@ -94,15 +94,4 @@ def pending_added_items(path, schema: type[ExtractionSchema]) -> list[GroundedIt
     if not path.is_file():
         return []
     items = [GroundedItem.model_validate(row) for row in atomic.read_jsonl(path)]
-    return [item for item in items if not complete(item, schema)]
-
-
-def complete(item: GroundedItem, schema: type[ExtractionSchema]) -> bool:
-    """True when the span and its label alone make a valid item of the schema."""
-    from pydantic import ValidationError
-
-    try:
-        schema.validate_item(item.span.text, item.attributes)
-    except ValidationError:
-        return False
-    return True
+    return [item for item in items if missed_dataset.added_state(item, schema) == "pending"]

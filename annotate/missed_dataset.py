@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from pydantic import ValidationError
+
 from annotate.evidence import span_field_text
 from builder.records import document_title
 from core.options.review import ReviewOptions
@@ -252,3 +254,16 @@ def _typed(attributes: dict[str, Any], schema: type[ExtractionSchema]) -> dict[s
         values = spec.get("enum") or ([True, False] if spec.get("type") == "boolean" else [])
         typed[name] = next((v for v in values if str(v) == str(label)), label)
     return typed
+
+
+def added_state(item: GroundedItem, schema: type[ExtractionSchema]) -> str:
+    """'complete' (valid as marked), 'pending' (only attributes missing) or why it cannot be an item."""
+    try:
+        schema.validate_item(item.span.text, item.attributes)
+    except ValidationError as exc:
+        errors = exc.errors()
+        if all(error["type"] == "missing" for error in errors):
+            return "pending"
+        first = errors[0]
+        return f"the marked text is not a valid item: {'.'.join(map(str, first['loc']))}: {first['msg']}"
+    return "complete"

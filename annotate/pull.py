@@ -17,7 +17,7 @@ from typing import Any
 from annotate import dataset_settings as ds
 from annotate.agreement import agreement
 from annotate.connection import check_reachable, endpoint
-from annotate.decisions import Outcome, decide, gate_summary, why_held_back
+from annotate.decisions import Outcome, apply_alpha_gate, decide, gate_summary, why_held_back
 from annotate.fetch import ServerRecord, iter_records, open_http, require_dataset, usernames
 from annotate.inputs import ReviewInputs, load_inputs
 from annotate.report import write_review_report
@@ -57,7 +57,9 @@ def pull(config: DsforgeConfig, write: bool = True) -> dict[str, Any]:
     ]
     report = build_report(inputs, server, outcomes, options, point.url, name)
     report["seconds"] = round(time.perf_counter() - started, 2)
-    _apply_alpha_gate(outcomes, report, options.min_alpha)
+    closed = apply_alpha_gate(outcomes, report["agreement"]["decision"]["alpha"], options.min_alpha)
+    if closed:
+        report["gate"]["closed"] = closed
     report["approved"] = sum(o.passed for o in outcomes)
     report["gate"]["why"] = why_held_back([o.reasons for o in outcomes if not o.passed], options)
     if write:
@@ -116,21 +118,3 @@ def build_report(
         },
         "gate": gate_summary(held, options),
     }
-
-
-def _apply_alpha_gate(outcomes: list[Outcome], report: dict[str, Any], min_alpha: float | None) -> None:
-    if min_alpha is None:
-        return
-    alpha = report["agreement"]["decision"]["alpha"]
-    if alpha is not None and alpha >= min_alpha:
-        return
-    reason = (
-        f"dataset agreement alpha {alpha:.3f} is below min_alpha {min_alpha}"
-        if alpha is not None
-        else "dataset agreement alpha is undefined, so min_alpha cannot be checked"
-    )
-    report["gate"]["closed"] = reason
-    for outcome in outcomes:
-        if outcome.passed:
-            outcome.passed = False
-            outcome.reasons.append(reason)

@@ -9,7 +9,6 @@ is used for dataset settings) to control batch size, retries and progress.
 
 from __future__ import annotations
 
-import re
 import time
 import warnings
 from collections.abc import Callable
@@ -29,9 +28,6 @@ from core.errors import ReviewError
 from core.options.review import ReviewOptions
 from core.progress import progress_bar
 from schemas.types import Record
-
-_AGENT_UNSAFE = re.compile(r"[^a-zA-Z0-9\-_:./\s]")
-
 
 @dataclass
 class PushSummary:
@@ -169,7 +165,7 @@ def record_payload(
         "output": record.output,
         "evidence": evidence_markdown(record, inputs.documents, options.context_chars),
     }
-    agent = _AGENT_UNSAFE.sub("-", record.model).strip() or "model"
+    agent = ds.agent_name(record.model)
     score = record.meta.get("score")
     suggestion: dict[str, Any] = {
         "question_id": question_ids[ds.CORRECTION],
