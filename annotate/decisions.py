@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from annotate import dataset_settings as ds
 from annotate.agreement import majority
 from core.options.review import ReviewOptions
-from schemas.base import ExtractionSchema, RecordTemplate
+from schemas.base import ExtractionSchema, RecordTemplate, first_problem
 from schemas.types import GroundedItem, Record, Review, ReviewedRecord
 
 
@@ -162,8 +162,7 @@ def validate_output(
     try:
         schema.validate_item(evidence, attributes)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        return f"{'.'.join(map(str, first['loc']))}: {first['msg']}"
+        return first_problem(exc)
     return None
 
 

@@ -19,7 +19,7 @@ from annotate.decisions import Submission, settle
 from annotate.evidence import context_start
 from annotate.item_form import AttributeQuestion
 from core.options.review import ReviewOptions
-from schemas.base import ExtractionSchema
+from schemas.base import ExtractionSchema, first_problem
 from schemas.types import Document, GroundedItem, ItemReview, ItemSource, ReviewedItem, Span
 
 
@@ -75,9 +75,7 @@ def decide_item(
         try:
             schema.validate_item(span.text, attributes)
         except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(map(str, first["loc"])) or "item"
-            reasons.append(f"corrected item is invalid: {where}: {first['msg']}")
+            reasons.append(f"corrected item is invalid: {first_problem(exc)}")
     original = {"original_attributes": dict(item.attributes), "original_span": item.span} if status == "corrected" else {}
     review = ItemReview(status=status, agreement=round(share, 4), **original, **base)
     reviewed = ReviewedItem(**{**item.model_dump(), "attributes": attributes, "span": span}, source=source, review=review)

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from annotate.evidence import span_field_text
 from builder.records import document_title
 from core.options.review import ReviewOptions
-from schemas.base import ExtractionSchema, closed_values
+from schemas.base import ExtractionSchema, closed_values, first_problem
 from schemas.types import Document, GroundedItem, content_id
 
 if TYPE_CHECKING:
@@ -264,6 +264,5 @@ def added_state(item: GroundedItem, schema: type[ExtractionSchema]) -> str:
         errors = exc.errors()
         if all(error["type"] == "missing" for error in errors):
             return "pending"
-        first = errors[0]
-        return f"the marked text is not a valid item: {'.'.join(map(str, first['loc']))}: {first['msg']}"
+        return f"the marked text is not a valid item: {first_problem(exc)}"
     return "complete"

@@ -194,6 +194,12 @@ class ExtractionSchema(BaseModel):
         return cls.model_validate({EVIDENCE_FIELD: evidence, **attributes})
 
 
+def first_problem(exc: ValidationError) -> str:
+    """A validation error as one line a reviewer reads: `field: what is wrong`."""
+    first = exc.errors()[0]
+    return f"{'.'.join(map(str, first['loc'])) or 'item'}: {first['msg']}"
+
+
 def check_schema(cls: type[ExtractionSchema]) -> None:
     """Fail at import time, with the fix, rather than after an hour of extraction."""
     name = cls.__name__
