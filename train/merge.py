@@ -255,7 +255,12 @@ def describe_input(adapter: Path) -> MergeInput:
             **common,
             source="merge",
             fingerprint=merged.fingerprint,
-            hyperparameters={"combination": merged.options.combination, "weights": merged.weights},
+            hyperparameters={
+                "combination": merged.options.combination,
+                "weights": merged.weights,
+                # a merge of a merge computes in the dtype its inputs were made in
+                "compute_dtype": merged.compute_dtype.removeprefix("torch."),
+            },
             merged_from=[i.model_dump(mode="json") for i in merged.inputs],
         )
     card = cards.read_run_card(run_card_beside(adapter))

@@ -28,11 +28,10 @@ from train.loading import Hardware
 VARLEN_ATTENTION = "dsforge_varlen"
 
 
-def use_packing(packing: str, hardware: Hardware) -> bool:
-    """`auto` packs on CUDA, where padding is paid for in GPU time; the CPU path stays per record."""
-    if packing == "auto":
-        return hardware.device == "cuda"
-    return packing == "on"
+def use_packing(packing: str) -> bool:
+    """`auto` packs on every device: padding costs compute on a CPU as on a GPU (the sample records
+    on 2 cores: 71 vs 55 tokens/s in bf16, bench/README.md §1h)."""
+    return packing in ("auto", "on")
 
 
 def varlen_available() -> bool:

@@ -48,6 +48,7 @@ class TrainPlan:
     checkpoint_keeps: str | None = None
     fused_layers: str | None = None
     compiled_layers: str | None = None  # what compiling did, or why `auto` did not compile
+    method_choice: str | None = None  # why `train.method: auto` became this method; None: configured
 
     def with_model(self, model: Any) -> TrainPlan:
         """The choices the loaded base decides: the batch its free memory holds, whether compiling pays."""
@@ -96,7 +97,8 @@ class TrainPlan:
 
     def memory_policy(self) -> dict[str, Any]:
         """The run card's `memory_policy`: every choice in words, in the card's order of keys."""
-        policy = dict(self.adapter)
+        policy = {"method_choice": self.method_choice} if self.method_choice else {}
+        policy.update(self.adapter)
         if self.checkpoint_keeps is not None:
             policy["checkpoint_keeps"] = self.checkpoint_keeps
         policy["liger_kernels"] = self.liger_kernels
@@ -125,12 +127,20 @@ class TrainPlan:
 
 
 def plan(
-    opts: TrainOptions, hardware: Hardware, train_split: Any, tokenizer: Any, allocator: str | None = None
+    opts: TrainOptions,
+    hardware: Hardware,
+    train_split: Any,
+    tokenizer: Any,
+    allocator: str | None = None,
+    method_choice: str | None = None,
 ) -> TrainPlan:
     """The choices made before the base is loaded; packed rows are counted only where a choice needs them."""
-    packing = use_packing(opts.packing, hardware)
-    needs_rows = opts.batch_size == "auto" or (packing and opts.compile_layers == "auto")
-    rows = _packed_rows(train_split, opts, tokenizer) if hardware.device == "cuda" and needs_rows else None
+    packing = use_packing(opts.packing)
+    if hardware.device == "cuda":
+        needs_rows = opts.batch_size == "auto" or (packing and opts.compile_layers == "auto")
+    else:  # a CPU's batch is capped only when packing makes few rows
+        needs_rows = packing and opts.batch_size == "auto"
+    rows = _packed_rows(train_split, opts, tokenizer) if needs_rows else None
     return TrainPlan(
         options=opts,
         hardware=hardware,
@@ -143,6 +153,7 @@ def plan(
         optimizer=optimizer(opts, hardware),
         train_rows=len(train_split),
         packed_rows=rows,
+        method_choice=method_choice,
     )
 
 

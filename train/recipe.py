@@ -35,6 +35,7 @@ from train.data_checks import data_warnings
 from train.fused_lora import fuse_lora_layers
 from train.loading import check_chat_template, grow_memory_in_place, load_model, load_tokenizer, pick_hardware
 from train.merge import MergeCard, MergeOptions, merge
+from train.method_choice import choose_method
 from train.plan import TrainPlan, plan
 from train.regional_compile import compile_decoder_layers
 from train.replay import mix_replay, set_sha256
@@ -53,6 +54,9 @@ def train(config: DsforgeConfig, show_progress: bool = True, callbacks: Sequence
     paths = TrainPaths(config.output_dir)
     data = load_splits(paths.dataset)
     base = resolve_base_model(opts.base_model, config.project_root)
+    hardware = pick_hardware(opts.compute_dtype)
+    chosen = choose_method(opts, hardware, base.path)
+    opts = chosen.options  # `auto` is a method from here on, and the fingerprint names it
     fingerprint = run_fingerprint(opts, dataset_fingerprint(data), base, distributed.processes())
     done = cards.read_run_card(paths.run_json)
     if (
@@ -64,7 +68,6 @@ def train(config: DsforgeConfig, show_progress: bool = True, callbacks: Sequence
         log.info("training already complete for %s; nothing to do", fingerprint)
         return done
 
-    hardware = pick_hardware(opts.compute_dtype)
     allocator = grow_memory_in_place(hardware)
     distributed.start(hardware)
     distributed.check_fsdp_options(opts, hardware)
@@ -79,7 +82,7 @@ def train(config: DsforgeConfig, show_progress: bool = True, callbacks: Sequence
     distributed.prepare_fsdp_loading(opts)
 
     train_split, replay = mix_replay(data["train"], opts.replay, opts.seed)
-    planned = plan(opts, hardware, train_split, tokenizer, allocator)
+    planned = plan(opts, hardware, train_split, tokenizer, allocator, method_choice=chosen.reason)
     model, planned = setup_model(planned, base.path)
     splits = (train_split, data["validation"])
     trainer, fitted = fit(model, planned, tokenizer, splits, paths.checkpoints, show_progress, callbacks)

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from core.options.methods import TrainingMethod, method_names, training_method
 
 DEFAULT_BASE_MODEL = "qwen2.5-coder-0.5b"
+AUTO_METHOD = "auto"  # qlora or lora, chosen from the hardware when training starts
 
 
 class TrainOptions(BaseModel):
@@ -37,7 +38,8 @@ class TrainOptions(BaseModel):
     method: str | None = Field(
         None,
         description="the peft method, a row of core/options/methods.py (qlora, lora, dora, ia3, prefix, "
-        "prompt); None: as the deprecated `mode`",
+        "prompt), or auto: qlora on a GPU or where memory is short, lora on a CPU that holds the base "
+        "(train/method_choice.py); None: auto, or the deprecated `mode` where one is set",
     )
     num_virtual_tokens: int = Field(20, ge=1, description="prefix and prompt tuning: virtual tokens")
     prompt_init_text: str = Field(
@@ -53,7 +55,8 @@ class TrainOptions(BaseModel):
         "(train/data/general_replay.jsonl) against forgetting; 0: off",
     )
     compute_dtype: Literal["auto", "bfloat16", "float16", "float32"] = Field(
-        "auto", description="auto: bfloat16 on GPUs that have it, float32 otherwise"
+        "auto",
+        description="auto: bfloat16 on GPUs that have it and on CPUs with bf16 matrix units (AMX), float32 otherwise",
     )
     upcast_frozen_to_fp32: bool = Field(
         False,
@@ -81,7 +84,7 @@ class TrainOptions(BaseModel):
     packing: Literal["auto", "on", "off"] = Field(
         "auto",
         description="pack records into max_seq_len rows with no padding and per-record attention "
-        "(train/packing.py); auto: on CUDA",
+        "(train/packing.py); auto: on (CPU and GPU alike)",
     )
     compile_layers: Literal["auto", "on", "off"] = Field(
         "auto",
@@ -145,7 +148,7 @@ class TrainOptions(BaseModel):
     @field_validator("method")
     @classmethod
     def _known_method(cls, value: str | None) -> str | None:
-        if value is not None:
+        if value is not None and value != AUTO_METHOD:
             training_method(value)  # raises, naming the methods there are
         return value
 
@@ -153,7 +156,7 @@ class TrainOptions(BaseModel):
     def _resolve_method(self) -> TrainOptions:
         """`method` wins over the deprecated `mode`, which then only records whether the base is 4-bit."""
         if self.method is None:
-            self.method = self.mode
+            self.method = self.mode if "mode" in self.model_fields_set else AUTO_METHOD
             if "mode" in self.model_fields_set:
                 warnings.warn(
                     f"train.mode is deprecated; write `method: {self.mode}` instead of `mode: {self.mode}` "
@@ -161,9 +164,10 @@ class TrainOptions(BaseModel):
                     FutureWarning,
                     stacklevel=2,
                 )
+        # auto becomes qlora or lora when training starts; the two rows share what is checked here.
         method = self.training_method
         mode = "qlora" if method.loads_4bit else "lora"
-        if "mode" in self.model_fields_set and self.mode != mode:
+        if "mode" in self.model_fields_set and self.mode != mode and self.method != AUTO_METHOD:
             raise ValueError(
                 f"train.mode {self.mode!r} contradicts train.method {self.method!r} (only qlora loads the "
                 "base in 4-bit); drop train.mode."
@@ -192,7 +196,13 @@ class TrainOptions(BaseModel):
 
     @property
     def training_method(self) -> TrainingMethod:
-        """This run's row of the method table (core/options/methods.py)."""
+        """This run's row of the method table (core/options/methods.py).
+
+        Training replaces `auto` with its choice before anything reads this; until then `auto`
+        reads as its GPU choice, qlora.
+        """
+        if self.method == AUTO_METHOD:
+            return training_method("qlora")
         return training_method(self.method or self.mode)
 
 

@@ -108,10 +108,8 @@ def test_packed_loss_is_the_token_weighted_mean_of_the_records_alone(packed):
     assert (batch["labels"][0, starts] == -100).all()
 
 
-def test_auto_packs_on_cuda_only_and_cpu_keeps_sdpa():
-    assert use_packing("auto", CPU) is False
-    assert use_packing("on", CPU) is True
-    assert use_packing("auto", Hardware("cuda", torch.bfloat16, "gpu")) is True
+def test_auto_packs_on_every_device_and_cpu_keeps_sdpa():
+    assert use_packing("auto") is True and use_packing("on") is True and use_packing("off") is False
     assert attention_implementation(True, CPU) == "sdpa"
     assert TrainOptions(packing=True).packing == "on" and TrainOptions(packing=False).packing == "off"
 
@@ -124,3 +122,13 @@ def test_auto_batch_and_checkpointing_keep_the_cpu_defaults():
     explicit = fit_batch(TrainOptions(batch_size=3, gradient_checkpointing=False), CPU, None, None)
     assert (explicit.batch_size, explicit.gradient_checkpointing, explicit.how) == (3, False, "as configured")
     assert packed_row_estimate([100, 200, 2000], max_seq_len=1024) == 2  # 100 + 200 + 1024 (cut) tokens
+
+
+def test_a_cpu_batch_of_packed_rows_is_capped_so_a_small_set_gets_its_steps():
+    from train.fit import CPU_BATCH_SIZE, MIN_STEPS_PER_EPOCH, fit_batch
+
+    opts = TrainOptions()  # gradient_accumulation_steps 4
+    small = fit_batch(opts, CPU, model=None, packed_rows=23)  # the sample records: 23 rows of 1024
+    assert small.batch_size == 1 and "capped at 1 for 23 packed rows" in small.how
+    big = fit_batch(opts, CPU, model=None, packed_rows=4 * 4 * MIN_STEPS_PER_EPOCH * 10)
+    assert big.batch_size == CPU_BATCH_SIZE and big.gradient_checkpointing

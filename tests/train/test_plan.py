@@ -17,7 +17,7 @@ CUDA = Hardware("cuda", torch.bfloat16, "NVIDIA H100")
 
 
 def test_the_loaded_base_resolves_auto_and_the_configured_options_stay_as_written(tiny_checkpoint):
-    opts = TrainOptions(mode="lora", epochs=3, gradient_accumulation_steps=4)  # batch, checkpointing: auto
+    opts = TrainOptions(mode="lora", epochs=3, gradient_accumulation_steps=4, packing="off")  # batch, ckpt: auto
     before = plan(opts, CPU, [{}] * 10, tokenizer=None)  # on a CPU nothing is tokenised to count rows
     planned = before.with_model(load_model(tiny_checkpoint, CPU, load_in_4bit=False))
 

@@ -30,6 +30,10 @@ TINY_TRAIN = {
     "max_seq_len": 96,
     "lora_r": 4,
     "target_modules": ["q_proj", "v_proj"],
+    # These runs compare numbers (resumed vs straight, merged vs adapter, 1 vs 2 processes) at float32;
+    # `auto` would train in bf16 on a CPU with AMX (tests/train/test_method_choice.py has that path).
+    "compute_dtype": "float32",
+    "packing": "off",
 }
 
 
