@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from core.errors import PathEscapeError, SchemaError
-from schemas.base import ExtractionSchema
+from schemas.base import DRAFT_MARKER, ExtractionSchema
 
 
 def load_schema(ref: str, project_root: Path) -> type[ExtractionSchema]:
@@ -20,6 +20,12 @@ def load_schema(ref: str, project_root: Path) -> type[ExtractionSchema]:
         )
     location, class_name = ref.rsplit(":", 1)
     module = _load_file(location, project_root) if location.endswith(".py") else _import(location)
+    if getattr(module, DRAFT_MARKER, None) is not None:
+        sys.modules.pop(getattr(module, "__name__", ""), None)  # read again once the line is gone
+        raise SchemaError(
+            f"schema {ref!r} is a draft that `dsforge init --draft` wrote from your documents: read it, fix "
+            f"what does not fit, then delete its `{DRAFT_MARKER} = ...` line."
+        )
     schema = getattr(module, class_name, None)
     if schema is None:
         raise SchemaError(f"schema {ref!r}: {location} has no class {class_name!r}.")

@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from core.config import CONFIG_NAME
+from core.config import CONFIG_NAME, DEFAULT_MODEL
 from dsforge.cli_support import ConfigOption, reported_errors
 
 app = typer.Typer(
@@ -28,18 +28,30 @@ def init(
         None, "--from", help="a folder of your documents: the readable ones are copied into <folder>/docs"
     ),
     force: bool = typer.Option(False, "--force", help="replace an existing dsforge.yaml and schema.py"),
+    draft: bool = typer.Option(
+        False, "--draft", help="have a model read your documents and draft schema.py (you review it before a build)"
+    ),
+    model: str = typer.Option(
+        DEFAULT_MODEL, "--model", help="the model that drafts (any provider id); the config extracts with it too"
+    ),
 ) -> None:
     """Scaffold a project that builds: a commented dsforge.yaml, a small schema.py and a docs/ folder."""
     from dsforge.scaffold import scaffold
 
     with reported_errors():
-        result = scaffold(folder, documents_from, force)
+        result = scaffold(folder, documents_from, force, model if draft else None, log=console.print)
     for path in result.written:
         console.print(f"wrote {path}")
     skipped = ", ".join(f"{n} {reason}" for reason, n in sorted(result.skipped.items()))
     unread = f" (not readable: {skipped})" if skipped else ""
     console.print(f"{result.documents} document(s) in {result.folder / 'docs'}{unread}")
     config = result.folder / CONFIG_NAME
+    if result.draft is not None:
+        console.print(
+            f"drafted {result.draft.class_name} in {result.draft.seconds:.0f} s ({result.draft.quotes.summary()}); "
+            f"next: read schema.py, fix it, delete its __dsforge_draft__ line, then `dsforge build -c {config}`."
+        )
+        return
     console.print(f"next: `dsforge build -c {config}`, then fit schema.py to your documents.")
 
 

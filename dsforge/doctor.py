@@ -17,6 +17,7 @@ from pathlib import Path
 
 from core.config import DsforgeConfig
 from core.errors import DsforgeError
+from schemas.base import DRAFT_MARKER
 
 GGUF_PREFIX = "dsforge-gguf:"
 MIN_FREE_GIB = 2.0  # the completion cache, a converted base and a few checkpoints
@@ -60,7 +61,10 @@ def schema_check(config: DsforgeConfig) -> Check:
     try:
         schema = load_schema(config.schema_ref, config.project_root)
     except DsforgeError as exc:
-        return Check("schema", False, str(exc), "fix the schema file, or `dsforge init` a fresh project")
+        fix = "fix the schema file, or `dsforge init` a fresh project"
+        if DRAFT_MARKER in str(exc):
+            fix = f"read the drafted schema, edit it, then delete its {DRAFT_MARKER} line"
+        return Check("schema", False, str(exc), fix)
     return Check("schema", True, f"{config.schema_ref}: {len(schema.templates)} template(s)")
 
 

@@ -3,23 +3,33 @@
 It holds a commented dsforge.yaml, a small valid schema.py whose every part says
 what it is for, and a docs/ folder: one example document, or the user's own
 documents copied in from `--from` (only those dsforge can read; a folder with
-none is refused before anything is written). The files are written
-atomically, and existing ones are kept unless `force` is given.
+none is refused before anything is written). With `draft_model`, schema.py is
+the schema that model drafts from those documents (builder/draft), and the
+config names it and that model. The files are written atomically, only after
+everything that can fail has succeeded; existing ones are kept unless `force`
+is given.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from core import atomic
-from core.config import CONFIG_NAME
+from core.config import CONFIG_NAME, DEFAULT_MODEL, ProviderConfig
 from core.errors import ConfigError
+
+if TYPE_CHECKING:
+    from builder.draft.drafting import Draft
 
 SCHEMA_FILE = "schema.py"
 DOCS_FOLDER = "docs"
 EXAMPLE_DOCUMENT = "example_document.md"
+TEMPLATE_SCHEMA_REF = "schema: schema.py:KeyStatement"
+TEMPLATE_MODEL_LINE = f"  model_id: {DEFAULT_MODEL}"
 
 
 @dataclass
@@ -29,10 +39,18 @@ class Scaffold:
     documents: int = 0
     # reason → how many files under `--from` dsforge cannot read
     skipped: dict[str, int] = field(default_factory=dict)
+    draft: Draft | None = None  # the drafted schema, with its quote counts
 
 
-def scaffold(folder: Path, documents_from: Path | None = None, force: bool = False) -> Scaffold:
-    """Write the project; refuse before writing anything if it would overwrite or has nothing to read."""
+def scaffold(
+    folder: Path,
+    documents_from: Path | None = None,
+    force: bool = False,
+    draft_model: str | None = None,
+    log: Callable[[str], None] = lambda _: None,
+) -> Scaffold:
+    """Write the project; refuse before writing anything if it would overwrite, has nothing to read,
+    or (with `draft_model`) the model's proposal cannot become a valid schema."""
     folder = folder.expanduser().resolve()
     targets = [folder / CONFIG_NAME, folder / SCHEMA_FILE]
     existing = [path for path in targets if path.exists()]
@@ -43,8 +61,14 @@ def scaffold(folder: Path, documents_from: Path | None = None, force: bool = Fal
         )
     readable, skipped = _readable_documents(documents_from) if documents_from is not None else ([], {})
     result = Scaffold(folder, skipped=skipped)
-    atomic.write_text(folder / CONFIG_NAME, _template(CONFIG_NAME))
-    atomic.write_text(folder / SCHEMA_FILE, _template(SCHEMA_FILE))
+    config, schema = _template(CONFIG_NAME), _template(SCHEMA_FILE)
+    if draft_model is not None:
+        result.draft = _draft(folder, documents_from, draft_model, log)
+        config = config.replace(TEMPLATE_SCHEMA_REF, f"schema: schema.py:{result.draft.class_name}", 1)
+        config = config.replace(TEMPLATE_MODEL_LINE, f"  model_id: {draft_model}", 1)
+        schema = result.draft.source
+    atomic.write_text(folder / CONFIG_NAME, config)
+    atomic.write_text(folder / SCHEMA_FILE, schema)
     result.written += targets
     docs = folder / DOCS_FOLDER
     if documents_from is None:
@@ -63,6 +87,18 @@ def scaffold(folder: Path, documents_from: Path | None = None, force: bool = Fal
         atomic.write_bytes(target, source.read_bytes())
     result.documents = len(readable)
     return result
+
+
+def _draft(folder: Path, documents_from: Path | None, model_id: str, log: Callable[[str], None]) -> Draft:
+    """The schema `model_id` drafts from `--from`, or from the project's own docs/ folder."""
+    from builder.draft.drafting import draft_schema
+
+    source = documents_from if documents_from is not None else folder / DOCS_FOLDER
+    if documents_from is None and not source.is_dir():
+        raise ConfigError(
+            f"--draft reads your documents: pass --from DOCS (or put them in {source}) and run again."
+        )
+    return draft_schema(source.expanduser().resolve(), ProviderConfig(model_id=model_id), log)
 
 
 def _readable_documents(root: Path) -> tuple[list[tuple[Path, Path]], dict[str, int]]:

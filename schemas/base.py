@@ -17,6 +17,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from core.errors import SchemaError
 
 EVIDENCE_FIELD = "evidence"
+# A module-level name `dsforge init --draft` writes into a drafted schema file; loading refuses the
+# file until its owner has read it and deleted the line.
+DRAFT_MARKER = "__dsforge_draft__"
 # Placeholders a template may use besides the schema's own fields.
 DOCUMENT_PLACEHOLDERS = frozenset({"doc_title", "doc_source", "item_json"})
 

@@ -18,16 +18,9 @@ pytestmark = pytest.mark.skipif(not is_installed("smollm2-135m"), reason="run `d
 def test_one_shot_run_writes_records_splits_adapter_and_report_then_resumes(tmp_path):
     config_path = make_project(tmp_path)
     config = yaml.safe_load(config_path.read_text())
-    config["train"] = {
-        "base_model": "smollm2-135m",
-        "mode": "lora",
-        "max_steps": 2,
-        "batch_size": 2,
-        "gradient_accumulation_steps": 1,
-        "max_seq_len": 128,
-        "eval_steps": 1,
-        "min_train_examples": 0,
-    }
+    # The defaults (method, packing, batch, dtype: auto) on the packaged small base, two steps.
+    config["train"] = {"base_model": "smollm2-135m", "max_steps": 2, "max_seq_len": 256, "eval_steps": 1,
+                       "min_train_examples": 0}  # fmt: skip
     config["eval"] = {"max_examples": 3, "max_new_tokens": 12, "batch_size": 3}
     config_path.write_text(yaml.safe_dump(config))
 
@@ -44,6 +37,8 @@ def test_one_shot_run_writes_records_splits_adapter_and_report_then_resumes(tmp_
     assert (build / "export" / "lineage.json").is_file()
     run_card = json.loads((build / "train" / "run.json").read_text())
     assert run_card["steps"] == 2
+    assert run_card["hyperparameters"]["method"] == "lora"  # auto on a CPU that holds the base
+    assert run_card["memory_policy"]["method_choice"].startswith("auto: LoRA on the CPU")
     assert (build / "train" / "adapter" / "adapter_config.json").is_file()
     metrics = json.loads((build / "eval" / "metrics.json").read_text())
     assert set(metrics["overall"]) == {"base", "tuned"}
