@@ -21,16 +21,11 @@ from core.config import load_config
 from core.errors import SchemaError
 from dsforge.cli import app
 from dsforge.doctor import schema_check
+from tests.test_init import init
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "release_notes"
 DOCS = FIXTURE / "docs"
 RECORDING = FIXTURE / "draft_recording.jsonl"  # Qwen2.5-Coder-1.5B's answers (record_draft.py)
-
-
-def init(*args: str):
-    result = CliRunner().invoke(app, ["init", *args])
-    result.said = result.output.replace("\n", "")  # rich wraps long lines
-    return result
 
 
 PASSAGE = (
@@ -131,7 +126,7 @@ def test_a_replayed_draft_writes_a_project_that_build_refuses_until_the_marker_i
     with pytest.raises(SchemaError, match="delete its `__dsforge_draft__ = ...` line"):
         load_schema(config.schema_ref, config.project_root)
     built = CliRunner().invoke(app, ["build", "-c", str(project / "dsforge.yaml"), "--no-progress"])
-    assert built.exit_code != 0 and "__dsforge_draft__" in built.output.replace("\n", "")
+    assert built.exit_code != 0 and "__dsforge_draft__" in " ".join(built.output.split())
     assert not (project / "build" / "items.jsonl").exists()
     checked = schema_check(config)  # what `dsforge doctor` shows on the schema's line
     assert checked.ok is False and "__dsforge_draft__" in checked.detail and "delete" in checked.fix

@@ -15,7 +15,7 @@ from dsforge.cli import app
 
 def init(*args: str):
     result = CliRunner().invoke(app, ["init", *args])
-    result.said = result.output.replace("\n", "")  # rich wraps long paths
+    result.said = " ".join(result.output.split())  # rich wraps lines at spaces (and inside long paths)
     return result
 
 
