@@ -8,7 +8,7 @@ import importlib.util
 import sys
 from pathlib import Path
 
-from core.errors import PathEscapeError, SchemaError
+from core.errors import DraftSchemaError, PathEscapeError, SchemaError
 from schemas.base import DRAFT_MARKER, ExtractionSchema
 
 
@@ -22,7 +22,7 @@ def load_schema(ref: str, project_root: Path) -> type[ExtractionSchema]:
     module = _load_file(location, project_root) if location.endswith(".py") else _import(location)
     if getattr(module, DRAFT_MARKER, None) is not None:
         sys.modules.pop(getattr(module, "__name__", ""), None)  # read again once the line is gone
-        raise SchemaError(
+        raise DraftSchemaError(
             f"schema {ref!r} is a draft that `dsforge init --draft` wrote from your documents: read it, fix "
             f"what does not fit, then delete its `{DRAFT_MARKER} = ...` line."
         )
@@ -54,6 +54,12 @@ def _load_file(location: str, project_root: Path) -> object:
     module_name = "dsforge_user_schema_" + hashlib.sha1(str(path).encode()).hexdigest()[:12]
     if module_name in sys.modules:
         return sys.modules[module_name]
+    return exec_schema_file(path, module_name)
+
+
+def exec_schema_file(path: Path, module_name: str) -> object:
+    """Run a schema file as module `module_name` (kept in sys.modules, so pydantic resolves its
+    annotations); any failure is a SchemaError and leaves nothing registered."""
     spec = importlib.util.spec_from_file_location(module_name, path)
     if spec is None or spec.loader is None:
         raise SchemaError(f"cannot load schema file {path}.")

@@ -15,6 +15,10 @@ class SchemaError(DsforgeError):
     """A domain schema cannot drive extraction (missing evidence field, bad template...)."""
 
 
+class DraftSchemaError(SchemaError):
+    """The schema file is a draft `dsforge init --draft` wrote, not yet read and edited by its owner."""
+
+
 class BuildLockedError(DsforgeError):
     """Another process is writing the same output folder."""
 

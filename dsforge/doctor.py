@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.config import DsforgeConfig
-from core.errors import DsforgeError
+from core.errors import DraftSchemaError, DsforgeError
 from schemas.base import DRAFT_MARKER
 
 GGUF_PREFIX = "dsforge-gguf:"
@@ -60,11 +60,10 @@ def schema_check(config: DsforgeConfig) -> Check:
 
     try:
         schema = load_schema(config.schema_ref, config.project_root)
+    except DraftSchemaError as exc:
+        return Check("schema", False, str(exc), f"read the drafted schema, edit it, then delete its {DRAFT_MARKER} line")
     except DsforgeError as exc:
-        fix = "fix the schema file, or `dsforge init` a fresh project"
-        if DRAFT_MARKER in str(exc):
-            fix = f"read the drafted schema, edit it, then delete its {DRAFT_MARKER} line"
-        return Check("schema", False, str(exc), fix)
+        return Check("schema", False, str(exc), "fix the schema file, or `dsforge init` a fresh project")
     return Check("schema", True, f"{config.schema_ref}: {len(schema.templates)} template(s)")
 
 

@@ -55,7 +55,7 @@ def fit_batch(opts: TrainOptions, hardware: Hardware, model: Any, packed_rows: i
             return BatchFit(int(opts.batch_size), ckpt, "CPU: as configured")
         if packed_rows is None:
             return BatchFit(CPU_BATCH_SIZE, ckpt, "CPU: the fixed defaults")
-        batch = max(1, min(CPU_BATCH_SIZE, packed_rows // (opts.gradient_accumulation_steps * MIN_STEPS_PER_EPOCH)))
+        batch = min(CPU_BATCH_SIZE, _rows_for_steps(opts, packed_rows))
         how = f"CPU: {CPU_BATCH_SIZE} rows" + (
             f", capped at {batch} for {packed_rows} packed rows ({MIN_STEPS_PER_EPOCH}+ steps an epoch)"
             if batch < CPU_BATCH_SIZE else ""
@@ -72,7 +72,7 @@ def fit_batch(opts: TrainOptions, hardware: Hardware, model: Any, packed_rows: i
             "with_checkpointing": int(budget // (unit * BYTES_PER_TOKEN_UNIT[opts.checkpoint_keep == "nothing"]))}  # fmt: skip
     cap = MAX_ROWS
     if packed_rows is not None:
-        cap = min(cap, max(1, packed_rows // (opts.gradient_accumulation_steps * MIN_STEPS_PER_EPOCH)))
+        cap = min(cap, _rows_for_steps(opts, packed_rows))
 
     if not ckpt_auto:
         ckpt = bool(opts.gradient_checkpointing)
@@ -88,6 +88,11 @@ def fit_batch(opts: TrainOptions, hardware: Hardware, model: Any, packed_rows: i
     how = (f"fitted to {free / 2**30:.1f} GiB free on {hardware.name}"
            + (f", capped at {cap} rows for {packed_rows} packed rows" if cap < MAX_ROWS else ""))  # fmt: skip
     return BatchFit(batch, ckpt, how, round(free / 2**30, 1), fits)
+
+
+def _rows_for_steps(opts: TrainOptions, packed_rows: int) -> int:
+    """The most rows a batch may hold for the set to give MIN_STEPS_PER_EPOCH optimiser steps (at least 1)."""
+    return max(1, packed_rows // (opts.gradient_accumulation_steps * MIN_STEPS_PER_EPOCH))
 
 
 def _units(model: Any) -> int:

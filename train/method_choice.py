@@ -10,6 +10,7 @@ the run card.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,12 +64,7 @@ def _base_bytes(base_path: Path, hardware: Hardware) -> int:
     elements = 0
     for weights in sorted(base_path.glob("*.safetensors")):
         with safe_open(str(weights), framework="pt") as handle:
-            for name in handle.keys():
-                shape = handle.get_slice(name).get_shape()
-                count = 1
-                for size in shape:
-                    count *= int(size)
-                elements += count
+            elements += sum(math.prod(handle.get_slice(name).get_shape()) for name in handle.keys())
     return elements * hardware.compute_dtype.itemsize
 
 

@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
 import tempfile
@@ -29,6 +28,7 @@ from builder.draft.reading import excerpt, read_samples
 from builder.draft.render import render_schema
 from builder.providers.json_schema import JsonSchemaConstraint, JsonSchemaLanguageModel
 from builder.providers.registry import create_model
+from builder.schema_loader import exec_schema_file
 from core.config import ProviderConfig
 from core.errors import DsforgeError, SchemaError
 from schemas.base import EVIDENCE_FIELD, ExtractionSchema, first_problem
@@ -89,21 +89,17 @@ def draft_schema(
 
 
 def load_draft(source: str, class_name: str) -> type[ExtractionSchema]:
-    """Load the module text as a schema file is loaded; its class must be a valid ExtractionSchema."""
+    """Run the module text as a schema file is run; its class must be a valid ExtractionSchema."""
+    name = f"dsforge_schema_draft_{abs(hash(source)) % 10**12}"
     with tempfile.TemporaryDirectory(prefix="dsforge-draft-") as folder:
         path = Path(folder) / "schema.py"
         path.write_text(source, encoding="utf-8")
-        name = f"dsforge_schema_draft_{abs(hash(source)) % 10**12}"
-        spec = importlib.util.spec_from_file_location(name, path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
         try:
-            spec.loader.exec_module(module)
-        except (SchemaError, SyntaxError, ValidationError, TypeError, ValueError) as exc:
+            module = exec_schema_file(path, name)
+        except SchemaError as exc:
             raise DraftError(f"the drafted schema does not load: {exc}") from exc
         finally:
-            sys.modules.pop(name, None)
+            sys.modules.pop(name, None)  # a draft is checked, not kept
     schema = getattr(module, class_name, None)
     if not (isinstance(schema, type) and issubclass(schema, ExtractionSchema)):
         raise DraftError(f"the drafted module has no ExtractionSchema class {class_name!r}.")

@@ -63,9 +63,7 @@ def check_quotes(passage: str, items: list[dict[str, Any]]) -> QuoteCheck:
 def _own_text(passage: str, quote: str) -> str | None:
     if len(quote) < MIN_QUOTE_CHARS:
         return None
-    if quote in passage:
-        return quote
-    located = locate(passage, quote)
+    located = locate(passage, quote)  # verbatim first, then ignoring case, then spacing
     if located is not None:
         return located.text
     return _sentence_of(passage, quote)
