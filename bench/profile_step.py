@@ -178,46 +178,71 @@ def _is_device(event: Any) -> bool:
 
 
 def check_packing(arch: str, base: Path) -> dict[str, Any]:
-    """bf16 on the GPU: a record's logits in a varlen pack against alone, and a backward pass through it."""
+    """bf16 on the GPU: a record's logits in a pack (the attention train/packing.py picks for this
+    architecture) against the record alone under transformers' own eager attention, and a backward pass.
+
+    The floor is the same record alone under the packed model's attention: bf16 kernels differ by that
+    much before any packing. Records longer than the base's sliding window show whether it was kept:
+    `relative_difference_without_window` is how far the logits move when the window is dropped.
+    """
     import torch
-    from transformers import AutoModelForCausalLM
+    from transformers import AutoConfig, AutoModelForCausalLM
 
     from train.loading import Hardware
-    from train.packing import attention_implementation
+    from train.packing import attention_implementation, sliding_window
 
-    impl = attention_implementation(True, Hardware("cuda", torch.bfloat16, "gpu"))
-    model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.bfloat16, attn_implementation=impl,
-                                                 device_map={"": 0}, trust_remote_code=False)  # fmt: skip
+    config = AutoConfig.from_pretrained(base, trust_remote_code=False)
+    choice = attention_implementation(True, Hardware("cuda", torch.bfloat16, "gpu"), config)
+
+    def load(attention: str, **overrides: Any) -> Any:
+        loaded = AutoConfig.from_pretrained(base, trust_remote_code=False)
+        for key, value in overrides.items():
+            setattr(loaded, key, value)
+        return AutoModelForCausalLM.from_pretrained(base, config=loaded, dtype=torch.bfloat16, attn_implementation=attention,
+                                                    device_map={"": 0}, trust_remote_code=False)  # fmt: skip
+
+    model, reference = load(choice.implementation), load("eager")
     torch.manual_seed(0)
     lengths = [37, 300, 5, 700, 128]
     ids = torch.randint(0, 1000, (1, sum(lengths)), device="cuda")
     pos = torch.cat([torch.arange(n) for n in lengths])[None].cuda()
     cu = torch.tensor([0, *torch.tensor(lengths).cumsum(0).tolist()], dtype=torch.int32, device="cuda")
+    packed_kwargs = {"cu_seq_lens_q": cu, "cu_seq_lens_k": cu, "max_length_q": max(lengths), "max_length_k": max(lengths)}
+
+    def rel(a: torch.Tensor, b: torch.Tensor) -> float:
+        return ((a - b).norm() / b.norm()).item()
+
     with torch.no_grad():
-        packed = model(input_ids=ids, position_ids=pos, cu_seq_lens_q=cu, cu_seq_lens_k=cu,
-                       max_length_q=max(lengths), max_length_k=max(lengths)).logits[0].float()  # fmt: skip
+        packed = model(input_ids=ids, position_ids=pos, **packed_kwargs).logits[0].float()
         errors, floors = [], []
         for s, e in zip(cu[:-1].tolist(), cu[1:].tolist()):
-            alone = model(input_ids=ids[:, s:e]).logits[0].float()  # unpacked: the SDPA fallback
+            alone = reference(input_ids=ids[:, s:e]).logits[0].float()
             one = torch.tensor([0, e - s], dtype=torch.int32, device="cuda")
-            alone_varlen = model(input_ids=ids[:, s:e], position_ids=pos[:, s:e], cu_seq_lens_q=one, cu_seq_lens_k=one,
-                                 max_length_q=e - s, max_length_k=e - s).logits[0].float()  # fmt: skip
-            errors.append(((packed[s:e] - alone).norm() / alone.norm()).item())
-            floors.append(((alone_varlen - alone).norm() / alone.norm()).item())
+            alone_same = model(input_ids=ids[:, s:e], position_ids=pos[:, s:e], cu_seq_lens_q=one, cu_seq_lens_k=one,
+                               max_length_q=e - s, max_length_k=e - s).logits[0].float()  # fmt: skip
+            errors.append(rel(packed[s:e], alone))
+            floors.append(rel(alone_same, alone))
         # without per-record attention, a record after the first attends to the ones before it
         leaky = model(input_ids=ids, position_ids=torch.arange(ids.shape[1], device="cuda")[None]).logits[0].float()
         s, e = cu[1].item(), cu[2].item()
-        leak = ((leaky[s:e] - packed[s:e]).norm() / packed[s:e].norm()).item()
+        leak = rel(leaky[s:e], packed[s:e])
+        window = sliding_window(config)
+        without_window = None
+        if window:
+            s, e = cu[3].item(), cu[4].item()  # the 700-token record
+            unbounded = load("eager", sliding_window=100_000)(input_ids=ids[:, s:e]).logits[0].float()
+            without_window = round(rel(unbounded, packed[s:e]), 4)
     model.train()
-    out = model(input_ids=ids, position_ids=pos, cu_seq_lens_q=cu, cu_seq_lens_k=cu,
-                max_length_q=max(lengths), max_length_k=max(lengths), labels=ids)  # fmt: skip
+    out = model(input_ids=ids, position_ids=pos, labels=ids, **packed_kwargs)
     out.loss.backward()
-    grad = model.model.layers[0].self_attn.q_proj.weight.grad
-    return {"arch": arch, "attention": impl, "records": lengths,
-            "relative_error_packed_vs_alone": [round(x, 5) for x in errors],
-            "relative_error_varlen_vs_sdpa_alone": [round(x, 5) for x in floors],
+    grads = [p.grad for p in model.model.layers[0].parameters() if p.grad is not None]
+    return {"arch": arch, "attention": choice.implementation, "reason": choice.reason, "records": lengths,
+            "sliding_window": window, "softcap": getattr(config, "attn_logit_softcapping", None),
+            "relative_error_packed_vs_eager_alone": [round(x, 5) for x in errors],
+            "relative_error_floor_same_attention_alone": [round(x, 5) for x in floors],
             "relative_difference_with_cross_record_attention": round(leak, 4),
-            "backward_finite": bool(grad is not None and torch.isfinite(grad).all())}  # fmt: skip
+            "relative_difference_without_window": without_window,
+            "backward_finite": bool(grads and all(torch.isfinite(g).all() for g in grads))}  # fmt: skip
 
 
 def main() -> None:

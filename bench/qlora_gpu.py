@@ -166,11 +166,13 @@ def _most_rows(args: argparse.Namespace) -> int:
 def make_random_base(arch: str, tokenizer: Path, target: Path) -> Path:
     """A checkpoint of the architecture with random bf16 weights, built on the GPU (fast) and saved once."""
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer, Qwen2Config
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from bench.gpu_archs import model_config
 
     if (target / "config.json").is_file():
         return target
-    config = Qwen2Config(**ARCHS[arch])
+    config = model_config(arch)
     torch.manual_seed(0)
     with torch.device("cuda" if torch.cuda.is_available() else "cpu"):
         model = AutoModelForCausalLM.from_config(config, dtype=torch.bfloat16)

@@ -76,6 +76,13 @@ def resolve_base_model(ref: str, project_root: Path) -> ResolvedBase:
     )
 
 
+def base_config(path: Path) -> Any:
+    """The base's transformers config (architecture, attention window, soft-capping), read without weights."""
+    from transformers import AutoConfig
+
+    return AutoConfig.from_pretrained(path, local_files_only=True, trust_remote_code=False)
+
+
 def _converted(ref: str, gguf: dict[str, Any]) -> ResolvedBase:
     target = models_dir() / "hf" / f"{gguf['name'] or Path(gguf['path']).stem}-{gguf['sha256'][:12]}"
     record = target / CONVERSION_RECORD

@@ -143,6 +143,7 @@ class MemoryPolicy(Section):
     checkpoint: str | None = None
     checkpoint_keeps: str | None = None
     liger_kernels: bool | None = None
+    attention: str | None = None  # the attention the base ran with, and why (train/packing.py)
 
 
 class HardwareRecord(Section):

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from core.registry import load_target
+from train.target_modules import resolve
 
 if TYPE_CHECKING:
     from core.options.train import TrainOptions
@@ -22,7 +23,7 @@ def lora_config(opts: TrainOptions, model: Any, base_path: Path, use_dora: bool 
         r=opts.lora_r,
         lora_alpha=opts.lora_alpha,
         lora_dropout=opts.lora_dropout,
-        target_modules=opts.target_modules,
+        target_modules=resolve(opts.target_modules, model),
         use_dora=use_dora,
         bias="none",
         task_type="CAUSAL_LM",
@@ -43,8 +44,8 @@ def ia3_config(opts: TrainOptions, model: Any, base_path: Path) -> Any:
 
     from core.errors import ConfigError
 
-    if isinstance(opts.target_modules, list):
-        targets = list(opts.target_modules)
+    if opts.target_modules != "all-linear":
+        targets = list(resolve(opts.target_modules, model))
         feedforward = [m for m in targets if m in {"down_proj", "fc2", "w2", "c_proj"}]
     else:
         model_type = model.config.model_type

@@ -33,7 +33,8 @@ class TrainPlan:
     allocator: str | None  # the CUDA allocator setting this run changed, if any
     quant_storage: Any  # the float dtype 4-bit weights are packed in for FSDP, or None
     packing: bool
-    attention: str
+    attention: str  # the attn_implementation the base is loaded with
+    attention_reason: str
     fused_lora: bool
     offload_activations: bool
     optimizer: str
@@ -114,6 +115,7 @@ class TrainPlan:
             if self.packing
             else "off: one record per row, padded"
         )
+        policy["attention"] = self.attention_reason
         if self.compiled_layers is not None:
             policy["compiled_layers"] = self.compiled_layers
         return policy
@@ -133,9 +135,14 @@ def plan(
     tokenizer: Any,
     allocator: str | None = None,
     method_choice: str | None = None,
+    model_config: Any = None,
 ) -> TrainPlan:
-    """The choices made before the base is loaded; packed rows are counted only where a choice needs them."""
+    """The choices made before the base is loaded; packed rows are counted only where a choice needs them.
+
+    `model_config` (the base's transformers config) decides the attention its architecture needs.
+    """
     packing = use_packing(opts.packing)
+    attention = attention_implementation(packing, hardware, model_config)
     if hardware.device == "cuda":
         needs_rows = opts.batch_size == "auto" or (packing and opts.compile_layers == "auto")
     else:  # a CPU's batch is capped only when packing makes few rows
@@ -147,7 +154,8 @@ def plan(
         allocator=allocator,
         quant_storage=distributed.quant_storage(opts, hardware),
         packing=packing,
-        attention=attention_implementation(packing, hardware),
+        attention=attention.implementation,
+        attention_reason=attention.reason,
         fused_lora=use_fused_lora(opts, hardware),
         offload_activations=offload_activations(opts, hardware),
         optimizer=optimizer(opts, hardware),

@@ -28,7 +28,7 @@ from core.options.train import TrainOptions
 from schemas.types import content_id
 from train import distributed
 from train import run_card as cards
-from train.base_models import ResolvedBase, resolve_base_model
+from train.base_models import ResolvedBase, base_config, resolve_base_model
 from train.checkpoint_policy import keep_in_checkpoint
 from train.data import conversational, dataset_fingerprint, load_splits, read_lineage
 from train.data_checks import data_warnings
@@ -40,6 +40,7 @@ from train.plan import TrainPlan, plan
 from train.regional_compile import compile_decoder_layers
 from train.replay import mix_replay, set_sha256
 from train.resume import last_checkpoint, reset_stale_checkpoints, tokens_at_resume
+from train.target_modules import check_before_loading
 from train.trainer_setup import add_lora, sft_config
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,8 @@ def train(config: DsforgeConfig, show_progress: bool = True, callbacks: Sequence
     hardware = pick_hardware(opts.compute_dtype)
     chosen = choose_method(opts, hardware, base.path)
     opts = chosen.options  # `auto` is a method from here on, and the fingerprint names it
+    if opts.training_method.lora_family or opts.training_method.name == "ia3":
+        check_before_loading(opts.target_modules, base.path)  # a wrong layer name fails before the weights load
     fingerprint = run_fingerprint(opts, dataset_fingerprint(data), base, distributed.processes())
     done = cards.read_run_card(paths.run_json)
     if (
@@ -82,7 +85,8 @@ def train(config: DsforgeConfig, show_progress: bool = True, callbacks: Sequence
     distributed.prepare_fsdp_loading(opts)
 
     train_split, replay = mix_replay(data["train"], opts.replay, opts.seed)
-    planned = plan(opts, hardware, train_split, tokenizer, allocator, method_choice=chosen.reason)
+    planned = plan(opts, hardware, train_split, tokenizer, allocator, method_choice=chosen.reason,
+                   model_config=base_config(base.path))  # fmt: skip
     model, planned = setup_model(planned, base.path)
     splits = (train_split, data["validation"])
     trainer, fitted = fit(model, planned, tokenizer, splits, paths.checkpoints, show_progress, callbacks)

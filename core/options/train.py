@@ -65,7 +65,12 @@ class TrainOptions(BaseModel):
     lora_r: int = Field(16, ge=1)
     lora_alpha: int = Field(32, ge=1)
     lora_dropout: float = Field(0.05, ge=0, lt=1)
-    target_modules: list[str] | Literal["all-linear"] = "all-linear"
+    target_modules: list[str] | Literal["all-linear", "attention", "mlp"] = Field(
+        "all-linear",
+        description="the linear layers adapters go on: a role (attention, mlp, all-linear) that "
+        "train/target_modules.py resolves on each architecture (Phi-3's fused qkv_proj, gate_up_proj "
+        "included), or a list of this base's layer names, checked before its weights load",
+    )
     learning_rate: float = Field(2e-4, gt=0)
     lr_scheduler: Literal["cosine", "linear", "constant_with_warmup"] = "cosine"
     warmup_ratio: float = Field(0.05, ge=0, lt=1)

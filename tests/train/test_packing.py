@@ -110,7 +110,7 @@ def test_packed_loss_is_the_token_weighted_mean_of_the_records_alone(packed):
 
 def test_auto_packs_on_every_device_and_cpu_keeps_sdpa():
     assert use_packing("auto") is True and use_packing("on") is True and use_packing("off") is False
-    assert attention_implementation(True, CPU) == "sdpa"
+    assert attention_implementation(True, CPU).implementation == "sdpa"
     assert TrainOptions(packing=True).packing == "on" and TrainOptions(packing=False).packing == "off"
 
 

@@ -41,6 +41,7 @@ def test_the_memory_policy_words_each_gpu_choice_in_the_cards_order():
         quant_storage=None,
         packing=True,
         attention="dsforge_varlen",
+        attention_reason="varlen flash attention over record boundaries",
         fused_lora=True,
         offload_activations=True,
         optimizer="adamw_torch_fused",
@@ -58,7 +59,7 @@ def test_the_memory_policy_words_each_gpu_choice_in_the_cards_order():
     policy = planned.memory_policy()
     assert list(policy) == [
         "quantisation", "method", "checkpoint_keeps", "liger_kernels", "fused_lora", "batch",
-        "allocator", "activation_offloading", "packing", "compiled_layers",
+        "allocator", "activation_offloading", "packing", "attention", "compiled_layers",
     ]  # fmt: skip
     assert policy["batch"] == {"batch_size": 8, "gradient_checkpointing": True, "how": "as configured"}
     assert policy["packing"] == "padding-free, per-record attention (dsforge_varlen)"
