@@ -27,6 +27,7 @@ from core.errors import TrainError
 from core.layout import SPLITS, CrossValidationPaths, TrainPaths
 from schemas.types import content_id
 from train.data import load_splits, read_lineage
+from train.paired_intervals import paired_interval, verdict
 
 if TYPE_CHECKING:
     from core.config import DsforgeConfig
@@ -42,6 +43,9 @@ METRICS = (
     "perplexity",
     "probe_perplexity",
     "judge",
+    "similarity",
+    "field_accuracy",
+    "item_exact_match",
 )
 MODELS = ("base", "tuned", "delta")
 
@@ -176,9 +180,10 @@ def write_fold(
     return fold_paths.dataset
 
 
-def summarise(folds: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, float] | None]]:
-    """Mean and sample std per metric and model, over the folds that measured it."""
-    summary: dict[str, dict[str, dict[str, float] | None]] = {}
+def summarise(folds: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Mean and sample std per metric and model over the folds that measured it, and the paired
+    interval of tuned − base across those folds (each fold one pair)."""
+    summary: dict[str, dict[str, Any]] = {}
     for metric in METRICS:
         row: dict[str, dict[str, float] | None] = {}
         for model in MODELS:
@@ -192,8 +197,12 @@ def summarise(folds: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, floa
                 "std": statistics.stdev(values),
                 "n": len(values),
             }
+        pairs = [(f["metrics"]["base"][metric], f["metrics"]["tuned"][metric]) for f in folds]
+        pairs = [(b, t) for b, t in pairs if isinstance(b, (int, float)) and isinstance(t, (int, float))]
         if any(row.values()):
             summary[metric] = row
+            if len(pairs) >= 2:
+                row["interval"] = paired_interval([b for b, _ in pairs], [t for _, t in pairs])
     return summary
 
 
@@ -211,11 +220,28 @@ def render(summary: dict[str, Any]) -> str:
         "",
         "## Mean ± std",
         "",
-        "| metric | base | tuned | Δ (tuned − base) |",
-        "| --- | ---: | ---: | ---: |",
+        "| metric | base | tuned | Δ (tuned − base) | 95 % interval of Δ over folds | folds better / worse |",
+        "| --- | ---: | ---: | ---: | :---: | :---: |",
     ]
+    verdicts = []
     for metric, row in summary["summary"].items():
-        lines.append(f"| {metric} | " + " | ".join(_pm(row.get(m)) for m in MODELS) + " |")
+        interval = row.get("interval") or {}
+        span = (
+            f"[{interval['low']:+.3f}, {interval['high']:+.3f}]" if interval.get("low") is not None else "–"
+        )
+        counts = f"{interval['wins']} / {interval['losses']}" if interval else "–"
+        lines.append(
+            f"| {metric} | " + " | ".join(_pm(row.get(m)) for m in MODELS) + f" | {span} | {counts} |"
+        )
+        if interval and metric in ("field_accuracy", "rouge_l", "token_f1", "similarity"):
+            verdicts.append(verdict(metric, interval, lower_is_better=False))
+    if verdicts:
+        lines += [
+            "",
+            "Across folds (paired bootstrap over folds, exact sign test; few folds give wide intervals):",
+            "",
+        ]
+        lines += [f"- {line.replace(' prompts', ' folds')}" for line in verdicts]
     lines += [
         "",
         "## Folds",

@@ -27,8 +27,11 @@ from core.options.train import EvalOptions
 from core.progress import progress_bar
 from schemas.types import content_id
 from train import metrics as M
+from train import similarity  # noqa: F401  (registers the similarity metric)
 from train.base_models import resolve_base_model
+from train.comparison import intervals, verdict_lines
 from train.data import load_splits, prompt_messages, to_prompt_completion
+from train.field_metrics import FieldScoring
 from train.forgetting import probe_adapters, verdict
 from train.likelihood import batches, perplexity, probe_windows, sequence_nll
 from train.loading import load_model, load_tokenizer, pick_hardware
@@ -41,6 +44,9 @@ log = logging.getLogger(__name__)
 
 PROBE_FILE = Path(__file__).resolve().parent / "data" / "general_probe.txt"
 MODELS = ("base", "tuned")
+# Bumped when scoring gains metrics: an evaluation scored before is scored again from its cached
+# answers (perplexities are recomputed; nothing is generated again).
+SCORING_VERSION = 2
 
 
 @dataclass
@@ -69,11 +75,12 @@ def evaluate(config: DsforgeConfig, show_progress: bool = True) -> dict[str, Any
     rows = [dict(row) for row in test]
     probe_text = _probe_text(opts, config)
     fingerprint = eval_fingerprint(card, opts, rows, probe_text)
-    if paths.metrics.is_file():
-        previous = json.loads(paths.metrics.read_text("utf-8"))
-        if previous.get("fingerprint") == fingerprint and paths.report.is_file():
+    previous = json.loads(paths.metrics.read_text("utf-8")) if paths.metrics.is_file() else {}
+    if previous.get("fingerprint") == fingerprint:
+        if previous.get("scoring", 1) == SCORING_VERSION and paths.report.is_file():
             log.info("evaluation already complete for %s; nothing to do", fingerprint)
             return previous
+        log.info("scoring %s again with this release's metrics, from its cached answers", fingerprint)
 
     schema = load_schema(config.schema_ref, config.project_root)
     outputs, loading = run_models(
@@ -86,6 +93,9 @@ def evaluate(config: DsforgeConfig, show_progress: bool = True) -> dict[str, Any
             outputs[name].judge = judge_outputs(opts.judge, config.provider, rows, outputs[name].predictions)
     result = score(rows, outputs, schema, opts)
     result["fingerprint"] = fingerprint
+    result["scoring"] = SCORING_VERSION
+    if previous.get("fingerprint") == fingerprint and "human" in previous:
+        result["human"] = previous["human"]  # the reviewers' choices belong to these same answers
     result["run_fingerprint"] = card.fingerprint
     result["loading"] = loading
     result["probe"] = {"file": str(opts.probe_file or PROBE_FILE), "sha256": _sha(probe_text)}
@@ -96,7 +106,9 @@ def evaluate(config: DsforgeConfig, show_progress: bool = True) -> dict[str, Any
         overall["base"]["probe_perplexity"], overall["tuned"]["probe_perplexity"], opts.forgetting_threshold
     )
     replay = card.dataset.replay
-    result["forgetting"]["replay"] = replay.model_dump(mode="json") if replay else {"ratio": 0.0, "records": 0}
+    result["forgetting"]["replay"] = (
+        replay.model_dump(mode="json") if replay else {"ratio": 0.0, "records": 0}
+    )
     result["forgetting"]["other_adapters"] = (
         probe_adapters(config, card, opts, probe_text) if opts.probe_adapters else []
     )
@@ -143,9 +155,7 @@ def run_models(
     load_in_4bit = (
         opts.load_in_4bit if opts.load_in_4bit is not None else (trained_4bit and hardware.device == "cuda")
     )
-    tokenizer = load_tokenizer(
-        tuned.path if (tuned.path / "tokenizer_config.json").is_file() else base.path
-    )
+    tokenizer = load_tokenizer(tuned.path if (tuned.path / "tokenizer_config.json").is_file() else base.path)
     model = load_model(base.path, hardware, load_in_4bit=load_in_4bit, for_training=False)
     if tuned.kind == "adapter":
         model = PeftModel.from_pretrained(model, tuned.path)
@@ -165,7 +175,9 @@ def run_models(
             cache = cache_dir / f"{name}-{fingerprint}.jsonl"
             predictions = generate(model, tokenizer, rows, opts, cache, f"{name}: generating", show_progress)
             ref_nll, ref_n = sequence_nll(model, references, opts.batch_size, tokenizer.pad_token_id)
-            probe_nll, probe_n = sequence_nll(model, windows, max(1, opts.batch_size // 4), tokenizer.pad_token_id)
+            probe_nll, probe_n = sequence_nll(
+                model, windows, max(1, opts.batch_size // 4), tokenizer.pad_token_id
+            )
         outputs[name] = ModelOutputs(
             predictions=predictions,
             reference_perplexity=perplexity(ref_nll, ref_n),
@@ -240,7 +252,8 @@ def reference_ids(tokenizer: Any, row: dict[str, Any]) -> tuple[list[int], int]:
 def score(
     rows: list[dict[str, Any]], outputs: dict[str, ModelOutputs], schema: Any, opts: EvalOptions
 ) -> dict[str, Any]:
-    """Overall, per-stratum and per-template metrics for both models, with deltas."""
+    """Overall, per-stratum and per-template metrics for both models, with deltas, field-level
+    scores, paired intervals and the verdict lines."""
     structured = M.structured_templates(schema)
     references = [r["output"] for r in rows]
     valid = {
@@ -250,10 +263,13 @@ def score(
         ]
         for name in MODELS
     }
+    fields = FieldScoring.of(schema)
+    scored = {name: fields.score(rows, outputs[name].predictions) for name in MODELS}
+    measured = {name: fields.measured(scored[name]) for name in MODELS}
     overall: dict[str, dict[str, Any]] = {}
     for name in MODELS:
         out = outputs[name]
-        stats = M.aggregate(out.predictions, references, valid[name])
+        stats = M.aggregate(out.predictions, references, valid[name], measured[name])
         stats["perplexity"] = out.reference_perplexity
         stats["probe_perplexity"] = out.probe_perplexity
         judged = [j for j in out.judge if j is not None]
@@ -264,18 +280,34 @@ def score(
         for key in overall["base"]
         if isinstance(overall["base"][key], float) and isinstance(overall["tuned"][key], float)
     }
-    return {
+    predictions = {name: outputs[name].predictions for name in MODELS}
+    result = {
         "n_test": len(rows),
         "overall": overall,
         "delta": deltas,
-        "by_stratum": _grouped(rows, outputs, references, valid, "stratum"),
-        "by_template": _grouped(rows, outputs, references, valid, "template"),
+        "fields": fields.summary(rows, scored),
+        "field_notes": list(fields.notes),
+        "intervals": intervals(rows, predictions, _with_validity(measured, valid), fields, scored),
+        "by_stratum": _grouped(rows, outputs, references, valid, measured, "stratum"),
+        "by_template": _grouped(rows, outputs, references, valid, measured, "template"),
         "examples": _examples(rows, outputs, opts.examples_shown),
         "tokens": {
             name: {"reference": outputs[name].reference_tokens, "probe": outputs[name].probe_tokens}
             for name in MODELS
         },
         "structured_templates": sorted(structured),
+    }
+    result["verdict"] = verdict_lines(result)
+    return result
+
+
+def _with_validity(
+    measured: dict[str, dict[str, list[float | None]]], valid: dict[str, list[bool | None]]
+) -> dict[str, dict[str, list[float | None]]]:
+    """The measured columns plus the schema-valid share, per prompt, for the paired intervals."""
+    return {
+        name: {"schema_valid": [None if v is None else float(v) for v in valid[name]], **measured[name]}
+        for name in MODELS
     }
 
 
@@ -299,6 +331,7 @@ def _grouped(
     outputs: dict[str, ModelOutputs],
     references: list[str],
     valid: dict[str, list[bool | None]],
+    measured: dict[str, dict[str, list[float | None]]],
     key: str,
 ) -> dict[str, dict[str, Any]]:
     groups: dict[str, list[int]] = defaultdict(list)
@@ -309,7 +342,10 @@ def _grouped(
         refs = [references[i] for i in indices]
         result[group] = {
             name: M.aggregate(
-                [outputs[name].predictions[i] for i in indices], refs, [valid[name][i] for i in indices]
+                [outputs[name].predictions[i] for i in indices],
+                refs,
+                [valid[name][i] for i in indices],
+                {column: [values[i] for i in indices] for column, values in measured[name].items()},
             )
             for name in MODELS
         }

@@ -80,7 +80,8 @@ def text_metrics() -> list[Metric]:
     return [m for m in metrics() if m.score is not None]
 
 
-def _measured(name: str, label: str, chart_scale: float | None = None) -> None:
+def register_measured(name: str, label: str, chart_scale: float | None = None) -> None:
+    """A column the evaluation measures itself (per-prompt values it passes to `aggregate`, a perplexity…)."""
     METRICS.register(name, Metric(name=name, label=label, chart_scale=chart_scale))
 
 
@@ -129,10 +130,10 @@ def corpus_bleu(predictions: Sequence[str], references: Sequence[str]) -> float:
     return sacrebleu.corpus_bleu(list(predictions), [list(references)]).score
 
 
-_measured("schema_valid", "schema-valid share", chart_scale=1.0)
-_measured("perplexity", "perplexity on references ↓")
-_measured("probe_perplexity", "general-text perplexity ↓ (forgetting probe)")
-_measured("judge", "LLM judge (1–5)")
+register_measured("schema_valid", "schema-valid share", chart_scale=1.0)
+register_measured("perplexity", "perplexity on references ↓")
+register_measured("probe_perplexity", "general-text perplexity ↓ (forgetting probe)")
+register_measured("judge", "LLM judge (1–5)")
 
 
 def structured_templates(schema: type[ExtractionSchema]) -> set[str]:
@@ -164,8 +165,13 @@ def aggregate(
     predictions: Sequence[str],
     references: Sequence[str],
     valid: Sequence[bool | None] | None = None,
+    measured: dict[str, Sequence[float | None]] | None = None,
 ) -> dict[str, float | int | None]:
-    """Mean of the per-example scores, the corpus scores, and the schema-valid share where it applies."""
+    """Mean of the per-example scores, the corpus scores, and the schema-valid share where it applies.
+
+    `measured`: per-example values of measured columns (None where an example has none), averaged
+    over the examples that have one; `<name>_n` counts them.
+    """
     n = len(predictions)
     scores = [example_scores(p, r) for p, r in zip(predictions, references, strict=True)]
     result: dict[str, float | int | None] = {"n": n}
@@ -179,4 +185,8 @@ def aggregate(
     checked = [v for v in (valid or []) if v is not None]
     result["schema_valid"] = sum(checked) / len(checked) if checked else None
     result["schema_checked"] = len(checked)
+    for name, values in (measured or {}).items():
+        present = [float(v) for v in values if v is not None]
+        result[name] = sum(present) / len(present) if present else None
+        result[f"{name}_n"] = len(present)
     return result

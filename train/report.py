@@ -6,7 +6,7 @@ from typing import Any
 
 from core import atomic
 from core.layout import TrainPaths
-from core.plots import grouped_bars_png
+from core.plots import confusion_png, grouped_bars_png
 from train.card_sections import Hyperparameters
 from train.forgetting import report_lines
 from train.metrics import metrics
@@ -22,6 +22,7 @@ def write_report(result: dict[str, Any], card: RunCard, paths: TrainPaths) -> No
     folder.root.mkdir(parents=True, exist_ok=True)
     _bar_chart(result, folder.metrics_png)
     _strata_chart(result, folder.strata_png)
+    _confusion_charts(result, folder.root)
     has_loss = plot_losses(card.log_history, folder.loss_png)
     atomic.write_text(paths.report, render(result, card, has_loss))
 
@@ -38,26 +39,41 @@ def render(result: dict[str, Any], card: RunCard, has_loss: bool = True) -> str:
         f"{loading.get('weights')} on {loading.get('device')}; base = {_base_is(result.get('tuned_model'))}",
         *_tuned_line(result.get("tuned_model")),
         "",
+        *_verdict(result),
         "## Metrics",
         "",
-        "| metric | base | tuned | Δ |",
-        "| --- | ---: | ---: | ---: |",
+        "| metric | base | tuned | Δ | 95 % interval of Δ | prompts better / worse |",
+        "| --- | ---: | ---: | ---: | :---: | :---: |",
     ]
+    found = result.get("intervals", {})
     for metric in metrics():
         b, t = base.get(metric.name), tuned.get(metric.name)
         if b is None and t is None:
             continue
-        lines.append(f"| {metric.label} | {_f(b)} | {_f(t)} | {_delta(b, t)} |")
+        interval = found.get(metric.name, {})
+        lines.append(
+            f"| {metric.label} | {_f(b)} | {_f(t)} | {_delta(b, t)} | {_span(interval)} | {_counts(interval)} |"
+        )
     if base.get("schema_checked"):
         lines.append("")
         lines.append(
             f"Schema validity is measured on the {base['schema_checked']} records whose answer is the item's "
             f"JSON (templates: {', '.join(result['structured_templates'])})."
         )
+    if found:
+        lines += [
+            "",
+            f"Intervals: paired percentile bootstrap of tuned − base over the test prompts "
+            f"({_first(found, 'resamples')} resamples, seed {_first(found, 'seed')}); "
+            "better / worse counts the prompts each model scored higher on (ties left out), and the exact "
+            "sign test on them decides a verdict together with the interval. Perplexities are corpus-level: "
+            "no interval.",
+        ]
     lines += [
         "",
         "![metrics](metrics.png)",
         "",
+        *field_section(result),
         "## Forgetting probe",
         "",
         _probe_sentence(
@@ -67,7 +83,10 @@ def render(result: dict[str, Any], card: RunCard, has_loss: bool = True) -> str:
             (result.get("forgetting") or {}).get("threshold", 0.05),
         ),
         *report_lines(
-            {**result, "hyperparameters": {"method": card.hyperparameters.trained_method, "steps": card.steps}},
+            {
+                **result,
+                "hyperparameters": {"method": card.hyperparameters.trained_method, "steps": card.steps},
+            },
             base.get("probe_perplexity"),
             tuned.get("probe_perplexity"),
         ),
@@ -96,6 +115,68 @@ def render(result: dict[str, Any], card: RunCard, has_loss: bool = True) -> str:
     return "\n".join(lines)
 
 
+def _verdict(result: dict[str, Any]) -> list[str]:
+    lines = result.get("verdict") or []
+    return ["## Verdict", "", *[f"- {line}" for line in lines], ""] if lines else []
+
+
+def field_section(result: dict[str, Any]) -> list[str]:
+    """Per field: categorical fields' accuracy, macro F1 and per-value scores; free text's scores."""
+    fields = result.get("fields") or {}
+    notes = result.get("field_notes") or []
+    if not fields and not notes:
+        return []
+    lines = ["## Field-level metrics", ""]
+    if not fields:
+        lines += ["No template's answer is the item's JSON or a single field: no field-level metrics.", ""]
+    found = result.get("intervals", {})
+    for name, entry in fields.items():
+        b, t = entry["base"], entry["tuned"]
+        if entry["kind"] == "categorical":
+            acc, f1 = found.get(f"{name}.accuracy", {}), found.get(f"{name}.macro_f1", {})
+            lines += [
+                f"### `{name}` (categorical, {entry['n']} answers)",
+                "",
+                "| | base | tuned | Δ | 95 % interval of Δ |",
+                "| --- | ---: | ---: | ---: | :---: |",
+                f"| accuracy | {_f(b['accuracy'])} | {_f(t['accuracy'])} | {_delta(b['accuracy'], t['accuracy'])} | {_span(acc)} |",
+                f"| macro F1 | {_f(b['macro_f1'])} | {_f(t['macro_f1'])} | {_delta(b['macro_f1'], t['macro_f1'])} | {_span(f1)} |",
+                f"| unparseable answers | {b['unparseable']} | {t['unparseable']} | | |",
+                "",
+                "| value | support | precision base / tuned | recall base / tuned | F1 base / tuned |",
+                "| --- | ---: | :---: | :---: | :---: |",
+            ]
+            for value, scores in t["per_value"].items():
+                other = b["per_value"][value]
+                lines.append(
+                    f"| {value} | {scores['support']} | {_f(other['precision'])} / {_f(scores['precision'])} | "
+                    f"{_f(other['recall'])} / {_f(scores['recall'])} | {_f(other['f1'])} / {_f(scores['f1'])} |"
+                )
+            lines += ["", f"![{name} confusion](confusion-{name}.png)", ""]
+        else:
+            lines += [
+                f"- `{name}` (free text, {entry['n']} answers): token F1 {_f(b['token_f1'])} → {_f(t['token_f1'])}, "
+                f"ROUGE-L {_f(b['rouge_l'])} → {_f(t['rouge_l'])}; unparseable {b['unparseable']} → {t['unparseable']}",
+                "",
+            ]
+    lines += [f"- {note}" for note in notes]
+    return [*lines, ""] if notes else lines
+
+
+def _span(interval: dict[str, Any]) -> str:
+    if interval.get("low") is None:
+        return "–"
+    return f"[{interval['low']:+.3f}, {interval['high']:+.3f}]"
+
+
+def _counts(interval: dict[str, Any]) -> str:
+    return f"{interval['wins']} / {interval['losses']}" if "wins" in interval else "–"
+
+
+def _first(found: dict[str, Any], key: str) -> Any:
+    return next(iter(found.values())).get(key)
+
+
 def _is_merge(tuned: dict[str, Any] | None) -> bool:
     return bool(tuned) and tuned["card"] == "merge"
 
@@ -119,7 +200,10 @@ def _merge_section(card: RunCard) -> list[str]:
         "",
         "| input | weight |",
         "| --- | ---: |",
-        *[f"| `{path}` | {'equal' if weight is None else weight} |" for path, weight in zip(hp.inputs or [], weights, strict=False)],
+        *[
+            f"| `{path}` | {'equal' if weight is None else weight} |"
+            for path, weight in zip(hp.inputs or [], weights, strict=False)
+        ],
         "",
     ]
 
@@ -162,13 +246,20 @@ def _probe_sentence(base: float | None, tuned: float | None, probe: dict[str, An
 
 def _group_table(groups: dict[str, dict[str, Any]], label: str) -> list[str]:
     columns = ["ROUGE-L base", "ROUGE-L tuned", "Δ", "token F1 base", "token F1 tuned"]
-    columns += ["schema-valid base", "schema-valid tuned"]
+    columns += ["similarity base", "similarity tuned", "schema-valid base", "schema-valid tuned"]
+    columns += ["field acc. base", "field acc. tuned (n)"]
     header = f"| {label} | n | " + " | ".join(columns) + " |"
     lines = [header, "| --- " + "| ---: " * (len(columns) + 1) + "|"]
     for name, stats in groups.items():
         b, t = stats["base"], stats["tuned"]
         cells = [_f(b["rouge_l"]), _f(t["rouge_l"]), _delta(b["rouge_l"], t["rouge_l"])]
-        cells += [_f(b["token_f1"]), _f(t["token_f1"]), _f(b["schema_valid"]), _f(t["schema_valid"])]
+        cells += [_f(b["token_f1"]), _f(t["token_f1"]), _f(b.get("similarity")), _f(t.get("similarity"))]
+        cells += [_f(b["schema_valid"]), _f(t["schema_valid"])]
+        counted = t.get("field_accuracy_n")
+        cells += [
+            _f(b.get("field_accuracy")),
+            f"{_f(t.get('field_accuracy'))}" + (f" ({counted})" if counted else ""),
+        ]
         lines.append(f"| {name} | {b['n']} | " + " | ".join(cells) + " |")
     return lines
 
@@ -207,6 +298,15 @@ def _bar_chart(result: dict[str, Any], path: Any) -> None:
         "score (BLEU / 100)",
         path,
     )
+
+
+def _confusion_charts(result: dict[str, Any], folder: Any) -> None:
+    """confusion-<field>.png: reference value × answered value, base and tuned side by side."""
+    for name, entry in (result.get("fields") or {}).items():
+        if entry["kind"] != "categorical":
+            continue
+        matrices = {model: entry[model]["confusion"] for model in ("base", "tuned")}
+        atomic.write_bytes(folder / f"confusion-{name}.png", confusion_png(name, matrices))
 
 
 def _strata_chart(result: dict[str, Any], path: Any) -> None:

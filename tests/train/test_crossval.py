@@ -62,9 +62,13 @@ def test_each_fold_is_evaluated_and_the_summary_is_their_mean_and_std(cv_run):
             assert stats["std"] == pytest.approx(statistics.stdev(values))
         deltas = [m["overall"]["tuned"][metric] - m["overall"]["base"][metric] for m in per_fold]
         assert summary["summary"][metric]["delta"]["mean"] == pytest.approx(statistics.fmean(deltas))
+        interval = summary["summary"][metric]["interval"]  # paired over the folds
+        assert interval["n"] == 2 and interval["delta"] == pytest.approx(statistics.fmean(deltas))
+        assert min(deltas) - 1e-9 <= interval["low"] <= interval["high"] <= max(deltas) + 1e-9
     assert json.loads((root / "cv.json").read_text("utf-8"))["summary"] == summary["summary"]
     report = (root / "report.md").read_text("utf-8")
-    assert "| metric | base | tuned | Δ (tuned − base) |" in report and " ± " in report
+    assert "| metric | base | tuned | Δ (tuned − base) | 95 % interval of Δ over folds |" in report
+    assert " ± " in report
 
 
 def test_a_rerun_trains_and_evaluates_nothing(cv_run):

@@ -87,7 +87,7 @@ def test_eval_compares_base_and_tuned_and_writes_report(trained):
     assert result["overall"]["tuned"]["perplexity"] != result["overall"]["base"]["perplexity"]
     assert set(result["by_stratum"]) == {row["stratum"] for row in _test_rows(paths)[:4]}
     report = paths.report.read_text("utf-8")
-    assert "| metric | base | tuned | Δ |" in report and "Forgetting probe" in report
+    assert "| metric | base | tuned | Δ | 95 % interval of Δ |" in report and "Forgetting probe" in report
     assert "Best answers" in report and "Run card" in report
     for png in ("metrics.png", "strata.png", "loss.png"):
         assert (paths.eval / png).read_bytes().startswith(b"\x89PNG")
@@ -103,3 +103,27 @@ def _test_rows(paths):
     from datasets import load_from_disk
 
     return list(load_from_disk(str(paths.dataset))["test"])
+
+
+def test_an_evaluation_scored_by_an_older_release_is_scored_again_without_generating(trained, monkeypatch):
+    from transformers.generation.utils import GenerationMixin
+
+    config, _ = trained
+    paths = TrainPaths(config.output_dir)
+    evaluate(config, show_progress=False)
+    old = json.loads(paths.metrics.read_text("utf-8"))
+    for key in ("scoring", "intervals", "verdict", "fields"):
+        old.pop(key, None)
+    old["human"] = {"kept": "the reviewers' choices of these answers"}
+    paths.metrics.write_text(json.dumps(old), "utf-8")
+
+    def no_generation(*args, **kwargs):
+        raise AssertionError("the cached answers should have been reused")
+
+    monkeypatch.setattr(GenerationMixin, "generate", no_generation)
+    monkeypatch.setattr("train.report.human_section", lambda human: [])  # the stand-in has no real tallies
+    result = evaluate(config, show_progress=False)
+    assert result["fingerprint"] == old["fingerprint"] and result["scoring"] >= 2
+    assert "rouge_l" in result["intervals"] and result["verdict"]
+    assert result["human"] == old["human"]
+    assert "## Verdict" in paths.report.read_text("utf-8")
