@@ -11,9 +11,11 @@ cached and is asked for again.
 
 from __future__ import annotations
 
+import copy
 import json
 import time
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -49,6 +51,25 @@ class CallStats:
     seconds_in_model: float = 0.0
     events: list[ChunkEvent] = field(default_factory=list)
 
+    def add(self, other: CallStats) -> None:
+        """Fold a document's counts in (the caller adds documents in their order, so events keep it)."""
+        self.prompts += other.prompts
+        self.calls += other.calls
+        self.cache_hits += other.cache_hits
+        self.failures += other.failures
+        self.seconds_in_model += other.seconds_in_model
+        self.events.extend(other.events)
+
+
+@dataclass
+class Attempt:
+    """One prompt asked of the provider, retries included: the output, or the last error."""
+
+    output: str | None
+    error: Exception | None
+    calls: int
+    seconds: float
+
 
 class CachingModel(base_model.BaseLanguageModel):
     """Delegates to `inner` for prompts the cache has not seen."""
@@ -74,6 +95,17 @@ class CachingModel(base_model.BaseLanguageModel):
         self.current_doc_id = ""
         # A narrower JSON schema for the calls that follow (the focused pass); part of their cache key.
         self.json_schema: dict[str, Any] | None = None
+        # The requests in flight across documents (builder.extract's window); None: one batch at a time.
+        self.window: Executor | None = None
+
+    def for_document(self, doc_id: str) -> CachingModel:
+        """A view for one document extracted beside others: the same provider, cache and window,
+        its own document id, JSON schema and counts (folded back with `CallStats.add`)."""
+        view = copy.copy(self)
+        view.stats = CallStats()
+        view.current_doc_id = doc_id
+        view.json_schema = None
+        return view
 
     # langextract reads the schema and fence preference off the model it is given.
     @property
@@ -109,6 +141,9 @@ class CachingModel(base_model.BaseLanguageModel):
     def _complete(
         self, prompts: Sequence[str], missing: list[int], outputs: list[str | None], kwargs: dict[str, Any]
     ) -> None:
+        if self.window is not None:
+            self._complete_in_window(prompts, missing, outputs, kwargs)
+            return
         pending = list(missing)
         try:
             started = time.perf_counter()
@@ -128,27 +163,55 @@ class CachingModel(base_model.BaseLanguageModel):
             else:
                 outputs[index] = EMPTY_OUTPUT
 
+    def _complete_in_window(
+        self, prompts: Sequence[str], missing: list[int], outputs: list[str | None], kwargs: dict[str, Any]
+    ) -> None:
+        """Each missing prompt is one request of the shared window; results are taken in prompt order,
+        so counts, events and outputs do not depend on the order the requests finish in."""
+        assert self.window is not None
+        futures = [self.window.submit(self._attempt, prompts[index], kwargs) for index in missing]
+        for index, future in zip(missing, futures):
+            attempt = future.result()
+            self._count(attempt, prompts[index])
+            if attempt.output is None:
+                outputs[index] = EMPTY_OUTPUT
+            else:
+                self._store(prompts[index], index, attempt.output, outputs)
+
     def _complete_one(self, prompt: str, kwargs: dict[str, Any]) -> str | None:
+        attempt = self._attempt(prompt, kwargs)
+        self._count(attempt, prompt)
+        return attempt.output
+
+    def _attempt(self, prompt: str, kwargs: dict[str, Any]) -> Attempt:
+        """Ask for one prompt, retrying with backoff; touches no shared state (it runs in window threads)."""
         error: Exception | None = None
+        seconds = 0.0
         for attempt in range(self.retries + 1):
             if attempt:
                 time.sleep(self.backoff_s * 2 ** (attempt - 1))
             started = time.perf_counter()
-            self.stats.calls += 1
             try:
                 answers = bounded(lambda: self.inner.infer([prompt], **kwargs), self.timeout_s)
-                return _first_output(next(answers))
+                return Attempt(
+                    _first_output(next(answers)), None, attempt + 1, seconds + time.perf_counter() - started
+                )
             except Exception as exc:  # noqa: BLE001 - retried, then reported per chunk
                 error = exc
-            finally:
-                self.stats.seconds_in_model += time.perf_counter() - started
-        self.stats.failures += 1
-        self.stats.events.append(
-            ChunkEvent(
-                self.current_doc_id, "provider_error", f"{type(error).__name__}: {error}", _tail(prompt)
+            seconds += time.perf_counter() - started
+        return Attempt(None, error, self.retries + 1, seconds)
+
+    def _count(self, attempt: Attempt, prompt: str) -> None:
+        self.stats.calls += attempt.calls
+        self.stats.seconds_in_model += attempt.seconds
+        if attempt.output is None:
+            self.stats.failures += 1
+            error = attempt.error
+            self.stats.events.append(
+                ChunkEvent(
+                    self.current_doc_id, "provider_error", f"{type(error).__name__}: {error}", _tail(prompt)
+                )
             )
-        )
-        return None
 
     def _store(self, prompt: str, index: int, output: str, outputs: list[str | None]) -> None:
         self.cache.put(self._key(prompt), prompt, output)

@@ -4,12 +4,21 @@ Each document is extracted by its own `lx.extract` call, so one bad document
 cannot fail the others; the caching wrapper isolates failures further, per
 chunk. An item is kept only when langextract aligned it exactly, the span we
 re-read from the cleaned text equals the evidence, and the schema accepts it.
+
+With `extraction.max_workers` above 1 (a server that takes concurrent requests),
+documents are extracted side by side and every chunk of every document is one
+request of a single window of `max_workers` requests in flight: a server is kept
+as busy with a thousand one-chunk documents as with one long one. Each document's
+result is assembled on its own and the results are joined in document order, so
+the outputs are the same bytes whatever the concurrency and the order requests
+finish in.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +44,12 @@ class ExtractionResult:
     annotated: list[lx_data.AnnotatedDocument] = field(default_factory=list)
     chunks: int = 0
 
+    def add(self, other: ExtractionResult) -> None:
+        self.items.extend(other.items)
+        self.rejects.extend(other.rejects)
+        self.annotated.extend(other.annotated)
+        self.chunks += other.chunks
+
 
 def extract_documents(
     documents: Sequence[Document],
@@ -45,26 +60,75 @@ def extract_documents(
     on_document: Callable[[Document], None] | None = None,
 ) -> ExtractionResult:
     """Extract, ground and validate items from every document; with `recall_pass`, ask again for what is missing."""
-    result = ExtractionResult()
     task = (schema.prompt_description(), schema.langextract_examples())
+    if options.max_workers > 1 and len(documents) > 1:
+        return _extract_side_by_side(documents, task, schema, model, options, model_name, on_document)
+    result = ExtractionResult()
     for document in documents:
-        annotated = _extract_one(document, task, model, options, result)
-        if annotated is None:
-            continue
-        items, rejects = ground_extractions(
-            document, annotated.extractions or [], schema, model_name, reground=options.reground
-        )
-        if options.recall_pass:
-            added, more_rejects = _second_pass(
-                document, annotated, task, schema, model, options, model_name, result, items
-            )
-            items += added
-            rejects += more_rejects
-        result.annotated.append(annotated)
-        result.items.extend(items)
-        result.rejects.extend(rejects)
+        result.add(_extract_document(document, task, schema, model, options, model_name))
         if on_document:
             on_document(document)
+    return result
+
+
+def _extract_side_by_side(
+    documents: Sequence[Document],
+    task: tuple[str, list[Any]],
+    schema: type[ExtractionSchema],
+    model: CachingModel,
+    options: ExtractionOptions,
+    model_name: str,
+    on_document: Callable[[Document], None] | None,
+) -> ExtractionResult:
+    """Up to `max_workers` documents at once, their chunks through one window of `max_workers` requests."""
+    views = [model.for_document(document.id) for document in documents]
+    with (
+        ThreadPoolExecutor(options.max_workers, thread_name_prefix="dsforge-request") as window,
+        ThreadPoolExecutor(options.max_workers, thread_name_prefix="dsforge-document") as workers,
+    ):
+        for view in views:
+            view.window = window
+        futures = [
+            workers.submit(_extract_document, document, task, schema, view, options, model_name)
+            for document, view in zip(documents, views, strict=True)
+        ]
+        results = []
+        for document, view, future in zip(documents, views, futures, strict=True):
+            results.append(future.result())  # document order: the outputs do not depend on timing
+            model.stats.add(view.stats)
+            if on_document:
+                on_document(document)
+    result = ExtractionResult()
+    for one in results:
+        result.add(one)
+    return result
+
+
+def _extract_document(
+    document: Document,
+    task: tuple[str, list[Any]],
+    schema: type[ExtractionSchema],
+    model: CachingModel,
+    options: ExtractionOptions,
+    model_name: str,
+) -> ExtractionResult:
+    """One document's items, rejects, annotated document and chunk count."""
+    result = ExtractionResult()
+    annotated = _extract_one(document, task, model, options, result)
+    if annotated is None:
+        return result
+    items, rejects = ground_extractions(
+        document, annotated.extractions or [], schema, model_name, reground=options.reground
+    )
+    if options.recall_pass:
+        added, more_rejects = _second_pass(
+            document, annotated, task, schema, model, options, model_name, result, items
+        )
+        items += added
+        rejects += more_rejects
+    result.annotated.append(annotated)
+    result.items.extend(items)
+    result.rejects.extend(rejects)
     return result
 
 

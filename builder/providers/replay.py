@@ -9,6 +9,7 @@ recording raises, exactly like a failing provider would.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -32,15 +33,20 @@ class MissingRecordingError(KeyError):
 class ReplayLanguageModel(base_model.BaseLanguageModel):
     """`dsforge-replay:<path to recording.jsonl>`; mirrors the local provider's schema handling."""
 
-    def __init__(self, model_id: str, latency_s: float = 0.0, **kwargs: Any) -> None:
-        """`latency_s` delays each completion, to rehearse a slow model (interruptions, overhead)."""
+    def __init__(self, model_id: str, latency_s: float = 0.0, jitter_s: float = 0.0, **kwargs: Any) -> None:
+        """`latency_s` delays each completion, to rehearse a slow model (interruptions, overhead);
+        `jitter_s` adds up to that much more, fixed per prompt, so concurrent answers finish out of order."""
         kwargs = {k: v for k, v in kwargs.items() if k not in _LOCAL_ONLY_KWARGS}
         super().__init__(**kwargs)
         self.latency_s = latency_s
+        self.jitter_s = jitter_s
         self.model_id = model_id
         self.path = Path(model_id[len(PREFIX) :])
         self.recording = load_recording(self.path)
         self.served = 0
+        self.in_flight = 0
+        self.peak_in_flight = 0  # most completions this instance was serving at once
+        self._lock = threading.Lock()
 
     @classmethod
     def get_schema_class(cls) -> type[Any] | None:
@@ -51,9 +57,17 @@ class ReplayLanguageModel(base_model.BaseLanguageModel):
             key = prompt_sha256(prompt)
             if key not in self.recording:
                 raise MissingRecordingError(f"no recorded completion for prompt {key[:12]} in {self.path}")
-            if self.latency_s:
-                time.sleep(self.latency_s)
-            self.served += 1
+            with self._lock:
+                self.in_flight += 1
+                self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+            try:
+                delay = self.latency_s + self.jitter_s * (int(key[:8], 16) / 0xFFFFFFFF)
+                if delay:
+                    time.sleep(delay)
+            finally:
+                with self._lock:
+                    self.in_flight -= 1
+                    self.served += 1
             yield [lx_types.ScoredOutput(score=1.0, output=self.recording[key])]
 
 

@@ -221,7 +221,9 @@ def test_the_key_reaches_no_log_output_artifact_or_error(
         assert db.execute("SELECT COUNT(*) FROM completions").fetchone()[0] > 0
 
 
-def test_the_cache_key_holds_the_served_model_not_the_url_or_runtime_knobs(server: str, license_schema) -> None:
+def test_the_cache_key_holds_the_served_model_not_the_url_or_runtime_knobs(
+    server: str, license_schema
+) -> None:
     def fingerprint(base_url: str, **params: Any) -> dict[str, Any]:
         config = ProviderConfig(
             model_id=f"openai-compat:{MODEL}", base_url=base_url, api_key_env=KEY_ENV, params=params
@@ -235,3 +237,28 @@ def test_the_cache_key_holds_the_served_model_not_the_url_or_runtime_knobs(serve
     # The same server reached by another spelling of its URL, with other timeouts and workers.
     assert fingerprint(server.removesuffix("/v1") + "/", max_tokens=96, timeout=5) == first
     assert fingerprint(server, max_tokens=97) != first
+
+
+def test_one_window_keeps_the_slots_busy_with_one_chunk_documents(
+    server: str, tmp_path: Path, license_schema
+) -> None:
+    """Four one-chunk documents, four slots: the requests of different documents are in flight together."""
+    from builder.caching_model import CachingModel
+    from builder.extract import extract_documents
+    from builder.llm_cache import CompletionCache
+    from schemas.types import Document
+
+    names = ("ntp.txt", "isc.txt", "miros.md", "curl.txt")
+    config = load_config(make_project(tmp_path, server, docs=names, max_char_buffer=2000))
+    resolved = create_language_model(config.provider, license_schema)
+    texts = [(REPO / "samples" / "docs" / name).read_text("utf-8") for name in names]
+    documents = [
+        Document(id=Document.make_id(text), source=name, mime="text/plain", text=text)
+        for name, text in zip(names, texts, strict=True)
+    ]
+    cache = CompletionCache(tmp_path / "cache.sqlite")
+    model = CachingModel(resolved.model, cache, fingerprint={"model_id": "window"}, retries=0)
+    result = extract_documents(documents, license_schema, model, config.extraction, model_name="window")
+    cache.close()
+    assert result.chunks == len(names) == resolved.model.calls  # one chunk each, one request each
+    assert resolved.model.peak_in_flight == SLOTS  # the four documents' requests overlapped
