@@ -185,7 +185,8 @@ def _extract_one(
             model=model,
             max_char_buffer=options.max_char_buffer,
             batch_length=options.batch_length,
-            max_workers=options.max_workers,
+            # In the shared window each request is the window's; langextract need not fan out itself.
+            max_workers=1 if model.window is not None else options.max_workers,
             extraction_passes=options.extraction_passes,
             context_window_chars=options.context_window_chars,
             resolver_params={"suppress_parse_errors": True},
