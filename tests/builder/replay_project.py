@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -40,3 +46,27 @@ def make_project(
     sample["extraction"].update({"retry_backoff_s": 0, **(extraction or {})})
     (root / "dsforge.yaml").write_text(yaml.safe_dump(sample))
     return root / "dsforge.yaml"
+
+
+def kill_build_after(config_path: Path, cache: Path, completions: int = 3) -> int:
+    """Run `dsforge build` in a subprocess, kill -9 it once `completions` are cached; how many were."""
+    cmd = [sys.executable, "-m", "dsforge", "build", "-c", str(config_path), "--no-progress"]
+    process = subprocess.Popen(cmd, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and cached_completions(cache) < completions:
+        time.sleep(0.05)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    return cached_completions(cache)
+
+
+def cached_completions(cache: Path) -> int:
+    """Rows in a completion cache (0 while it does not exist or is being created)."""
+    if not cache.exists():
+        return 0
+    try:
+        with sqlite3.connect(cache, timeout=1) as db:
+            return db.execute("SELECT COUNT(*) FROM completions").fetchone()[0]
+    except sqlite3.Error:
+        return 0

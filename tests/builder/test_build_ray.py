@@ -12,7 +12,6 @@ import json
 import os
 import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -37,7 +36,7 @@ from builder.ingest import ingest_folder
 from builder.ingest.walk import list_files
 from builder.pipeline import build
 
-from tests.builder.replay_project import make_project
+from tests.builder.replay_project import cached_completions, make_project
 
 ARTIFACTS = (
     "files.jsonl",
@@ -182,13 +181,13 @@ def test_a_killed_extraction_actor_is_restarted_and_nothing_is_lost_or_repeated(
     runner.start()
     try:
         deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and _cached(cache) < 2:
+        while time.monotonic() < deadline and cached_completions(cache) < 2:
             time.sleep(0.05)
         victims = _working_extractors()
         while time.monotonic() < deadline and len(victims) != 1:
             time.sleep(0.02)
             victims = _working_extractors()
-        assert len(victims) == 1 and _cached(cache) < local_built.report["extraction"]["chunks"]
+        assert len(victims) == 1 and cached_completions(cache) < local_built.report["extraction"]["chunks"]
         os.kill(victims[0].pid, signal.SIGKILL)
         killed = victims[0].pid
     finally:
@@ -204,7 +203,7 @@ def test_a_killed_extraction_actor_is_restarted_and_nothing_is_lost_or_repeated(
     # before the kill, by the cache when its document was redone.
     chunks = local_built.report["extraction"]["chunks"]
     ext = summary.report["extraction"]
-    assert _cached(cache) == chunks == ext["llm_calls"] + ext["cache_hits"]
+    assert cached_completions(cache) == chunks == ext["llm_calls"] + ext["cache_hits"]
 
 
 def _counts_without_calls(report: dict) -> dict:
@@ -233,16 +232,6 @@ def _working_extractors() -> list[psutil.Process]:
     return found
 
 
-def _cached(cache: Path) -> int:
-    if not cache.exists():
-        return 0
-    try:
-        with sqlite3.connect(cache, timeout=1) as db:
-            return db.execute("SELECT COUNT(*) FROM completions").fetchone()[0]
-    except sqlite3.Error:
-        return 0
-
-
 def test_a_ray_build_killed_with_its_driver_resumes_from_the_cache(tmp_path, ray_cluster, local_built):
     # The CLI starts its own local Ray; kill -9 takes the driver down mid-extraction.
     config_path = make_project(tmp_path / "project", latency_s=1.0)
@@ -261,7 +250,7 @@ def test_a_ray_build_killed_with_its_driver_resumes_from_the_cache(tmp_path, ray
     ray_folders = set(Path(tempfile.gettempdir()).glob("dsforge-ray-*"))
     process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 180
-    while time.monotonic() < deadline and _cached(cache) < 2:
+    while time.monotonic() < deadline and cached_completions(cache) < 2:
         time.sleep(0.05)
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
@@ -269,7 +258,7 @@ def test_a_ray_build_killed_with_its_driver_resumes_from_the_cache(tmp_path, ray
         # The killed driver's Ray folder (its sessions end in the driver's pid), left behind.
         if any(folder.glob(f"session_*_{process.pid}")):
             shutil.rmtree(folder, ignore_errors=True)
-    done_before_kill = _cached(cache)
+    done_before_kill = cached_completions(cache)
     chunks = local_built.report["extraction"]["chunks"]
     assert 2 <= done_before_kill < chunks
     assert not (tmp_path / "project" / "build" / "records.jsonl").exists()
@@ -280,6 +269,6 @@ def test_a_ray_build_killed_with_its_driver_resumes_from_the_cache(tmp_path, ray
     ext = rerun.report["extraction"]
     # Chunks finished before the kill are not asked again (one more may land between count and kill).
     assert ext["cache_hits"] >= done_before_kill and ext["llm_calls"] <= chunks - done_before_kill
-    assert ext["cache_hits"] + ext["llm_calls"] == chunks and _cached(cache) == chunks
+    assert ext["cache_hits"] + ext["llm_calls"] == chunks and cached_completions(cache) == chunks
     for name in ARTIFACTS:
         assert (rerun.paths.root / name).read_bytes() == (local_built.paths.root / name).read_bytes(), name

@@ -8,12 +8,7 @@ so assertions can be exact; `test_build_live.py` runs the live llama.cpp path.
 from __future__ import annotations
 
 import json
-import os
-import signal
 import sqlite3
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import langextract as lx
@@ -24,7 +19,7 @@ from filelock import FileLock
 from builder.pipeline import build
 from core.config import load_config
 from core.errors import BuildLockedError
-from tests.builder.replay_project import KEPT_DOCUMENTS, RECORDING, make_project
+from tests.builder.replay_project import KEPT_DOCUMENTS, RECORDING, kill_build_after, make_project
 
 
 @pytest.fixture(scope="module")
@@ -117,33 +112,18 @@ def test_a_chunk_with_no_completion_is_rejected_and_the_rest_kept(tmp_path, buil
 def test_kill_minus_nine_mid_build_then_rerun_gives_the_same_output(tmp_path, built):
     _, reference = built
     config_path = make_project(tmp_path / "project", latency_s=0.4)
-    cache = tmp_path / "project" / "build" / "cache" / "completions.sqlite"
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    cmd = [sys.executable, "-m", "dsforge", "build", "-c", str(config_path), "--no-progress"]
-    process = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and _cached(cache) < 3:
-        time.sleep(0.1)
-    os.kill(process.pid, signal.SIGKILL)
-    process.wait()
-    done_before_kill = _cached(cache)
+    done_before_kill = kill_build_after(
+        config_path, tmp_path / "project" / "build" / "cache" / "completions.sqlite"
+    )
     assert 3 <= done_before_kill < reference.report["extraction"]["chunks"]
     assert not (tmp_path / "project" / "build" / "records.jsonl").exists()
 
     rerun = build(load_config(config_path), show_progress=False)
-    assert rerun.report["extraction"]["llm_calls"] == reference.report["extraction"]["chunks"] - done_before_kill
+    assert (
+        rerun.report["extraction"]["llm_calls"] == reference.report["extraction"]["chunks"] - done_before_kill
+    )
     assert rerun.paths.records.read_bytes() == reference.paths.records.read_bytes()
     assert rerun.paths.items.read_bytes() == reference.paths.items.read_bytes()
-
-
-def _cached(cache: Path) -> int:
-    if not cache.exists():
-        return 0
-    try:
-        with sqlite3.connect(cache, timeout=1) as db:
-            return db.execute("SELECT COUNT(*) FROM completions").fetchone()[0]
-    except sqlite3.Error:
-        return 0
 
 
 def _first_prompt_of(summary) -> str:

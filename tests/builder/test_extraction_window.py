@@ -8,11 +8,6 @@ path is tested in test_openai_compat.py.
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 
 import pytest
 
@@ -24,8 +19,8 @@ from builder.pipeline import build
 from builder.providers.replay import ReplayLanguageModel
 from core.config import load_config
 from schemas.types import Document
-from tests.builder.replay_project import RECORDING, make_project
-from tests.builder.test_build_replay import _cached, _first_prompt_of, _rows
+from tests.builder.replay_project import RECORDING, kill_build_after, make_project
+from tests.builder.test_build_replay import _first_prompt_of, _rows
 
 OUTPUTS = ("items.jsonl", "rejects.jsonl", "records.jsonl", "extractions.jsonl")
 
@@ -104,16 +99,9 @@ def test_a_failing_chunk_costs_that_chunk_alone_and_reads_the_same_in_any_order(
 
 def test_kill_minus_nine_mid_window_then_rerun_asks_only_for_what_is_missing(one_at_a_time, tmp_path):
     config_path = make_project(tmp_path / "project", latency_s=0.4, extraction={"max_workers": 4})
-    cache = tmp_path / "project" / "build" / "cache" / "completions.sqlite"
-    cmd = [sys.executable, "-m", "dsforge", "build", "-c", str(config_path), "--no-progress"]
-    process = subprocess.Popen(cmd, env={**os.environ, "PYTHONUNBUFFERED": "1"},
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and _cached(cache) < 3:
-        time.sleep(0.05)
-    os.kill(process.pid, signal.SIGKILL)
-    process.wait()
-    done_before_kill = _cached(cache)
+    done_before_kill = kill_build_after(
+        config_path, tmp_path / "project" / "build" / "cache" / "completions.sqlite"
+    )
     chunks = one_at_a_time.report["extraction"]["chunks"]
     assert 3 <= done_before_kill < chunks
 
