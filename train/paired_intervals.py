@@ -9,10 +9,11 @@ aside) under the null that either is equally likely. Seeded, so a rerun prints t
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from math import comb
 from typing import Any
 
 import numpy as np
+
+from core.stats import sign_test
 
 RESAMPLES = 2000
 SEED = 0
@@ -23,15 +24,6 @@ TOO_FEW = 5
 ALPHA = 0.05
 
 Statistic = Callable[[Sequence[int]], float]  # a score of the rows at these indices
-
-
-def sign_test(wins: int, losses: int) -> float:
-    """Exact two-sided binomial p-value of `wins` against `losses` at p = 1/2 (1.0 with no untied pair)."""
-    n = wins + losses
-    if n == 0:
-        return 1.0
-    tail = sum(comb(n, k) for k in range(min(wins, losses) + 1)) / 2**n
-    return min(1.0, 2 * tail)
 
 
 def paired_interval(
@@ -47,7 +39,7 @@ def paired_interval(
         "wins": wins,
         "losses": losses,
         "ties": n - wins - losses,
-        "p_sign": sign_test(wins, losses),
+        "p_sign": _p(sign_test(wins, losses)),
         **_interval(n, lambda picks: diffs[picks].mean(axis=1), resamples, seed),
     }
     return result
@@ -67,6 +59,10 @@ def corpus_interval(
         return np.array([tuned(list(row)) - base(list(row)) for row in picks])
 
     return {"n": n, "delta": delta, **_interval(n, differences, resamples, seed)}
+
+
+def _p(value: float | None) -> float:
+    return 1.0 if value is None else value  # no untied prompt: nothing against "no difference"
 
 
 def _interval(

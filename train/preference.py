@@ -13,13 +13,12 @@ two-sided sign test against "no difference".
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
 from annotate.agreement import majority
-from core.stats import wilson
+from core.stats import sign_test, wilson
 
 WIN, TIE, LOSS, PENDING = "win", "tie", "loss", "pending"
 
@@ -48,15 +47,6 @@ def verdict(
         return Verdict(TIE, "disagreed")
     outcome = {tuned: WIN, base: LOSS}.get(str(label), TIE)
     return Verdict(outcome, "tie" if outcome == TIE else "preferred")
-
-
-def sign_test(wins: int, losses: int) -> float | None:
-    """Exact two-sided binomial test of wins vs losses against p = 0.5 (ties left out)."""
-    n = wins + losses
-    if n == 0:
-        return None
-    tail = sum(math.comb(n, k) for k in range(min(wins, losses) + 1)) / 2**n
-    return min(1.0, 2 * tail)
 
 
 def summarize(verdicts: list[Verdict], confidence: float) -> dict[str, Any]:

@@ -11,11 +11,12 @@ import pytest
 from pydantic import Field
 
 from core.options.train import EvalOptions
+from core.stats import sign_test
 from schemas.base import Example, ExtractionSchema, RecordTemplate
 from train.comparison import verdict_lines
 from train.evaluate import ModelOutputs, score
 from train.field_metrics import OTHER, UNPARSEABLE, FieldScoring, label_table
-from train.paired_intervals import corpus_interval, paired_interval, sign_test, small_split_warning, verdict
+from train.paired_intervals import corpus_interval, paired_interval, small_split_warning, verdict
 
 RECORDING = Path(__file__).resolve().parents[1] / "fixtures" / "eval_sample"
 
@@ -101,7 +102,8 @@ def test_a_single_field_answer_is_read_past_case_quotes_and_a_full_stop():
 
 def test_the_sign_test_is_the_exact_binomial():
     assert sign_test(10, 2) == pytest.approx(2 * (1 + 12 + 66) / 4096)
-    assert sign_test(5, 0) == pytest.approx(0.0625) and sign_test(0, 0) == 1.0 and sign_test(3, 3) == 1.0
+    assert sign_test(5, 0) == pytest.approx(0.0625) and sign_test(0, 0) is None and sign_test(3, 3) == 1.0
+    assert paired_interval([0.5, 0.5], [0.5, 0.5])["p_sign"] == 1.0  # no untied prompt: no evidence
 
 
 def test_identical_models_get_an_interval_that_covers_zero():
