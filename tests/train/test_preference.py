@@ -6,6 +6,7 @@ import pytest
 from scipy.stats import binomtest
 
 from annotate.pairwise import blind_order
+from core.stats import sign_test, wilson
 from train.preference import (
     LOSS,
     PENDING,
@@ -13,10 +14,8 @@ from train.preference import (
     WIN,
     Verdict,
     markdown_section,
-    sign_test,
     summarize,
     verdict,
-    wilson,
 )
 
 
