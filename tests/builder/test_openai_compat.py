@@ -2,34 +2,40 @@
 
 SmolLM2-135M extracts poorly; these tests prove the wiring over real HTTP: a
 build through the server, its free rerun from the cache, schema-constrained
-decoding honoured by the server, concurrent requests, a fast clear failure for
-an unreachable URL, and a key that never leaves the request header.
+decoding honoured by the server, concurrent requests (within a document and across
+documents), a server killed mid-build, a fast clear failure for an unreachable URL, and
+a key that never leaves the request header.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
+import signal
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 import yaml
 from typer.testing import CliRunner
 
-from dsforge.cli import app
-from core.config import ProviderConfig, load_config
-from core.errors import ConfigError
 from builder.language_model import create_language_model
 from builder.local_server import free_port, serving
 from builder.model_store import is_installed
 from builder.pipeline import build
 from builder.providers.json_schema import JsonSchemaConstraint
 from builder.providers.openai_compat import OpenAICompatLanguageModel
+from core.config import ProviderConfig, load_config
+from core.errors import ConfigError
+from dsforge.cli import app
+from tests.builder.replay_project import cached_completions
 from tests.faults import LogLines
 
 REPO = Path(__file__).resolve().parents[2]
@@ -262,3 +268,42 @@ def test_one_window_keeps_the_slots_busy_with_one_chunk_documents(
     cache.close()
     assert result.chunks == len(names) == resolved.model.calls  # one chunk each, one request each
     assert resolved.model.peak_in_flight == SLOTS  # the four documents' requests overlapped
+
+
+def test_a_server_that_dies_mid_window_costs_only_its_unanswered_chunks(tmp_path: Path, monkeypatch) -> None:
+    """The server is killed while requests are in flight; the build finishes, the unanswered chunks are
+    rejected with the reason, and against a new server the rerun asks for those chunks alone."""
+    monkeypatch.setenv(KEY_ENV, KEY)
+    names = ("ntp.txt", "isc.txt", "miros.md", "curl.txt", "mit.txt", "hpnd.txt")
+    with serving(MODEL, parallel=2, threads=1, n_ctx=2048, api_key_env=KEY_ENV) as url:
+        config = load_config(make_project(tmp_path, url, docs=names, max_char_buffer=2000, max_workers=4,
+                                          retries=1, retry_backoff_s=0))  # fmt: skip
+        cache = tmp_path / "build" / "cache" / "completions.sqlite"
+        port = int(url.rsplit(":", 1)[1].split("/")[0])
+        server_pid = next(
+            c.pid for c in psutil.net_connections("tcp") if c.laddr.port == port and c.status == "LISTEN"
+        )
+
+        def kill_after_two_answers() -> None:
+            while cached_completions(cache) < 2:
+                time.sleep(0.05)
+            os.kill(server_pid, signal.SIGKILL)
+
+        killer = threading.Thread(target=kill_after_two_answers, daemon=True)
+        killer.start()
+        first = build(config, show_progress=False)
+        killer.join(timeout=5)
+    ext = first.report["extraction"]
+    answered = cached_completions(cache)
+    assert 2 <= answered < len(names) == ext["chunks"]
+    assert ext["failed_chunks"] == ext["rejects"]["provider_error"] == len(names) - answered
+
+    with serving(MODEL, parallel=2, threads=1, n_ctx=2048, api_key_env=KEY_ENV) as url:
+        config = load_config(
+            make_project(tmp_path / "again", url, docs=names, max_char_buffer=2000, max_workers=4)
+        )
+        shutil.copytree(tmp_path / "build" / "cache", tmp_path / "again" / "build" / "cache")
+        second = build(config, show_progress=False)
+    again = second.report["extraction"]
+    assert again["llm_calls"] == len(names) - answered and again["cache_hits"] == answered
+    assert again["failed_chunks"] == 0 and "provider_error" not in again["rejects"]
