@@ -15,7 +15,7 @@ from schemas.base import ExtractionSchema
 
 # Parameters that change how fast a completion comes, not what it says: a cache
 # hit must survive a change of thread count or worker count.
-RUNTIME_ONLY_PARAMS = frozenset({"n_threads", "n_parallel", "max_workers", "timeout", "latency_s", "jitter_s"})
+RUNTIME_ONLY_PARAMS = frozenset({"n_threads", "n_parallel", "max_workers", "timeout", "latency_s", "jitter_s", "busy_waits"})
 
 
 @dataclass

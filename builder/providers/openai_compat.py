@@ -33,6 +33,8 @@ from builder.providers.registry import register_provider
 MODEL_PREFIX = "openai-compat:"
 PROVIDER_NAME = "openai-compat"
 RESPONSE_FORMATS = ("json_schema", "json_object")
+BUSY_STATUSES = (429, 503)  # "too many requests" / "unavailable for now": wait, then ask again
+BUSY_BACKOFF_CAP_S = 30.0
 # Fields of a /v1/models entry that identify what is served; `created` and the like change per call.
 # Context sizes (llama.cpp's meta.n_ctx, vLLM's max_model_len) are left out: they change what
 # fits, not what is said.
@@ -68,6 +70,7 @@ class OpenAICompatLanguageModel(JsonSchemaLanguageModel):
         max_workers: int = 1,
         response_format: str = "json_schema",
         format_type: data.FormatType = data.FormatType.JSON,
+        busy_waits: int = 8,
         **kwargs: Any,
     ) -> None:
         """Check the server now, so an unreachable URL or unknown model fails before any chunk."""
@@ -99,6 +102,8 @@ class OpenAICompatLanguageModel(JsonSchemaLanguageModel):
         self.timeout = float(timeout)
         self.max_workers = max_workers
         self.response_format = response_format
+        self.busy_waits = busy_waits
+        self.busy_answers = 0  # 429 / 503 answers waited out
         self.calls = 0
         self.in_flight = 0
         self.peak_in_flight = 0  # most requests this instance had open at once
@@ -107,7 +112,8 @@ class OpenAICompatLanguageModel(JsonSchemaLanguageModel):
         self._client = httpx.Client(
             headers=headers,
             timeout=httpx.Timeout(self.timeout, connect=connect_timeout),
-            limits=httpx.Limits(max_connections=64, max_keepalive_connections=64),
+            # Unbounded: the extraction window bounds the requests in flight (a pool of 64 capped a window of 256).
+            limits=httpx.Limits(max_connections=None, max_keepalive_connections=None),
         )
         self.served_model = self._served_model()
 
@@ -178,7 +184,7 @@ class OpenAICompatLanguageModel(JsonSchemaLanguageModel):
             self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
         started = time.perf_counter()
         try:
-            response = self._client.post(url, json=request)
+            response = self._post_when_served(url, request)
         except httpx.TimeoutException as exc:
             raise exceptions.InferenceRuntimeError(
                 f"{url} gave no answer within {self.timeout:g} s ({type(exc).__name__}); raise "
@@ -226,6 +232,20 @@ class OpenAICompatLanguageModel(JsonSchemaLanguageModel):
             cls.totals["completion_tokens"] += int(usage.get("completion_tokens") or 0)
         return text
 
+    def _post_when_served(self, url: str, request: dict[str, Any]) -> httpx.Response:
+        """POST, waiting out a busy server: HTTP 429 / 503 mean "not now", so the request is sent again
+        after the server's Retry-After (or a doubling backoff), up to `busy_waits` times. These waits
+        are not failures and do not use up `extraction.retries`."""
+        response = self._client.post(url, json=request)
+        for attempt in range(self.busy_waits):
+            if response.status_code not in BUSY_STATUSES:
+                break
+            time.sleep(_retry_after(response, default=min(BUSY_BACKOFF_CAP_S, 0.5 * 2**attempt)))
+            with self._count_lock:
+                self.busy_answers += 1
+            response = self._client.post(url, json=request)
+        return response
+
     def _served_model(self) -> dict[str, Any]:
         """What `/models` says this server serves under the requested name: part of the cache key."""
         url = f"{self.base_url}/models"
@@ -268,6 +288,14 @@ class OpenAICompatLanguageModel(JsonSchemaLanguageModel):
         if isinstance(served.get("meta"), dict):
             served["meta"] = {k: v for k, v in served["meta"].items() if k != "n_ctx"}
         return served
+
+
+def _retry_after(response: httpx.Response, default: float) -> float:
+    """The server's Retry-After in seconds (capped), or `default` when it gives none we can read."""
+    try:
+        return min(BUSY_BACKOFF_CAP_S, max(0.0, float(response.headers.get("Retry-After", ""))))
+    except ValueError:
+        return default
 
 
 def normalise_base_url(base_url: str | None) -> str:

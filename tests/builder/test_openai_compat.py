@@ -3,7 +3,7 @@
 SmolLM2-135M extracts poorly; these tests prove the wiring over real HTTP: a
 build through the server, its free rerun from the cache, schema-constrained
 decoding honoured by the server, concurrent requests (within a document and across
-documents), a server killed mid-build, a fast clear failure for an unreachable URL, and
+documents), a server killed mid-build, a busy (429) gateway waited out, a fast clear failure for an unreachable URL, and
 a key that never leaves the request header.
 """
 
@@ -18,9 +18,11 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import httpx
 import psutil
 import pytest
 import yaml
@@ -307,3 +309,73 @@ def test_a_server_that_dies_mid_window_costs_only_its_unanswered_chunks(tmp_path
     again = second.report["extraction"]
     assert again["llm_calls"] == len(names) - answered and again["cache_hits"] == answered
     assert again["failed_chunks"] == 0 and "provider_error" not in again["rejects"]
+
+
+class BusyProxy(ThreadingHTTPServer):
+    """A fault in front of the real server: its first `busy` completions are answered 429 (Retry-After 0),
+    the rest are forwarded to the server, as a gateway with a rate limit would."""
+
+    daemon_threads = True
+
+    def __init__(self, upstream: str, busy: int) -> None:
+        super().__init__(("127.0.0.1", free_port()), _Forward)
+        self.upstream = upstream.removesuffix("/v1")
+        self.busy = busy
+        self.lock = threading.Lock()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}/v1"
+
+
+class _Forward(BaseHTTPRequestHandler):
+    server: BusyProxy
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        self._relay(httpx.get(self.server.upstream + self.path, headers=self._headers(), timeout=60))
+
+    def do_POST(self) -> None:  # noqa: N802
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        with self.server.lock:
+            refuse = self.server.busy > 0
+            self.server.busy -= refuse
+        if refuse:
+            self.send_response(429)
+            self.send_header("Retry-After", "0")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        self._relay(
+            httpx.post(self.server.upstream + self.path, content=body, headers=self._headers(), timeout=120)
+        )
+
+    def _headers(self) -> dict[str, str]:
+        return {k: v for k, v in self.headers.items() if k.lower() in ("authorization", "content-type")}
+
+    def _relay(self, response: httpx.Response) -> None:
+        self.send_response(response.status_code)
+        self.send_header("Content-Type", response.headers.get("content-type", "application/json"))
+        self.send_header("Content-Length", str(len(response.content)))
+        self.end_headers()
+        self.wfile.write(response.content)
+
+
+@pytest.mark.parametrize("busy_waits", [8, 0])
+def test_a_busy_server_is_waited_out_not_counted_as_a_failure(server: str, busy_waits: int) -> None:
+    proxy = BusyProxy(server, busy=3)
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    try:
+        model = provider(proxy.url, max_tokens=48, busy_waits=busy_waits)
+        if busy_waits:
+            outputs = [scored[0].output for scored in model.infer(PROMPTS[:2], max_workers=1)]
+            assert len(outputs) == 2 and all(outputs) and model.busy_answers == 3 and model.calls == 2
+        else:  # no patience: the 429 is the chunk's error, which the build retries or rejects for that chunk
+            with pytest.raises(Exception, match="HTTP 429"):
+                list(model.infer(PROMPTS[:1], max_workers=1))
+    finally:
+        proxy.shutdown()
+        proxy.server_close()
