@@ -72,6 +72,9 @@ POLICIES: dict[str, dict[str, Any]] = {
     "dsforge-auto-nofused": {"kind": "dsforge", "options": {"fused_lora": "off"}, "batch": "auto"},
     "dsforge-auto-compile": {"kind": "dsforge", "options": {"compile_layers": "on", "liger_kernels": "off"},
                              "batch": "auto"},
+    # The fitted batch with selective checkpointing: less recompute for the memory the batch leaves.
+    **{f"dsforge-auto-keep-{keep}": {"kind": "dsforge", "options": {"checkpoint_keep": keep}, "batch": "auto"}
+       for keep in ("attention", "projections")},  # fmt: skip
 }
 AUTO_ROWS = 64  # train.fit.MAX_ROWS: the most rows an auto batch takes
 
