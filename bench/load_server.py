@@ -51,8 +51,13 @@ class _Handler(BaseHTTPRequestHandler):
             self._send({"error": "not found"}, 404)
 
     def do_POST(self) -> None:  # noqa: N802
-        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
-        prompt = body["messages"][-1]["content"]
+        try:
+            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+            prompt = body["messages"][-1]["content"]
+        except (ValueError, KeyError, IndexError, TypeError) as exc:
+            # Answer every request: a handler that dies leaves its client waiting out its timeout.
+            self._send({"error": f"bad request: {type(exc).__name__}"}, 400)
+            return
         with self.server.slots:
             with self.server.lock:
                 self.server.in_flight += 1
