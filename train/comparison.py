@@ -53,7 +53,7 @@ def intervals(
             [float(scored["base"][i].correct[name]) for i in carrying],
             [float(scored["tuned"][i].correct[name]) for i in carrying],
         )
-        truth = fields.truth(rows, carrying, name)
+        truth = [scored["base"][i].expected[name] for i in carrying]
 
         def f1_of(model: str, name: str = name, spec: Any = spec, truth: list[Any] = truth) -> Any:
             said = [scored[model][i].predicted[name] for i in carrying]

@@ -234,14 +234,14 @@ def render(summary: dict[str, Any]) -> str:
             f"| {metric} | " + " | ".join(_pm(row.get(m)) for m in MODELS) + f" | {span} | {counts} |"
         )
         if interval and metric in ("field_accuracy", "rouge_l", "token_f1", "similarity"):
-            verdicts.append(verdict(metric, interval, lower_is_better=False))
+            verdicts.append(verdict(metric, interval, unit="folds"))
     if verdicts:
         lines += [
             "",
             "Across folds (paired bootstrap over folds, exact sign test; few folds give wide intervals):",
             "",
         ]
-        lines += [f"- {line.replace(' prompts', ' folds')}" for line in verdicts]
+        lines += [f"- {line}" for line in verdicts]
     lines += [
         "",
         "## Folds",

@@ -4,8 +4,7 @@ A template whose output is `{item_json}` asks for the whole item; one whose outp
 `{field}` asks for that field. Their answers are parsed back (the first JSON object in the answer,
 or the answer itself for one field) and each field is scored on its own: categorical fields
 (`Literal`, enums, booleans) by accuracy, per-value precision / recall / F1, macro F1 and a
-confusion matrix; free-text fields by token F1, ROUGE-L and similarity as whole answers are; the
-whole item by exact match. An answer that does not parse counts as wrong for every field it should
+confusion matrix; free-text fields by token F1 and ROUGE-L; the whole item by exact match. An answer that does not parse counts as wrong for every field it should
 have carried, and is counted apart. Templates that render fields inside other words, or none, are
 skipped with a note that says so.
 """
@@ -130,6 +129,7 @@ class ExampleFields:
     correct: dict[str, bool]  # categorical fields: the right value
     text_scores: dict[str, dict[str, float]]  # free-text fields: token_f1, rouge_l
     predicted: dict[str, Any]  # categorical fields: the value named, OTHER or UNPARSEABLE
+    expected: dict[str, Any]  # categorical fields: the reference's value (OTHER where it names none)
     item_exact: bool | None  # whole-item templates: every field right
 
     def accuracy(self) -> float | None:
@@ -142,14 +142,15 @@ def score_example(
     """Score one answer field by field against the reference the template rendered."""
     truth = parse_answer(reference, rendered) or {}
     got = parse_answer(answer, rendered)
-    correct, text_scores, predicted = {}, {}, {}
+    correct, text_scores, predicted, expected = {}, {}, {}, {}
     for name in rendered.fields:
         spec = specs[name]
         want = truth.get(name)
         if spec.categorical:
             named = UNPARSEABLE if got is None else categorical_value(got.get(name), spec)
             predicted[name] = named
-            correct[name] = named == categorical_value(want, spec)
+            expected[name] = categorical_value(want, spec)
+            correct[name] = named == expected[name]
         else:
             said = "" if got is None else str(got.get(name) or "")
             text_scores[name] = {
@@ -161,7 +162,7 @@ def score_example(
         item_exact = got is not None and all(
             _key(got.get(name)) == _key(truth.get(name)) for name in rendered.fields
         )
-    return ExampleFields(got is not None, correct, text_scores, predicted, item_exact)
+    return ExampleFields(got is not None, correct, text_scores, predicted, expected, item_exact)
 
 
 def label_table(truth: Sequence[Any], predicted: Sequence[Any], spec: FieldSpec) -> dict[str, Any]:
@@ -257,16 +258,6 @@ class FieldScoring:
             if name in getattr(self.rendered.get(row["template"]), "fields", ())
         ]
 
-    def truth(self, rows: Sequence[dict[str, Any]], indices: Sequence[int], name: str) -> list[Any]:
-        """The reference's value of categorical field `name` at each index (OTHER where it names none)."""
-        spec = self.specs[name]
-        return [
-            categorical_value(
-                (parse_answer(rows[i]["output"], self.rendered[rows[i]["template"]]) or {}).get(name), spec
-            )
-            for i in indices
-        ]
-
     def summary(
         self, rows: Sequence[dict[str, Any]], scored: dict[str, list[ExampleFields | None]]
     ) -> dict[str, Any]:
@@ -283,7 +274,7 @@ class FieldScoring:
             for model, examples in scored.items():
                 picked = [examples[i] for i in carrying]
                 if spec.categorical:
-                    truth = self.truth(rows, carrying, name)
+                    truth = [e.expected[name] for e in picked]
                     entry[model] = label_table(truth, [e.predicted[name] for e in picked], spec)
                 else:
                     entry[model] = {

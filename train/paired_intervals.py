@@ -77,8 +77,9 @@ def _interval(
     return {**base, "low": float(low), "high": float(high)}
 
 
-def verdict(label: str, interval: dict[str, Any], lower_is_better: bool = False) -> str:
-    """One plain line: better, worse or no clear difference, with the interval and the prompt counts."""
+def verdict(label: str, interval: dict[str, Any], unit: str = "prompts") -> str:
+    """One plain line: better, worse or no clear difference, with the interval and how many `unit`
+    (test prompts, or folds) each model won; a higher score is better."""
     n, delta = interval["n"], interval.get("delta")
     if delta is None:
         return f"{label}: not measured"
@@ -88,12 +89,12 @@ def verdict(label: str, interval: dict[str, Any], lower_is_better: bool = False)
     span = f"{delta:+.3f} [{low:+.3f}, {high:+.3f}]"
     counts = ""
     if "wins" in interval:
-        counts = (f", {interval['wins']} of {n} prompts better, {interval['losses']} worse "
+        counts = (f", {interval['wins']} of {n} {unit} better, {interval['losses']} worse "
                   f"(sign test p = {interval['p_sign']:.3g})")  # fmt: skip
     # A percentile interval is optimistic on a few prompts; the exact sign test is not: both must agree.
     clear = (low > 0 or high < 0) and interval.get("p_sign", 0.0) < ALPHA
     if clear:
-        word = "better" if (low > 0) != lower_is_better else "worse"
+        word = "better" if low > 0 else "worse"
         return f"tuned is {word} on {label}: {span}{counts}"
     why = "covers 0" if low <= 0 <= high else "excludes 0, but the sign test does not confirm it"
     return f"no clear difference on {label}: {span} {why}{counts}"

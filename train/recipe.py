@@ -58,8 +58,9 @@ def train(config: DsforgeConfig, show_progress: bool = True, callbacks: Sequence
     hardware = pick_hardware(opts.compute_dtype)
     chosen = choose_method(opts, hardware, base.path)
     opts = chosen.options  # `auto` is a method from here on, and the fingerprint names it
+    architecture = base_config(base.path)
     if opts.training_method.lora_family or opts.training_method.name == "ia3":
-        check_before_loading(opts.target_modules, base.path)  # a wrong layer name fails before the weights load
+        check_before_loading(opts.target_modules, architecture)  # a wrong layer name fails before the weights load
     fingerprint = run_fingerprint(opts, dataset_fingerprint(data), base, distributed.processes())
     done = cards.read_run_card(paths.run_json)
     if (
@@ -86,7 +87,7 @@ def train(config: DsforgeConfig, show_progress: bool = True, callbacks: Sequence
 
     train_split, replay = mix_replay(data["train"], opts.replay, opts.seed)
     planned = plan(opts, hardware, train_split, tokenizer, allocator, method_choice=chosen.reason,
-                   model_config=base_config(base.path))  # fmt: skip
+                   model_config=architecture)  # fmt: skip
     model, planned = setup_model(planned, base.path)
     splits = (train_split, data["validation"])
     trainer, fitted = fit(model, planned, tokenizer, splits, paths.checkpoints, show_progress, callbacks)

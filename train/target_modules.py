@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 
 from core.errors import ConfigError
@@ -64,21 +63,19 @@ def resolve(target: list[str] | str, model: Any) -> list[str] | str:
     return list(target)
 
 
-def check_before_loading(target: list[str] | str, base_path: Path) -> list[str] | str:
-    """Resolve `target` on the base's architecture built on the meta device: no weight is read."""
+def check_before_loading(target: list[str] | str, config: Any) -> list[str] | str:
+    """Resolve `target` on the base's architecture (its transformers `config`) built on the meta
+    device: no weight is read."""
     if target == "all-linear":
         return target
-    return resolve(target, skeleton(base_path))
+    return resolve(target, skeleton(config))
 
 
-def skeleton(base_path: Path) -> Any:
-    """The base's module tree with no storage behind it (seconds even for a 70B)."""
+def skeleton(config: Any) -> Any:
+    """The module tree of the architecture `config` describes, with no storage behind it (seconds even for a 70B)."""
     import torch
     from transformers import AutoModelForCausalLM
 
-    from train.base_models import base_config
-
-    config = base_config(base_path)
     with torch.device("meta"):
         return AutoModelForCausalLM.from_config(config, trust_remote_code=False)
 

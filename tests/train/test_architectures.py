@@ -205,13 +205,16 @@ def test_qlora_trains_with_the_fused_lora_layers(arch, tiny_bases, tmp_path, lic
 
 
 def test_roles_name_each_architecture_s_own_layers(tiny_bases):
-    phi3 = linear_layers(skeleton(tiny_bases["phi3"]))
+    phi3 = linear_layers(skeleton(base_config(tiny_bases["phi3"])))
     assert phi3["attention"] == ["o_proj", "qkv_proj"] and phi3["mlp"] == ["down_proj", "gate_up_proj"]
-    llama = linear_layers(skeleton(tiny_bases["llama"]))
+    llama = linear_layers(skeleton(base_config(tiny_bases["llama"])))
     assert llama["attention"] == ["k_proj", "o_proj", "q_proj", "v_proj"]
     assert llama["mlp"] == ["down_proj", "gate_proj", "up_proj"]
     assert "lm_head" not in llama["all-linear"]
-    assert check_before_loading(["q_proj", "v_proj"], tiny_bases["mistral"]) == ["q_proj", "v_proj"]
+    assert check_before_loading(["q_proj", "v_proj"], base_config(tiny_bases["mistral"])) == [
+        "q_proj",
+        "v_proj",
+    ]
 
 
 def test_another_architecture_s_layer_names_fail_before_the_weights_load(tiny_bases, tmp_path, license_records,

@@ -77,7 +77,7 @@ def test_the_confusion_matrix_and_per_value_scores_have_the_counts_worked_by_han
         '{"priority": "low", "note": ',  # cut off
     ]
     scored = fields.score(rows, answers)
-    table = label_table(fields.truth(rows, range(6), "priority"), [s.predicted["priority"] for s in scored],
+    table = label_table([s.expected["priority"] for s in scored], [s.predicted["priority"] for s in scored],
                         fields.specs["priority"])  # fmt: skip
     assert table["confusion"]["columns"] == ["low", "high", OTHER, UNPARSEABLE]
     assert table["confusion"]["counts"] == [[1, 1, 0, 1], [0, 1, 1, 1]]
