@@ -144,6 +144,7 @@ class TrainPaths:
         self.run_json = self.root / RUN_CARD_JSON
         self.run_card = self.root / "RUN_CARD.md"
         self.loss_png = self.root / "loss.png"
+        self.tracking = self.root / "tracking"  # TensorBoard / MLflow / W&B files when train.report_to names them
         self.evaluation = EvalPaths(output / eval_name)
         self.eval = self.evaluation.root
         self.metrics = self.evaluation.metrics

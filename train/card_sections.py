@@ -175,3 +175,4 @@ class Artifacts(Section):
     checkpoints: str | None = None
     merged: str | None = None
     loss_png: str | None = None
+    tracking: dict[str, str] | None = None  # tracker → where its run was logged

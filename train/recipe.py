@@ -41,6 +41,7 @@ from train.regional_compile import compile_decoder_layers
 from train.replay import mix_replay, set_sha256
 from train.resume import last_checkpoint, reset_stale_checkpoints, tokens_at_resume
 from train.target_modules import check_before_loading
+from train.tracking import lineage_params, require_trackers, tracked_at, tracking_callbacks
 from train.trainer_setup import add_lora, sft_config
 
 log = logging.getLogger(__name__)
@@ -61,6 +62,7 @@ def train(config: DsforgeConfig, show_progress: bool = True, callbacks: Sequence
     architecture = base_config(base.path)
     if opts.training_method.lora_family or opts.training_method.name == "ia3":
         check_before_loading(opts.target_modules, architecture)  # a wrong layer name fails before the weights load
+    require_trackers(opts.report_to)
     fingerprint = run_fingerprint(opts, dataset_fingerprint(data), base, distributed.processes())
     done = cards.read_run_card(paths.run_json)
     if (
@@ -90,6 +92,8 @@ def train(config: DsforgeConfig, show_progress: bool = True, callbacks: Sequence
                    model_config=architecture)  # fmt: skip
     model, planned = setup_model(planned, base.path)
     splits = (train_split, data["validation"])
+    lineage = lineage_params(fingerprint, dataset_fingerprint(data), base.ref, read_lineage(paths.lineage))
+    callbacks = [*callbacks, *tracking_callbacks(opts.report_to, paths.tracking, lineage)]
     trainer, fitted = fit(model, planned, tokenizer, splits, paths.checkpoints, show_progress, callbacks)
     adapter_state = distributed.adapter_state(trainer.model)  # every rank takes part under FSDP
     if not trainer.accelerator.is_main_process:
@@ -242,6 +246,8 @@ def write_card(
         artifacts={"adapter": str(paths.adapter), "checkpoints": str(paths.checkpoints)},
         log_history=state.log_history,
     )
+    if planned.options.report_to:
+        card.artifacts.tracking = tracked_at(planned.options.report_to, paths.tracking)
     if cards.plot_losses(state.log_history, paths.loss_png):
         card.artifacts.loss_png = str(paths.loss_png)
     cards.write_run_card(card, paths.run_json, paths.run_card)
@@ -272,7 +278,7 @@ def run_fingerprint(opts: TrainOptions, data_id: str, base: ResolvedBase, proces
     """
     # fused_lora and the checkpoint's options change how the step runs, not what it computes.
     execution_only = {"fused_lora", "checkpoint_keep", "checkpoint_reentrant", "offload_activations"}
-    exclude = {"merge", "min_train_examples", "distributed"} | execution_only
+    exclude = {"merge", "min_train_examples", "distributed", "report_to"} | execution_only
     options = opts.model_dump(mode="json", exclude=exclude)
     # `auto` and `off` compute the same arithmetic: ids of runs from before `auto` are kept.
     options["compile_layers"] = opts.compile_layers == "on"

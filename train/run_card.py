@@ -142,6 +142,8 @@ def render_markdown(card: RunCard) -> str:
         f"- peak memory: {card.peak_memory.model_dump()}",
         f"- hardware: {card.hardware.model_dump()}",
         f"- started {card.started_at}, finished {card.finished_at}",
+        *([f"- tracked in: {', '.join(f'{k} `{v}`' for k, v in card.artifacts.tracking.items())}"]
+          if card.artifacts.tracking else []),  # fmt: skip
         "",
         "![loss curves](loss.png)",
         "",

@@ -137,6 +137,12 @@ class TrainOptions(BaseModel):
     min_train_examples: int = Field(200, ge=0, description="warn below this many training records")
     merge: bool = Field(False, description="also write base + adapter merged into one model")
     seed: int = 42
+    report_to: list[Literal["tensorboard", "mlflow", "wandb"]] = Field(
+        default_factory=list,
+        description="experiment trackers for the losses, the trainer's arguments and the run's lineage "
+        "(train/tracking.py): none, tensorboard, mlflow, wandb or a list; logs go under the run's folder "
+        "unless MLFLOW_TRACKING_URI / WANDB_API_KEY name a server; pip install 'dsforge[tracking]'",
+    )
     distributed: Literal["ddp", "fsdp"] = Field(
         "ddp",
         description="with `dsforge train --gpus N`: ddp copies the base to every GPU; fsdp shards it "
@@ -149,6 +155,13 @@ class TrainOptions(BaseModel):
     def _switch_bool(cls, value: Any) -> Any:
         """`true/false` (older configs, YAML's bare on/off) means on/off."""
         return {True: "on", False: "off"}.get(value, value) if isinstance(value, bool) else value
+
+    @field_validator("report_to", mode="before")
+    @classmethod
+    def _trackers(cls, value: Any) -> Any:
+        """`none`, one name, or a list of names (the order does not matter; each once)."""
+        names = [value] if isinstance(value, str) else list(value or [])
+        return sorted({name for name in names if name != "none"})
 
     @field_validator("method")
     @classmethod
