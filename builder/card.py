@@ -40,7 +40,8 @@ def render_card(lineage: dict[str, Any], options: ExportOptions) -> str:
                 ],
             }
             for fmt in export_formats()
-        ],
+        ]
+        + _preference_config(lineage),
     ).to_yaml()
     parts = [f"---\n{header}\n---", f"# {lineage['dataset']['name']}", _summary(lineage)]
     parts += [_structure(lineage), _sources(lineage), _schema(lineage), _model(lineage), _cleaning(lineage)]
@@ -85,7 +86,28 @@ def _structure(lineage: dict[str, Any]) -> str:
         "",
         "Files: " + ", ".join(fmt.card_line for fmt in export_formats()) + ", `lineage.json`.",
     ]
+    preference = lineage.get("preference") or {}
+    pairs = preference.get("pairs") or {}
+    if sum(pairs.values()):
+        sources = ", ".join(f"{n} from {source}s" for source, n in preference["by_source"].items())
+        lines += [
+            "",
+            f"Preference pairs (`preference/<split>.jsonl`, config `preference`; {preference['format']}): "
+            + ", ".join(f"{name} {pairs.get(name, 0)}" for name in SPLITS)
+            + f" — {sources}; the reviewer's version is `chosen`, the model's original `rejected`"
+            + (f"; {preference['dropped_identical']} identical pairs dropped" if preference["dropped_identical"] else "")
+            + ".",
+        ]
     return "\n".join(lines)
+
+
+def _preference_config(lineage: dict[str, Any]) -> list[dict[str, Any]]:
+    """The Hub's `preference` config, when reviewers' corrections made pairs."""
+    pairs = (lineage.get("preference") or {}).get("pairs") or {}
+    if not sum(pairs.values()):
+        return []
+    files = [{"split": name, "path": f"preference/{name}.jsonl"} for name in SPLITS if pairs.get(name)]
+    return [{"config_name": "preference", "data_files": files}]
 
 
 def _sources(lineage: dict[str, Any]) -> str:

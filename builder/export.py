@@ -7,6 +7,8 @@
 - one folder per registered format (builder.export_formats): `alpaca/<split>.json`
   and `.jsonl` (instruction, input, output), `chatml/<split>.jsonl` (OpenAI-style
   `messages`), `sharegpt/<split>.jsonl` (`conversations` with from/value turns).
+- `preference/<split>.jsonl` when reviewers corrected records: TRL's prompt / chosen /
+  rejected pairs (builder.preference_pairs), in the split of the record they came from.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from builder.export_formats import export_formats
+from builder.preference_pairs import FOLDER as PREFERENCE_FOLDER
+from builder.preference_pairs import preference_pairs
 from builder.split import stratum_of
 from core import atomic
 from core.errors import ExportError
@@ -33,6 +37,7 @@ class ExportResult:
     files: list[Path] = field(default_factory=list)
     pushed_to: str | None = None
     messages: list[str] = field(default_factory=list)
+    preference: dict[str, Any] = field(default_factory=dict)  # pairs per split and by source
 
 
 def features() -> Any:
@@ -112,9 +117,24 @@ def export_splits(
                 result.files.append(paths.file(fmt.name, name, "json"))
             atomic.write_jsonl(paths.file(fmt.name, name), written)
             result.files.append(paths.file(fmt.name, name))
+    _export_preference(splits, paths, result)
     dataset_dict = build_dataset_dict(splits, manifest.stratify_by)
     save_dataset_dict(dataset_dict, paths.dataset)
     return result
+
+
+def _export_preference(splits: dict[str, list[ReviewedRecord]], paths: ExportPaths, result: ExportResult) -> None:
+    """Pairs per split where there are any; a split without pairs has no file (an older one is removed)."""
+    pairs = preference_pairs(splits)
+    for name in SPLITS:
+        target = paths.file(PREFERENCE_FOLDER, name)
+        if pairs.rows.get(name):
+            atomic.write_jsonl(target, pairs.rows[name])
+            result.files.append(target)
+        else:
+            target.unlink(missing_ok=True)
+    result.preference = pairs.summary()
+    result.messages.append(pairs.message())
 
 
 def build_dataset_dict(splits: dict[str, list[ReviewedRecord]], stratify_by: str | None) -> Any:

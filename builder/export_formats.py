@@ -25,7 +25,7 @@ from schemas.types import ReviewedRecord
 
 RowWriter = Callable[[ReviewedRecord, ExportOptions], dict[str, Any]]
 _NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
-RESERVED = frozenset({"dataset"})  # the DatasetDict folder beside the formats
+RESERVED = frozenset({"dataset", "preference"})  # the DatasetDict and the preference pairs beside the formats
 
 
 @dataclass(frozen=True)

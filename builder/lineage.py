@@ -98,6 +98,7 @@ def build_lineage(
             "records": report.get("records"),
         },
         "review": _review_block(all_records, _read_json(review_path), review_path),
+        "preference": export.preference or None,
         "split": {
             "seed": manifest.seed,
             "ratios": manifest.ratios,

@@ -56,6 +56,8 @@ def print_split(summary: SplitSummary) -> None:
 def print_export(summary: ExportSummary) -> None:
     result = summary.result
     console.print(f"exported {result.sizes} to {result.paths.root}; card: {result.paths.card}")
+    for message in result.messages:
+        console.print(message)
     if summary.pushed_to:
         console.print(f"pushed to https://huggingface.co/datasets/{summary.pushed_to}")
 

@@ -10,8 +10,10 @@ from annotate import dataset_settings as ds
 from annotate.missed_dataset import ADDED, CHECKED, FOUND, NOTHING_MISSED
 from annotate.pull import pull
 from annotate.push import push
+from builder.preference_pairs import preference_pairs
 from core import atomic
 from core.errors import ReviewError
+from schemas.types import ReviewedRecord
 from tests.annotate.argilla_helpers import submit
 
 MISSED_LIABILITY = "IN NO\nEVENT SHALL THE AUTHORS OR COPYRIGHT HOLDERS BE LIABLE FOR ANY CLAIM"
@@ -101,6 +103,12 @@ def test_reviewers_judge_items_in_the_schemas_terms_and_add_what_was_missed(make
     classify = next(r for r in by_item[relabel["id"]] if r["template"] == "classify_clause")
     assert "obligation" in classify["output"] and classify["review"]["status"] == "corrected"
     assert all(r["spans"][0]["text"] == reviewed[r["meta"]["item_id"]]["span"]["text"] for r in approved)
+    # ...and each corrected record is a preference pair: the reviewer's version over the model's.
+    pairs = preference_pairs({"train": [ReviewedRecord.model_validate(r) for r in approved]}).rows["train"]
+    by_id = {row["id"]: row for row in pairs}
+    assert by_id[explain["id"]]["chosen"][0]["content"] == summary_fix
+    assert by_id[explain["id"]]["rejected"][0]["content"] == fix["attributes"]["summary"]
+    assert classify["id"] in by_id and ok["id"] not in {r["meta"]["item_id"] for r in approved if r["id"] in by_id}
 
     # The added clause: exactly the document's text, marked as the reviewer's, waiting for its summary.
     added = [row for row in reviewed.values() if row["source"] == "reviewer"]
