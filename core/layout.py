@@ -131,13 +131,15 @@ def run_card_beside(model_folder: Path) -> Path:
 class TrainPaths:
     """What train and eval read (the export) and write (adapter, run card, evaluation)."""
 
-    def __init__(self, output: Path, eval_name: str = "eval") -> None:
+    def __init__(self, output: Path, eval_name: str = "eval", objective: str = "sft") -> None:
         export = ExportPaths(output)
         self.output = output
         self.export = export.root
         self.dataset = export.dataset
         self.lineage = export.lineage
-        self.root = output / "train"
+        self.preference = {name: export.file("preference", name) for name in SPLITS}
+        # an SFT run trains into train/; a preference run beside it, starting from train/'s adapter
+        self.root = output / ("train" if objective == "sft" else f"train-{objective}")
         self.adapter = self.root / ADAPTER_FOLDER
         self.merged = self.root / "merged"
         self.checkpoints = self.root / "checkpoints"

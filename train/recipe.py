@@ -1,10 +1,11 @@
 """`dsforge train`: one training recipe for every PEFT method, wired in the open.
 
-config in → dataset, base model, adapter, trl's SFTTrainer → best adapter, run card and loss
-curves out. `train` reads top to bottom: the inputs and their fingerprint, the plan (every
-choice with its reason, train/plan.py), the model set up as planned, the fit, the adapter, an
-optional merge into the base, the card. The same file runs on one CPU, one GPU, or several
-GPUs under `accelerate launch` (DDP or FSDP): nothing here depends on the process count.
+config in → dataset, base model, adapter, trl's SFTTrainer (DPOTrainer for review's preference
+pairs) → best adapter, run card and loss curves out. `train` reads top to bottom: the inputs and
+their fingerprint, the plan (every choice with its reason, train/plan.py), the model set up as
+planned, the fit, the adapter, an optional merge into the base, the card. The same file runs on
+one CPU, one GPU, or several GPUs under `accelerate launch` (DDP or FSDP): nothing here depends
+on the process count.
 
 Memory: trl's SFTTrainer computes the loss from the hidden states in chunks
 (a fused LM head) so full fp32 logits over the vocabulary never exist, and the
@@ -37,12 +38,14 @@ from train.loading import check_chat_template, grow_memory_in_place, load_model,
 from train.merge import MergeCard, MergeOptions, merge
 from train.method_choice import choose_method
 from train.plan import TrainPlan, plan
+from train.preference_data import load_preference_splits, preference_fingerprint
+from train.preference_run import held_out_preference, pairs_only, preference_warnings, start_adapter
 from train.regional_compile import compile_decoder_layers
 from train.replay import mix_replay, set_sha256
 from train.resume import last_checkpoint, reset_stale_checkpoints, tokens_at_resume
 from train.target_modules import check_before_loading
 from train.tracking import lineage_params, require_trackers, tracked_at, tracking_callbacks
-from train.trainer_setup import add_lora, sft_config
+from train.trainer_setup import add_lora, dpo_config, sft_config
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +56,11 @@ def train(config: DsforgeConfig, show_progress: bool = True, callbacks: Sequence
     `callbacks` are extra transformers TrainerCallbacks (timers, loggers) run beside early stopping.
     """
     opts = config.train
-    paths = TrainPaths(config.output_dir)
-    data = load_splits(paths.dataset)
+    paths = TrainPaths(config.output_dir, objective=opts.objective)
+    prefers = opts.objective != "sft"  # pairs from review instead of records
+    start = start_adapter(opts, config.output_dir) if prefers else None
+    data = load_preference_splits(paths.preference) if prefers else load_splits(paths.dataset)
+    data_id = preference_fingerprint(data, start) if prefers else dataset_fingerprint(data)
     base = resolve_base_model(opts.base_model, config.project_root)
     hardware = pick_hardware(opts.compute_dtype)
     chosen = choose_method(opts, hardware, base.path)
@@ -63,7 +69,9 @@ def train(config: DsforgeConfig, show_progress: bool = True, callbacks: Sequence
     if opts.training_method.lora_family or opts.training_method.name == "ia3":
         check_before_loading(opts.target_modules, architecture)  # a wrong layer name fails before the weights load
     require_trackers(opts.report_to)
-    fingerprint = run_fingerprint(opts, dataset_fingerprint(data), base, distributed.processes())
+    if prefers:
+        opts = opts.model_copy(update={"packing": "off"})  # a pair is two sequences scored apart
+    fingerprint = run_fingerprint(opts, data_id, base, distributed.processes())
     done = cards.read_run_card(paths.run_json)
     if (
         done
@@ -82,26 +90,31 @@ def train(config: DsforgeConfig, show_progress: bool = True, callbacks: Sequence
     started_at = utc_now()
     tokenizer = load_tokenizer(base.path)
     check_chat_template(tokenizer)
-    warnings = data_warnings(data, opts, tokenizer)
+    warnings = preference_warnings(data, opts) if prefers else data_warnings(data, opts, tokenizer)
     for warning in warnings:
         log.warning(warning)
     distributed.prepare_fsdp_loading(opts)
 
-    train_split, replay = mix_replay(data["train"], opts.replay, opts.seed)
+    train_split, replay = mix_replay(data["train"], 0.0 if prefers else opts.replay, opts.seed)
     planned = plan(opts, hardware, train_split, tokenizer, allocator, method_choice=chosen.reason,
                    model_config=architecture)  # fmt: skip
-    model, planned = setup_model(planned, base.path)
+    model, planned = setup_model(planned, base.path, start)
     splits = (train_split, data["validation"])
-    lineage = lineage_params(fingerprint, dataset_fingerprint(data), base.ref, read_lineage(paths.lineage))
+    lineage = lineage_params(fingerprint, data_id, base.ref, read_lineage(paths.lineage))
     callbacks = [*callbacks, *tracking_callbacks(opts.report_to, paths.tracking, lineage)]
     trainer, fitted = fit(model, planned, tokenizer, splits, paths.checkpoints, show_progress, callbacks)
+    held_out = held_out_preference(trainer, data["test"]) if prefers else None
     adapter_state = distributed.adapter_state(trainer.model)  # every rank takes part under FSDP
     if not trainer.accelerator.is_main_process:
         return cards.RunCard.model_construct(status="replica")
     _save_adapter(trainer, tokenizer, paths.adapter, adapter_state)
     del trainer, model
 
-    card = write_card(paths, fingerprint, base, data, replay, planned, fitted, started_at, warnings)
+    card = write_card(paths, fingerprint, base, data, data_id, replay, planned, fitted, started_at, warnings)
+    if prefers:
+        card.preference = {"objective": opts.objective, "beta": opts.beta,
+                           "started_from": str(start) if start else "base", "held_out": held_out}  # fmt: skip
+        cards.write_run_card(card, paths.run_json, paths.run_card)
     if opts.merge:
         merge_into_base(paths, planned, config.project_root)
         card.artifacts.merged = str(paths.merged)
@@ -110,8 +123,10 @@ def train(config: DsforgeConfig, show_progress: bool = True, callbacks: Sequence
     return card
 
 
-def setup_model(planned: TrainPlan, base_path: Path) -> tuple[Any, TrainPlan]:
+def setup_model(planned: TrainPlan, base_path: Path, start: Path | None = None) -> tuple[Any, TrainPlan]:
     """Load the base as planned, finish the plan on it, then put the adapter and the planned kernels on.
+
+    `start`: an adapter to go on training (a preference run's SFT adapter) instead of a fresh one.
 
     Returns the model and the plan with what each step did, in the run card's words.
     """
@@ -128,7 +143,7 @@ def setup_model(planned: TrainPlan, base_path: Path) -> tuple[Any, TrainPlan]:
     opts = planned.options
     set_seed(opts.seed)  # LoRA's A matrices are drawn here, before the Trainer seeds anything
     kept = keep_in_checkpoint(model, opts.checkpoint_keep) if opts.gradient_checkpointing else None
-    model, adapter = add_lora(model, opts, planned.hardware, base_path)
+    model, adapter = add_lora(model, opts, planned.hardware, base_path, start)
     fused = fuse_lora_layers(model) if planned.fused_lora else None
     compiled = compile_decoder_layers(model) if planned.compile_layers else None
     return model, planned.applied(adapter, kept, fused, compiled)
@@ -164,19 +179,29 @@ def fit(
     from train.lean_trainer import LeanSFTTrainer
 
     opts, hardware = planned.options, planned.hardware
-    args = sft_config(opts, hardware, checkpoints, show_progress, planned.liger_kernels)
+    evaluate = splits[1] is not None  # a preference run may have no validation pairs
+    stopping = [EarlyStoppingCallback(early_stopping_patience=opts.early_stopping_patience)] if evaluate else []
     with distributed.main_first():  # rank 0 writes the datasets' map caches, the others read them
-        trainer = LeanSFTTrainer(
-            model=model,
-            args=args,
-            train_dataset=conversational(splits[0]),
-            eval_dataset=conversational(splits[1]),
-            processing_class=tokenizer,
-            callbacks=[
-                EarlyStoppingCallback(early_stopping_patience=opts.early_stopping_patience),
-                *callbacks,
-            ],
-        )
+        if opts.objective == "dpo":
+            from trl import DPOTrainer
+
+            trainer = DPOTrainer(
+                model=model,  # its reference: the starting adapter's frozen copy, or the base with it disabled
+                args=dpo_config(opts, hardware, checkpoints, show_progress, evaluate),
+                train_dataset=pairs_only(splits[0]),
+                eval_dataset=pairs_only(splits[1]) if evaluate else None,
+                processing_class=tokenizer,
+                callbacks=[*stopping, *callbacks],
+            )
+        else:
+            trainer = LeanSFTTrainer(
+                model=model,
+                args=sft_config(opts, hardware, checkpoints, show_progress, planned.liger_kernels),
+                train_dataset=conversational(splits[0]),
+                eval_dataset=conversational(splits[1]),
+                processing_class=tokenizer,
+                callbacks=[*stopping, *callbacks],
+            )
     if hardware.device == "cuda":
         import torch
 
@@ -203,6 +228,7 @@ def write_card(
     fingerprint: str,
     base: ResolvedBase,
     data: Any,
+    data_id: str,
     replay: dict[str, Any],
     planned: TrainPlan,
     fitted: Fitted,
@@ -217,9 +243,9 @@ def write_card(
         fingerprint=fingerprint,
         base_model={"ref": base.ref, "path": str(base.path), **base.provenance},
         dataset={
-            "fingerprint": dataset_fingerprint(data),
-            "path": str(paths.dataset),
-            "sizes": {name: len(data[name]) for name in data},
+            "fingerprint": data_id,
+            "path": str(paths.export / "preference" if planned.options.objective != "sft" else paths.dataset),
+            "sizes": {name: len(data[name]) if data[name] is not None else 0 for name in data},
             "lineage": read_lineage(paths.lineage),
             "replay": replay,
         },
@@ -282,7 +308,8 @@ def run_fingerprint(opts: TrainOptions, data_id: str, base: ResolvedBase, proces
     options = opts.model_dump(mode="json", exclude=exclude)
     # `auto` and `off` compute the same arithmetic: ids of runs from before `auto` are kept.
     options["compile_layers"] = opts.compile_layers == "on"
-    later = {"method": opts.mode, "num_virtual_tokens": 20, "replay": 0.0}
+    later = {"method": opts.mode, "num_virtual_tokens": 20, "replay": 0.0, "objective": "sft", "beta": 0.1,
+             "start_from": "auto"}  # fmt: skip
     later["prompt_init_text"] = TrainOptions.model_fields["prompt_init_text"].default
     options = {k: v for k, v in options.items() if k not in later or v != later[k]}
     world = [{"processes": processes}] if processes > 1 else []
@@ -294,8 +321,11 @@ def _save_adapter(trainer: Any, tokenizer: Any, target: Path, state: dict[str, A
     # load_best_model_at_end left the best weights in the trainer's model; `state` holds them when sharded.
     model = trainer.accelerator.unwrap_model(trainer.model)
 
+    # a preference run's frozen reference copy ("ref") is not part of the result
+    adapters = {"selected_adapters": ["default"]} if "ref" in getattr(model, "peft_config", {}) else {}
+
     def write(tmp: Path) -> None:
-        model.save_pretrained(tmp, state_dict=state)
+        model.save_pretrained(tmp, state_dict=state, **adapters)
         tokenizer.save_pretrained(tmp)
 
     replace_dir(target, write)

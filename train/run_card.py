@@ -64,6 +64,7 @@ class RunCard(BaseModel):
     best_eval_loss: float | None
     final_train_loss: float | None
     warnings: list[str] = Field(default_factory=list)
+    preference: dict[str, Any] | None = None  # objective dpo: start, beta, held-out accuracy and margin
     artifacts: Artifacts = Field(default_factory=Artifacts)
     log_history: list[dict[str, Any]] = Field(default_factory=list)
 
@@ -142,6 +143,7 @@ def render_markdown(card: RunCard) -> str:
         f"- peak memory: {card.peak_memory.model_dump()}",
         f"- hardware: {card.hardware.model_dump()}",
         f"- started {card.started_at}, finished {card.finished_at}",
+        *([_preference_line(card.preference)] if card.preference else []),
         *([f"- tracked in: {', '.join(f'{k} `{v}`' for k, v in card.artifacts.tracking.items())}"]
           if card.artifacts.tracking else []),  # fmt: skip
         "",
@@ -225,3 +227,17 @@ def _json(value: Any) -> str:
     import json
 
     return json.dumps(value, indent=2, default=str)
+
+
+def _preference_line(preference: dict[str, Any]) -> str:
+    held = preference.get("held_out")
+    measured = (
+        f"held-out pairs: {held['pairs']}, the reviewer's answer preferred in {_num(held['accuracy'])} "
+        f"of them, reward margin {_num(held['margin'])}"
+        if held
+        else "no held-out pairs"
+    )
+    return (
+        f"- objective: {preference['objective']} (β {preference['beta']}, from {preference['started_from']}); "
+        + measured
+    )

@@ -18,14 +18,19 @@ from train.plan import offload_activations, optimizer
 
 
 def add_lora(
-    model: Any, opts: TrainOptions, hardware: Hardware, base_path: Path = Path(".")
+    model: Any,
+    opts: TrainOptions,
+    hardware: Hardware,
+    base_path: Path = Path("."),
+    start_adapter: Path | None = None,
 ) -> tuple[Any, dict[str, Any]]:
     """Prepare a (4-bit) base for training and put the method's adapter (train/methods.py) on it.
 
+    `start_adapter`: a trained adapter to go on training instead of a fresh one (its own config holds).
     Returns the model and, for the run card, what was done to the base's weights.
     """
     import torch
-    from peft import get_peft_model, prepare_model_for_kbit_training
+    from peft import PeftModel, get_peft_model, prepare_model_for_kbit_training
 
     policy: dict[str, Any] = {
         "quantisation": "4-bit NF4, double quantisation" if opts.training_method.loads_4bit else "none",
@@ -52,7 +57,11 @@ def add_lora(
     else:
         policy["frozen_weights"] = str(hardware.compute_dtype)
     policy["method"] = opts.method
-    model = get_peft_model(model, peft_config(opts, model, base_path))
+    if start_adapter is not None:
+        model = PeftModel.from_pretrained(model, str(start_adapter), is_trainable=True)
+        policy["started_from"] = str(start_adapter)
+    else:
+        model = get_peft_model(model, peft_config(opts, model, base_path))
     trainable, total = model.get_nb_trainable_parameters()
     policy["trainable_parameters"] = f"{trainable} of {total} ({100 * trainable / total:.2f}%)"
     return model, policy
@@ -62,10 +71,38 @@ def sft_config(
     opts: TrainOptions, hardware: Hardware, output_dir: Path, show_progress: bool, liger_kernels: bool
 ) -> Any:
     """trl's SFTConfig for the resolved options: evaluate and checkpoint together, keep the best."""
-    import torch
     from trl import SFTConfig
 
     return SFTConfig(
+        **_shared_args(opts, hardware, output_dir, show_progress, evaluate=True),
+        activation_offloading=offload_activations(opts, hardware),
+        packing=opts.packing == "on",
+        packing_strategy="bfd",  # whole records, padding-free: see train/packing.py
+        use_liger_kernel=liger_kernels,
+        completion_only_loss=True,
+        include_num_input_tokens_seen="non_padding",
+        ddp_find_unused_parameters=False,
+    )
+
+
+def dpo_config(
+    opts: TrainOptions, hardware: Hardware, output_dir: Path, show_progress: bool, evaluate: bool
+) -> Any:
+    """trl's DPOConfig on the same stack: the batch, checkpointing and optimiser the plan resolved.
+
+    `evaluate`: there are validation pairs, so evaluate and keep the best checkpoint as SFT does.
+    """
+    from trl import DPOConfig
+
+    return DPOConfig(**_shared_args(opts, hardware, output_dir, show_progress, evaluate), beta=opts.beta)
+
+
+def _shared_args(
+    opts: TrainOptions, hardware: Hardware, output_dir: Path, show_progress: bool, evaluate: bool
+) -> dict[str, Any]:
+    import torch
+
+    return dict(
         output_dir=str(output_dir),
         num_train_epochs=opts.epochs,
         max_steps=opts.max_steps,
@@ -74,7 +111,6 @@ def sft_config(
         gradient_accumulation_steps=opts.gradient_accumulation_steps,
         gradient_checkpointing=opts.gradient_checkpointing,
         gradient_checkpointing_kwargs=checkpoint_kwargs(opts),
-        activation_offloading=offload_activations(opts, hardware),
         learning_rate=opts.learning_rate,
         lr_scheduler_type=opts.lr_scheduler,
         warmup_steps=opts.warmup_ratio,
@@ -83,21 +119,15 @@ def sft_config(
         bf16=hardware.device == "cuda" and hardware.compute_dtype == torch.bfloat16,
         fp16=False,
         max_length=opts.max_seq_len,
-        packing=opts.packing == "on",
-        packing_strategy="bfd",  # whole records, padding-free: see train/packing.py
-        use_liger_kernel=liger_kernels,
-        completion_only_loss=True,
-        eval_strategy="steps",
+        eval_strategy="steps" if evaluate else "no",
         eval_steps=opts.eval_steps,
         save_strategy="steps",
         save_steps=opts.eval_steps,
         save_total_limit=2,
-        load_best_model_at_end=True,
+        load_best_model_at_end=evaluate,
         metric_for_best_model="eval_loss",
         greater_is_better=False,
         logging_steps=opts.logging_steps,
-        include_num_input_tokens_seen="non_padding",
-        ddp_find_unused_parameters=False,
         report_to="none",
         seed=opts.seed,
         data_seed=opts.seed,
