@@ -60,10 +60,12 @@ LEVERS: dict[str, dict[str, Any]] = {
     "chunk-2400": {"max_char_buffer": 2400},
     "chunk-600-pass2": {"max_char_buffer": 600, "recall_pass": True},
     "speculative": {},
+    "chunk-600-speculative": {"max_char_buffer": 600},
 }
 # Provider parameters a lever sets beside its extraction options.
 PROVIDER_LEVERS: dict[str, dict[str, Any]] = {
     "speculative": {"speculative": "ngram-simple", "speculative_ngram": 4, "speculative_draft": 24},
+    "chunk-600-speculative": {"speculative": "ngram-simple", "speculative_ngram": 4, "speculative_draft": 24},
 }
 # A lever whose first pass another lever already asked starts from that lever's cache.
 SEEDS = {"chunk-600-pass2": "chunk-600"}
