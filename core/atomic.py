@@ -15,12 +15,17 @@ from pydantic import BaseModel
 
 def write_bytes(path: Path, data: bytes) -> None:
     """Write via a temp file in the same folder, fsync, then rename over the target."""
+    write_file(path, lambda tmp: tmp.write_bytes(data))
+
+
+def write_file(path: Path, write: Callable[[Path], object]) -> None:
+    """`write(tmp)` fills a temp file beside `path` (a library's own writer); it is fsynced and renamed over."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
+        write(Path(tmp))
+        with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:

@@ -100,11 +100,12 @@ def _register_stage_commands() -> None:
         review_app.command(name)(command)
     app.add_typer(review_app, name="review")
 
-    from dsforge.train_commands import eval_command, merge_command, train_command
+    from dsforge.train_commands import eval_command, export_model_command, merge_command, train_command
 
     app.command("train")(train_command)
     app.command("eval")(eval_command)
     app.command("merge")(merge_command)
+    app.command("export-model")(export_model_command)
 
     from dsforge.run_command import run_command
 

@@ -186,3 +186,21 @@ def merge_command(
         card.fingerprint,
     )
     console.print(table)
+
+
+def export_model_command(
+    config: Path = ConfigOption,
+    adapter: Path | None = typer.Option(None, "--adapter", help="adapter folder; default: <output>/train/adapter"),
+    out: Path | None = typer.Option(None, "--out", "-o", help="folder to write to; default: <output>/model-export"),
+    force: bool = typer.Option(False, "--force", help="overwrite an earlier export"),
+) -> None:
+    """Write the adapter as a GGUF LoRA (llama.cpp, Ollama), with an Ollama Modelfile and a model card."""
+    from core.config import load_config
+    from train.model_export import export_model
+
+    with reported_errors():
+        result = export_model(load_config(config), adapter, out, force)
+    console.print(
+        f"GGUF LoRA: {result.lora} ({result.written['tensors']} tensors, {result.written['architecture']}); "
+        f"card: {result.card}" + (f"; Ollama: {result.modelfile}" if result.modelfile else "")
+    )
