@@ -26,6 +26,11 @@ def run_command(
     poll_seconds: float = typer.Option(30.0, help="seconds between review polls with --wait"),
     progress: bool = ProgressOption,
     gpus: int = typer.Option(1, min=1, help="train on N GPUs, as `dsforge train --gpus N`"),
+    export: str | None = typer.Option(
+        None,
+        "--export",
+        help="gguf: end with the adapter as a GGUF LoRA (+ Ollama Modelfile), as `dsforge export-model`",
+    ),
 ) -> None:
     """Documents → records → review → splits → adapter → evaluation report, resuming what is done."""
     from annotate.auto import auto_approve
@@ -33,13 +38,17 @@ def run_command(
     from builder.export_stage import run_export
     from builder.split import run_split
     from core.config import load_config
+    from core.errors import ConfigError
     from dsforge.build_commands import print_build
     from dsforge.review_commands import print_auto
     from dsforge.split_commands import print_export, print_split
-    from dsforge.train_commands import print_eval, print_train, run_training
+    from dsforge.train_commands import print_eval, print_model_export, print_train, run_training
     from train.evaluate import evaluate
+    from train.model_export import export_model
 
     with reported_errors():
+        if export not in (None, "gguf"):
+            raise ConfigError(f"--export {export!r}: the one model format is gguf.")
         cfg = load_config(config)
         print_build(run_build(cfg, show_progress=progress))
         if auto_accept or cfg.review.auto:
@@ -52,6 +61,8 @@ def run_command(
         if card is not None:
             print_train(card, cfg.output_dir)
         print_eval(evaluate(cfg, show_progress=progress), cfg)
+        if export == "gguf":
+            print_model_export(export_model(cfg, force=True))  # the run's own adapter, re-exported each run
 
 
 def _review(cfg: DsforgeConfig, wait: bool, poll_seconds: float, progress: bool) -> None:
@@ -68,7 +79,9 @@ def _review(cfg: DsforgeConfig, wait: bool, poll_seconds: float, progress: bool)
         undecided = report["by_status"].get("unreviewed", 0)
         if report["approved"] and (not wait or undecided == 0):
             return
-        unit, total = ("items", report["items"]) if report.get("unit") == "item" else ("records", report["records"])
+        unit, total = (
+            ("items", report["items"]) if report.get("unit") == "item" else ("records", report["records"])
+        )
         approved = report.get("approved_items", report["approved"])
         if not wait:
             console.print(

@@ -200,6 +200,10 @@ def export_model_command(
 
     with reported_errors():
         result = export_model(load_config(config), adapter, out, force)
+    print_model_export(result)
+
+
+def print_model_export(result: Any) -> None:
     console.print(
         f"GGUF LoRA: {result.lora} ({result.written['tensors']} tensors, {result.written['architecture']}); "
         f"card: {result.card}" + (f"; Ollama: {result.modelfile}" if result.modelfile else "")

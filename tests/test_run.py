@@ -12,7 +12,9 @@ from builder.model_store import is_installed
 from dsforge.cli import app
 from tests.builder.replay_project import make_project
 
-pytestmark = pytest.mark.skipif(not is_installed("smollm2-135m"), reason="run `dsforge models fetch smollm2-135m`")
+pytestmark = pytest.mark.skipif(
+    not is_installed("smollm2-135m"), reason="run `dsforge models fetch smollm2-135m`"
+)
 
 
 def test_one_shot_run_writes_records_splits_adapter_and_report_then_resumes(tmp_path):
@@ -24,14 +26,17 @@ def test_one_shot_run_writes_records_splits_adapter_and_report_then_resumes(tmp_
     config["eval"] = {"max_examples": 3, "max_new_tokens": 12, "batch_size": 3}
     config_path.write_text(yaml.safe_dump(config))
 
-    first = CliRunner().invoke(app, ["run", "-c", str(config_path), "--auto-accept", "--no-progress"])
+    first = CliRunner().invoke(
+        app, ["run", "-c", str(config_path), "--auto-accept", "--no-progress", "--export", "gguf"]
+    )
     assert first.exit_code == 0, first.output
     build = tmp_path / "build"
     approved = [json.loads(line) for line in (build / "review" / "approved.jsonl").read_text().splitlines()]
     assert approved and all(row["review"]["auto"] for row in approved)
     manifest = json.loads((build / "splits" / "manifest.json").read_text())
     docs_by_split = {
-        name: {row["doc_id"] for row in approved if row["id"] in set(ids)} for name, ids in manifest["splits"].items()
+        name: {row["doc_id"] for row in approved if row["id"] in set(ids)}
+        for name, ids in manifest["splits"].items()
     }
     assert not (docs_by_split["train"] & docs_by_split["test"])
     assert (build / "export" / "lineage.json").is_file()
@@ -43,6 +48,9 @@ def test_one_shot_run_writes_records_splits_adapter_and_report_then_resumes(tmp_
     metrics = json.loads((build / "eval" / "metrics.json").read_text())
     assert set(metrics["overall"]) == {"base", "tuned"}
     assert (build / "eval" / "report.md").is_file()
+    # --export gguf ends the chain with a model llama.cpp and Ollama run, carrying the run's fingerprint
+    assert (build / "model-export" / "train-lora.gguf").is_file()
+    assert run_card["fingerprint"] in (build / "model-export" / "MODEL_CARD.md").read_text()
 
     adapter_mtime = (build / "train" / "adapter" / "adapter_config.json").stat().st_mtime_ns
     second = CliRunner().invoke(app, ["run", "-c", str(config_path), "--auto-accept", "--no-progress"])
