@@ -80,12 +80,16 @@ def _extract_side_by_side(
     model_name: str,
     on_document: Callable[[Document], None] | None,
 ) -> ExtractionResult:
-    """Up to `max_workers` documents at once, their chunks through one window of `max_workers` requests."""
+    """Up to `max_workers` documents at once, their chunks through one window of `max_workers` requests.
+
+    Stopped (Ctrl-C, or a failure the build cannot go on from), it starts nothing new: queued
+    documents and requests are cancelled, and only the requests already in flight finish — into
+    the completion cache, so the rerun does not ask for them again.
+    """
     views = [model.for_document(document.id) for document in documents]
-    with (
-        ThreadPoolExecutor(options.max_workers, thread_name_prefix="dsforge-request") as window,
-        ThreadPoolExecutor(options.max_workers, thread_name_prefix="dsforge-document") as workers,
-    ):
+    window = ThreadPoolExecutor(options.max_workers, thread_name_prefix="dsforge-request")
+    workers = ThreadPoolExecutor(options.max_workers, thread_name_prefix="dsforge-document")
+    try:
         for view in views:
             view.window = window
         futures = [
@@ -98,6 +102,12 @@ def _extract_side_by_side(
             model.stats.add(view.stats)
             if on_document:
                 on_document(document)
+    except BaseException:
+        for pool in (workers, window):
+            pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    for pool in (workers, window):
+        pool.shutdown()
     result = ExtractionResult()
     for one in results:
         result.add(one)

@@ -8,6 +8,7 @@ path is tested in test_openai_compat.py.
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -109,3 +110,34 @@ def test_kill_minus_nine_mid_window_then_rerun_asks_only_for_what_is_missing(one
     assert rerun.report["extraction"]["llm_calls"] == chunks - done_before_kill  # nothing asked twice
     for name in OUTPUTS:
         assert (rerun.paths.root / name).read_bytes() == (one_at_a_time.paths.root / name).read_bytes(), name
+
+
+def test_a_stopped_window_starts_no_new_request(one_at_a_time, tmp_path, license_schema):
+    """Ctrl-C after the first document: the queued documents are cancelled, not worked through."""
+    config = load_config(make_project(tmp_path, extraction={"max_workers": 2}))
+    documents = [Document(**row) for row in _rows(one_at_a_time.paths.root / "documents.jsonl")] * 4
+    config = config.model_copy(
+        update={"provider": config.provider.model_copy(update={"params": {"latency_s": 0.1}})}
+    )
+    replay = create_language_model(config.provider, license_schema).model
+    cache = CompletionCache(tmp_path / "cache.sqlite")
+    fingerprint = {
+        "model_id": "stop-test",
+        "schema": license_schema.fingerprint(),
+        **config.extraction.fingerprint(),
+    }
+    model = CachingModel(replay, cache, fingerprint=fingerprint, retries=0)
+
+    def interrupt(document):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        extract_documents(
+            documents, license_schema, model, config.extraction, "stop-test", on_document=interrupt
+        )
+    served_at_stop = replay.served
+    time.sleep(0.5)  # the requests in flight (at most the window's 2) finish; nothing queued starts
+    assert replay.served <= served_at_stop + config.extraction.max_workers
+    # a stop that worked through the queue would have asked for every distinct chunk
+    assert replay.served < one_at_a_time.report["extraction"]["chunks"]
+    cache.close()
