@@ -98,6 +98,12 @@ class CachingModel(base_model.BaseLanguageModel):
         # The requests in flight across documents (builder.extract's window); None: one batch at a time.
         self.window: Executor | None = None
 
+    def at_chunk_size(self, size: int) -> CachingModel:
+        """A view whose cache keys are those of a build at `size` alone (same provider, counts and window)."""
+        view = copy.copy(self)
+        view.fingerprint = {**self.fingerprint, "max_char_buffer": size}
+        return view
+
     def for_document(self, doc_id: str) -> CachingModel:
         """A view for one document extracted beside others: the same provider, cache and window,
         its own document id, JSON schema and counts (folded back with `CallStats.add`)."""

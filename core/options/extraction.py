@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -12,7 +12,19 @@ class ExtractionOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    max_char_buffer: int = Field(1200, ge=100, description="chunk size in characters")
+    max_char_buffer: int = Field(
+        600,
+        ge=100,
+        description="chunk size in characters (600 found more than 1200 and 2400 on both dev golds, "
+        "bench/README.md §7)",
+    )
+    also_chunk_at: list[Annotated[int, Field(ge=100)]] = Field(
+        default_factory=lambda: [1200],
+        description="more full passes over every document, each cut at one of these chunk sizes; the union "
+        "of grounded items is kept (a chunk sees a clause whole at one size that another size cuts). "
+        "Sizes equal to max_char_buffer are skipped; []: one pass. Each pass is cached apart, as a build "
+        "at that size alone would be",
+    )
     batch_length: int = Field(4, ge=1, description="chunks per provider call")
     max_workers: int = Field(1, ge=1, description="parallel provider workers (remote providers)")
     extraction_passes: int = Field(1, ge=1, le=5)
@@ -32,6 +44,10 @@ class ExtractionOptions(BaseModel):
     timeout_s: float = Field(
         600.0, gt=0, description="longest wait for a chunk's answer; a silent call is cut and retried"
     )
+
+    def more_chunk_sizes(self) -> list[int]:
+        """The extra passes' chunk sizes, in order, each once, without the main size."""
+        return list(dict.fromkeys(size for size in self.also_chunk_at if size != self.max_char_buffer))
 
     def fingerprint(self) -> dict[str, Any]:
         """The options that change prompts or outputs (workers and retries do not)."""
