@@ -70,6 +70,8 @@ def fit_batch(opts: TrainOptions, hardware: Hardware, model: Any, packed_rows: i
     fits = {"without_checkpointing": int(budget // (unit * BYTES_PER_TOKEN_UNIT[False])),
             # a selective checkpoint keeps part of the activations: counted as keeping them all (safe side)
             "with_checkpointing": int(budget // (unit * BYTES_PER_TOKEN_UNIT[opts.checkpoint_keep == "nothing"]))}  # fmt: skip
+    if opts.objective != "sft":  # a row is a pair: two sequences (the reference forward keeps no activations)
+        fits = {name: rows // 2 for name, rows in fits.items()}
     cap = MAX_ROWS
     if packed_rows is not None:
         cap = min(cap, _rows_for_steps(opts, packed_rows))

@@ -206,6 +206,9 @@ def optimizer(opts: TrainOptions, hardware: Hardware) -> str:
 def _packed_rows(train_split: Any, opts: TrainOptions, tokenizer: Any) -> int:
     lengths = []
     for row in train_split:
+        if opts.objective != "sft":  # a preference pair: prompt with each answer, two sequences
+            lengths += [token_count(tokenizer, row["prompt"] + row[side]) for side in ("chosen", "rejected")]
+            continue
         pair = to_prompt_completion(row)
         lengths.append(token_count(tokenizer, pair["prompt"] + pair["completion"]))
     return packed_row_estimate(lengths, opts.max_seq_len)

@@ -113,3 +113,31 @@ def test_a_preference_run_without_pairs_or_without_its_sft_adapter_says_what_to_
     config.train = config.train.model_copy(update={"start_from": "sft"})
     with pytest.raises(TrainError, match=r"start_from is sft but there is no SFT adapter"):
         train(config, show_progress=False)
+
+
+def test_a_preference_row_is_two_sequences_for_the_fitted_batch_and_the_row_count(monkeypatch, smollm_base):
+    """On a GPU, `batch_size: auto` fits pairs (chosen and rejected through the model) at half the SFT rows."""
+    import types
+
+    import torch
+    from datasets import Dataset
+    from transformers import AutoTokenizer
+
+    from core.options.train import TrainOptions
+    from train.fit import fit_batch
+    from train.loading import Hardware
+    from train.plan import _packed_rows
+
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda: (60 * 2**30, 80 * 2**30))
+    gpu = Hardware("cuda", torch.bfloat16, "test GPU")
+    model = types.SimpleNamespace(config=types.SimpleNamespace(hidden_size=896, num_hidden_layers=24))
+    sft = fit_batch(TrainOptions(), gpu, model, packed_rows=None)
+    dpo = fit_batch(TrainOptions(objective="dpo"), gpu, model, packed_rows=None)
+    assert dpo.rows_that_fit == {name: rows // 2 for name, rows in sft.rows_that_fit.items()}
+
+    tokenizer = AutoTokenizer.from_pretrained(smollm_base.path)
+    message = [{"role": "user", "content": "word " * 300}]
+    answer = [{"role": "assistant", "content": "yes"}]
+    pairs = Dataset.from_list([{"prompt": message, "chosen": answer, "rejected": answer}] * 4)
+    rows = _packed_rows(pairs, TrainOptions(objective="dpo", max_seq_len=1024), tokenizer)
+    assert rows == 3  # 8 sequences of ~330 tokens in rows of 1024
