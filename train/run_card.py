@@ -64,7 +64,8 @@ class RunCard(BaseModel):
     best_eval_loss: float | None
     final_train_loss: float | None
     warnings: list[str] = Field(default_factory=list)
-    preference: dict[str, Any] | None = None  # objective dpo: start, beta, held-out accuracy and margin
+    # objective dpo: start, beta, held-out accuracy and margin; absent from SFT cards (old cards round-trip)
+    preference: dict[str, Any] | None = Field(None, exclude_if=lambda value: value is None)
     artifacts: Artifacts = Field(default_factory=Artifacts)
     log_history: list[dict[str, Any]] = Field(default_factory=list)
 

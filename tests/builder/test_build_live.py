@@ -34,7 +34,7 @@ def _live_project(tmp_path: Path) -> dict:
         "model_id": "dsforge-gguf:smollm2-135m",
         "params": {"n_ctx": 2048, "max_tokens": 160, "temperature": 0.0},
     }
-    config_data["extraction"] = {"max_char_buffer": 600, "batch_length": 2, "retries": 0}
+    config_data["extraction"] = {"max_char_buffer": 600, "also_chunk_at": [], "batch_length": 2, "retries": 0}
     (tmp_path / "dsforge.yaml").write_text(yaml.safe_dump(config_data))
     return config_data
 

@@ -89,7 +89,7 @@ def quote(
 ) -> ExtractionResult:
     # The quotes are part of the fingerprint: one prompt gets different answers across examples.
     model = CachingModel(QuotingModel(quotes), cache, fingerprint={"quotes": list(quotes)}, retries=0)
-    options = ExtractionOptions(max_char_buffer=max_char_buffer, reground=reground)
+    options = ExtractionOptions(max_char_buffer=max_char_buffer, also_chunk_at=[], reground=reground)
     return extract_documents([document], Quote, model, options, model_name="quoting")
 
 

@@ -105,7 +105,7 @@ def make_project(
         "api_key_env": KEY_ENV,
         "params": {"max_tokens": 64, "temperature": 0.0},
     }
-    data["extraction"] = {"max_char_buffer": 600, "batch_length": 4, "max_workers": SLOTS, "retries": 0,
+    data["extraction"] = {"max_char_buffer": 600, "also_chunk_at": [], "batch_length": 4, "max_workers": SLOTS, "retries": 0,
                           **extraction}  # fmt: skip
     (root / "dsforge.yaml").write_text(yaml.safe_dump(data))
     return root / "dsforge.yaml"
