@@ -130,11 +130,14 @@ def _extract_document(
     items, rejects = ground_extractions(
         document, annotated.extractions or [], schema, model_name, reground=options.reground
     )
-    for size in options.more_chunk_sizes():
-        added, more_rejects = _pass_at_chunk_size(document, annotated, task, schema, model, options, size,
-                                                  model_name, result, items)  # fmt: skip
-        items += added
-        rejects += more_rejects
+    for size in options.more_chunk_sizes():  # the whole document again, cut at another size
+        resized = options.model_copy(update={"max_char_buffer": size})
+        again = _extract_one(document, task, model.at_chunk_size(size), resized, result)
+        if again is not None:
+            added, more_rejects = _join_pass(document, annotated, again.extractions or [], schema, model_name,
+                                             options, items)  # fmt: skip
+            items += added
+            rejects += more_rejects
     if options.recall_pass:
         added, more_rejects = _second_pass(
             document, annotated, task, schema, model, options, model_name, result, items
@@ -145,33 +148,6 @@ def _extract_document(
     result.items.extend(items)
     result.rejects.extend(rejects)
     return result
-
-
-def _pass_at_chunk_size(
-    document: Document,
-    annotated: lx_data.AnnotatedDocument,
-    task: tuple[str, list[Any]],
-    schema: type[ExtractionSchema],
-    model: CachingModel,
-    options: ExtractionOptions,
-    size: int,
-    model_name: str,
-    result: ExtractionResult,
-    items: list[GroundedItem],
-) -> tuple[list[GroundedItem], list[Reject]]:
-    """The whole document again, cut at `size`: the items not found yet and its rejects.
-
-    Its answers join `annotated`'s extractions, so extractions.jsonl shows every pass.
-    """
-    view = model.at_chunk_size(size)
-    again = _extract_one(document, task, view, options.model_copy(update={"max_char_buffer": size}), result)
-    if again is None:
-        return [], []
-    annotated.extractions = [*(annotated.extractions or []), *(again.extractions or [])]
-    grounded, rejects = ground_extractions(document, again.extractions or [], schema, model_name,
-                                           reground=options.reground)  # fmt: skip
-    known = {item.id for item in items}
-    return [item for item in grounded if item.id not in known], rejects
 
 
 def _second_pass(
@@ -202,10 +178,25 @@ def _second_pass(
     if second is None:
         return [], []
     answers = [e for e in second.extractions or [] if not abstains(dict(e.attributes or {}), missing)]
+    added, rejects = _join_pass(document, annotated, answers, schema, model_name, options, items)
+    return [item for item in added if keeps(item, missing)], rejects
+
+
+def _join_pass(
+    document: Document,
+    annotated: lx_data.AnnotatedDocument,
+    answers: Sequence[lx_data.Extraction],
+    schema: type[ExtractionSchema],
+    model_name: str,
+    options: ExtractionOptions,
+    items: list[GroundedItem],
+) -> tuple[list[GroundedItem], list[Reject]]:
+    """A later pass's answers: shown with the first pass's in extractions.jsonl, grounded, and the
+    items not found before (same span and values) returned with the pass's rejects."""
     annotated.extractions = [*(annotated.extractions or []), *answers]
     grounded, rejects = ground_extractions(document, answers, schema, model_name, reground=options.reground)
     known = {item.id for item in items}
-    return [item for item in grounded if item.id not in known and keeps(item, missing)], rejects
+    return [item for item in grounded if item.id not in known], rejects
 
 
 def _extract_one(
