@@ -193,18 +193,21 @@ def export_model_command(
     adapter: Path | None = typer.Option(None, "--adapter", help="adapter folder; default: <output>/train/adapter"),
     out: Path | None = typer.Option(None, "--out", "-o", help="folder to write to; default: <output>/model-export"),
     force: bool = typer.Option(False, "--force", help="overwrite an earlier export"),
+    merged: str | None = typer.Option(
+        None, "--merged", help="f16 or q8_0: fold the adapter into the base and write one GGUF model"
+    ),
 ) -> None:
     """Write the adapter as a GGUF LoRA (llama.cpp, Ollama), with an Ollama Modelfile and a model card."""
     from core.config import load_config
     from train.model_export import export_model
 
     with reported_errors():
-        result = export_model(load_config(config), adapter, out, force)
+        result = export_model(load_config(config), adapter, out, force, merged)
     print_model_export(result)
 
 
 def print_model_export(result: Any) -> None:
     console.print(
-        f"GGUF LoRA: {result.lora} ({result.written['tensors']} tensors, {result.written['architecture']}); "
+        f"GGUF: {result.lora} ({result.written['tensors']} tensors, {result.written['architecture']}); "
         f"card: {result.card}" + (f"; Ollama: {result.modelfile}" if result.modelfile else "")
     )

@@ -46,7 +46,7 @@ def export_lora_gguf(
             "Merge the adapter into the base (train.merge) and convert the merged model instead."
         )
     n_layers = int(base_config["num_hidden_layers"])
-    names = gguf.get_tensor_name_map(_gguf_arch(arch), n_layers)
+    names = gguf.get_tensor_name_map(gguf_arch(arch), n_layers)
     heads = int(base_config["num_attention_heads"])
     kv_heads = int(base_config.get("num_key_value_heads") or heads)
     pairs = _lora_pairs(adapter)
@@ -61,7 +61,7 @@ def export_lora_gguf(
                 f"{adapter}: gguf has no name for {module!r} in a {arch} model; cannot export it."
             )
         if arch in PERMUTED_Q_K and module.endswith(("self_attn.q_proj", "self_attn.k_proj")):
-            b = _permute_rows(b, heads if module.endswith("q_proj") else kv_heads)
+            b = permute_rows(b, heads if module.endswith("q_proj") else kv_heads)
         tensors.append((gguf_name.removesuffix(".weight"), a, b))
 
     def write(tmp: Path) -> None:
@@ -124,7 +124,7 @@ def _lora_pairs(adapter: Path) -> dict[str, tuple[Any, Any]]:
     return {module: (ab["A"], ab["B"]) for module, ab in pairs.items()}
 
 
-def _permute_rows(weight: Any, n_head: int) -> Any:
+def permute_rows(weight: Any, n_head: int) -> Any:  # also the merged model's q/k (train/gguf_model.py)
     """convert_hf_to_gguf's q/k permutation (rotary halves interleaved), applied to a matrix's rows."""
     rows = weight.shape[0]
     return (
@@ -132,7 +132,8 @@ def _permute_rows(weight: Any, n_head: int) -> Any:
     )
 
 
-def _gguf_arch(name: str) -> Any:
+def gguf_arch(name: str) -> Any:
+    """gguf's MODEL_ARCH for llama.cpp's architecture name (`llama`, `qwen2`)."""
     import gguf
 
     return next(arch for arch, arch_name in gguf.MODEL_ARCH_NAMES.items() if arch_name == name)

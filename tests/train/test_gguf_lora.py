@@ -146,3 +146,64 @@ def test_what_gguf_lora_cannot_express_is_refused(adapter, smollm_base, tmp_path
     with pytest.raises(TrainError, match="PREFIX_TUNING adapter; GGUF adapters are LoRA only"):
         export_lora_gguf(dora, config, tmp_path / "x.gguf")
     assert not (tmp_path / "x.gguf").exists()
+
+
+def test_a_merged_gguf_answers_as_the_merged_model_and_carries_the_base_tokenizer(
+    adapter, tmp_path, repo_root, smollm_base
+):
+    """F16 holds the merged floats to 1e-3: the greedy answers match for 8 tokens. The CLI writes it with a
+    Modelfile FROM the merged file."""
+    import shutil
+
+    import gguf
+    import xllamacpp
+    from transformers import AutoTokenizer
+
+    from builder import model_store
+    from dsforge.cli import app
+
+    folder, peft_model = adapter
+    project = tmp_path / "p"
+    shutil.copytree(folder, project / "build" / "train" / "adapter")
+    (project / "build" / "train" / "run.json").write_text(json.dumps({"base_model": {"ref": "smollm2-135m"}}))
+    (project / "dsforge.yaml").write_text(yaml.safe_dump({"output": "build", "schema": "s.py:S"}))
+    shutil.copy(repo_root / "samples" / "license_schema.py", project / "s.py")
+    result = CliRunner().invoke(app, ["export-model", "-c", str(project / "dsforge.yaml"), "--merged", "f16"])
+    assert result.exit_code == 0, result.output
+    out = project / "build" / "model-export"
+    exported = out / "train-merged-f16.gguf"
+    assert (out / "Modelfile").read_text("utf-8").startswith("FROM ./train-merged-f16.gguf\n")
+
+    base = gguf.GGUFReader(str(model_store.resolve_gguf("smollm2-135m")))
+    ours = gguf.GGUFReader(str(exported))
+    for key in (
+        "tokenizer.ggml.tokens",
+        "tokenizer.ggml.merges",
+        "tokenizer.chat_template",
+        "llama.block_count",
+    ):
+        assert ours.fields[key].contents() == base.fields[key].contents()
+    assert [t.name for t in ours.tensors] == [t.name for t in base.tensors]
+
+    import torch
+
+    tokenizer = AutoTokenizer.from_pretrained(smollm_base.path)
+    merged_answers = []  # the adapter applied by peft: what merging it into the weights computes
+
+    for prompt in PROMPTS:
+        ids = tokenizer(prompt, return_tensors="pt").input_ids
+        with torch.no_grad():
+            out_ids = peft_model.generate(ids, max_new_tokens=8, do_sample=False)
+        merged_answers.append(tokenizer.decode(out_ids[0, ids.shape[1] :]))
+    params = xllamacpp.CommonParams()
+    params.model.path, params.n_ctx, params.verbosity = str(exported), 256, -1
+    params.cpuparams.n_threads = params.cpuparams_batch.n_threads = 1
+    server = xllamacpp.Server(params)
+    answers = [
+        server.handle_completions({"prompt": p, "max_tokens": 8, "temperature": 0.0})["choices"][0]["text"]
+        for p in PROMPTS
+    ]
+    assert answers == merged_answers
+
+    refused = CliRunner().invoke(app, ["export-model", "-c", str(project / "dsforge.yaml"), "--merged", "q4"])
+    assert refused.exit_code != 0 and "merged GGUF types are ['f16', 'q8_0']" in refused.output
