@@ -60,7 +60,15 @@ def held_out_preference(trainer: Any, test_pairs: Any) -> dict[str, Any] | None:
     """
     if test_pairs is None:
         return None
-    metrics = trainer.evaluate(pairs_only(test_pairs), metric_key_prefix="test")
+    data = pairs_only(test_pairs)
+    if hasattr(trainer, "tokenize_row"):  # ORPO (experimental) tokenizes only the datasets it was built with
+        from trl.data_utils import maybe_apply_chat_template, maybe_extract_prompt
+
+        data = data.map(maybe_extract_prompt).map(
+            maybe_apply_chat_template, fn_kwargs={"processing_class": trainer.processing_class}
+        )
+        data = data.map(trainer.tokenize_row)
+    metrics = trainer.evaluate(data, metric_key_prefix="test")
     # TRL logs its reward metrics under "eval_" whatever the prefix; the loss follows the prefix
     return {
         "pairs": len(test_pairs),

@@ -45,7 +45,7 @@ from train.replay import mix_replay, set_sha256
 from train.resume import last_checkpoint, reset_stale_checkpoints, tokens_at_resume
 from train.target_modules import check_before_loading
 from train.tracking import lineage_params, require_trackers, tracked_at, tracking_callbacks
-from train.trainer_setup import add_lora, dpo_config, sft_config
+from train.trainer_setup import add_lora, preference_trainer, sft_config
 
 log = logging.getLogger(__name__)
 
@@ -182,12 +182,11 @@ def fit(
     evaluate = splits[1] is not None  # a preference run may have no validation pairs
     stopping = [EarlyStoppingCallback(early_stopping_patience=opts.early_stopping_patience)] if evaluate else []
     with distributed.main_first():  # rank 0 writes the datasets' map caches, the others read them
-        if opts.objective == "dpo":
-            from trl import DPOTrainer
-
-            trainer = DPOTrainer(
+        if opts.objective != "sft":
+            trainer_class, args = preference_trainer(opts, hardware, checkpoints, show_progress, evaluate)
+            trainer = trainer_class(
                 model=model,  # its reference: the starting adapter's frozen copy, or the base with it disabled
-                args=dpo_config(opts, hardware, checkpoints, show_progress, evaluate),
+                args=args,
                 train_dataset=pairs_only(splits[0]),
                 eval_dataset=pairs_only(splits[1]) if evaluate else None,
                 processing_class=tokenizer,

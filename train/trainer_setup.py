@@ -85,16 +85,32 @@ def sft_config(
     )
 
 
-def dpo_config(
+# objective → (module, config class, trainer class): TRL's preference trainers
+PREFERENCE_TRAINERS = {
+    "dpo": ("trl", "DPOConfig", "DPOTrainer"),
+    "kto": ("trl", "KTOConfig", "KTOTrainer"),  # unpairs the pairs itself: chosen desirable, rejected not
+    "orpo": (
+        "trl.experimental.orpo",
+        "ORPOConfig",
+        "ORPOTrainer",
+    ),  # reference-free; TRL marks it experimental
+}
+
+
+def preference_trainer(
     opts: TrainOptions, hardware: Hardware, output_dir: Path, show_progress: bool, evaluate: bool
-) -> Any:
-    """trl's DPOConfig on the same stack: the batch, checkpointing and optimiser the plan resolved.
+) -> tuple[Any, Any]:
+    """(trainer class, its config) for `opts.objective` on the same stack: the batch, checkpointing and
+    optimiser the plan resolved. `evaluate`: there are validation pairs, so evaluate and keep the best
+    checkpoint as SFT does."""
+    import importlib
 
-    `evaluate`: there are validation pairs, so evaluate and keep the best checkpoint as SFT does.
-    """
-    from trl import DPOConfig
-
-    return DPOConfig(**_shared_args(opts, hardware, output_dir, show_progress, evaluate), beta=opts.beta)
+    module, config_name, trainer_name = PREFERENCE_TRAINERS[opts.objective]
+    trl = importlib.import_module(module)
+    config = getattr(trl, config_name)(
+        **_shared_args(opts, hardware, output_dir, show_progress, evaluate), beta=opts.beta
+    )
+    return getattr(trl, trainer_name), config
 
 
 def _shared_args(

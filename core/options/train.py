@@ -18,8 +18,8 @@ from core.options.methods import TrainingMethod, method_names, training_method
 
 DEFAULT_BASE_MODEL = "qwen2.5-coder-0.5b"
 AUTO_METHOD = "auto"  # qlora or lora, chosen from the hardware when training starts
-PREFERENCE_OBJECTIVES = ("dpo",)
-DPO_LEARNING_RATE = 5e-5  # an adapter's step from a good SFT policy: a tenth of SFT's
+PREFERENCE_OBJECTIVES = ("dpo", "kto", "orpo")
+DPO_LEARNING_RATE = 5e-5  # an adapter's step from a good SFT policy: a quarter of SFT's
 
 
 class TrainOptions(BaseModel):
@@ -43,12 +43,16 @@ class TrainOptions(BaseModel):
         "prompt), or auto: qlora on a GPU or where memory is short, lora on a CPU that holds the base "
         "(train/method_choice.py); None: auto, or the deprecated `mode` where one is set",
     )
-    objective: Literal["sft", "dpo"] = Field(
+    objective: Literal["sft", "dpo", "kto", "orpo"] = Field(
         "sft",
-        description="sft: learn the exported records' answers; dpo: learn to prefer reviewers' corrections "
-        "over the model's originals (export/preference/, TRL's DPOTrainer), into <output>/train-dpo/",
+        description="sft: learn the exported records' answers; dpo, kto, orpo: learn to prefer reviewers' "
+        "corrections over the model's originals (export/preference/, TRL's DPOTrainer, KTOTrainer with the "
+        "pairs unpaired, or the experimental reference-free ORPOTrainer), into <output>/train-<objective>/",
     )
-    beta: float = Field(0.1, gt=0, description="dpo: how far the tuned model may move from its reference")
+    beta: float = Field(
+        0.1, gt=0, description="dpo, kto: how far the tuned model may move from its reference; orpo: the odds "
+        "ratio term's weight"
+    )
     start_from: Literal["auto", "base", "sft"] = Field(
         "auto",
         description="dpo: the adapter training starts from and is compared against — the project's SFT "
@@ -215,7 +219,12 @@ class TrainOptions(BaseModel):
             )
         self.mode = mode
         if "learning_rate" not in self.model_fields_set:
-            self.learning_rate = DPO_LEARNING_RATE if self.objective == "dpo" else method.learning_rate
+            self.learning_rate = method.learning_rate if self.objective == "sft" else DPO_LEARNING_RATE
+        if self.objective == "kto" and self.batch_size != "auto" and int(self.batch_size) < 2:
+            raise ValueError(
+                "train.objective kto needs batch_size 2 or more (its KL estimate pairs answers within a batch); "
+                "set batch_size: auto or 2."
+            )
         if self.objective != "sft" and not method.lora_family:
             raise ValueError(
                 f"train.objective {self.objective} trains a LoRA-family adapter (qlora, lora, dora), "
