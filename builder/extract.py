@@ -131,6 +131,8 @@ def _extract_document(
         document, annotated.extractions or [], schema, model_name, reground=options.reground
     )
     for size in options.more_chunk_sizes():  # the whole document again, cut at another size
+        if len(document.text) <= min(size, options.max_char_buffer):
+            continue  # one chunk at either size: the same text, asked once
         resized = options.model_copy(update={"max_char_buffer": size})
         again = _extract_one(document, task, model.at_chunk_size(size), resized, result)
         if again is not None:

@@ -52,3 +52,15 @@ def test_each_pass_is_cached_as_a_build_at_its_size_alone(tmp_path):
     small_only = both.report["extraction"]["chunks"] - large.report["extraction"]["chunks"]
     assert both.report["extraction"]["llm_calls"] == small_only
     assert both.report["extraction"]["cache_hits"] == large.report["extraction"]["chunks"]
+
+
+def test_a_document_that_fits_one_chunk_at_every_size_is_asked_once(tmp_path):
+    """Under 600 characters both sizes cut the same one chunk: one request, not two (unrecorded here, so the
+    request fails and is counted as asked)."""
+    short = b"Permission to use this file is granted to anyone, provided this notice is kept.\n"
+    extraction = {"max_char_buffer": 600, "also_chunk_at": [1200], "retries": 0}
+    config = load_config(
+        make_project(tmp_path, recording=CHUNKS, documents={"short.txt": short}, extraction=extraction)
+    )
+    summary = build(config, show_progress=False)
+    assert summary.report["extraction"]["chunks"] == 1
