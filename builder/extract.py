@@ -58,9 +58,13 @@ def extract_documents(
     options: ExtractionOptions,
     model_name: str,
     on_document: Callable[[Document], None] | None = None,
+    examples: Sequence[Any] = (),
 ) -> ExtractionResult:
-    """Extract, ground and validate items from every document; with `recall_pass`, ask again for what is missing."""
-    task = (schema.prompt_description(), schema.langextract_examples())
+    """Extract, ground and validate items from every document; with `recall_pass`, ask again for what is missing.
+
+    `examples`: more few-shot examples after the schema's own (builder/review_examples.py).
+    """
+    task = (schema.prompt_description(), [*schema.langextract_examples(), *examples])
     if options.max_workers > 1 and len(documents) > 1:
         return _extract_side_by_side(documents, task, schema, model, options, model_name, on_document)
     result = ExtractionResult()

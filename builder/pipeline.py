@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,14 +25,15 @@ from builder.language_model import ResolvedModel, create_language_model
 from builder.llm_cache import CompletionCache
 from builder.records import build_records
 from builder.report import write_report
+from builder.review_examples import review_examples
 from builder.schema_loader import load_schema
 from core import atomic
 from core.config import DsforgeConfig
 from core.errors import BuildLockedError
-from core.layout import BuildPaths
+from core.layout import BuildPaths, ReviewPaths
 from core.progress import progress_bar
 from schemas.base import ExtractionSchema
-from schemas.types import FileOutcome
+from schemas.types import Document, FileOutcome
 
 
 @dataclass
@@ -66,6 +67,13 @@ def build_lock(paths: BuildPaths) -> Iterator[None]:
         lock.release()
 
 
+def examples_of_review(config: DsforgeConfig, schema: type[ExtractionSchema], documents: Sequence[Document]) -> list[Any]:
+    """`extraction.examples_from_review`'s examples from this project's review (none before one)."""
+    options = config.extraction
+    return review_examples(ReviewPaths(config.output_dir).reviewed_items, documents, schema,
+                           options.examples_from_review, options.max_char_buffer)  # fmt: skip
+
+
 def _build_locked(config: DsforgeConfig, paths: BuildPaths, show_progress: bool) -> BuildSummary:
     started = time.perf_counter()
     schema = load_schema(config.schema_ref, config.project_root)
@@ -95,6 +103,7 @@ def _build_locked(config: DsforgeConfig, paths: BuildPaths, show_progress: bool)
             config.extraction,
             model_name=config.provider.model_id,
             on_document=lambda _doc: progress.advance(task),
+            examples=examples_of_review(config, schema, cleaned.documents),
         )
     extract_seconds = time.perf_counter() - extract_started
     cache.close()

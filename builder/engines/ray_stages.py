@@ -19,17 +19,20 @@ from langextract import data_lib
 
 from builder.caching_model import CachingModel, CallStats
 from builder.clean import StepReport, clean_documents
-from core.options.clean import CleanOptions
 from builder.clean.dedup import exact_key, minhash_signature
-from core.config import DsforgeConfig
-from core.errors import DsforgeError
 from builder.extract import extract_documents
-from core.options.ingest import IngestOptions
 from builder.ingest.pipeline import _ingest_file
 from builder.ingest.walk import Candidate
 from builder.language_model import create_language_model
 from builder.llm_cache import CompletionCache
+from builder.pipeline import examples_of_review
 from builder.schema_loader import load_schema
+from core import atomic
+from core.config import DsforgeConfig
+from core.errors import DsforgeError
+from core.layout import BuildPaths
+from core.options.clean import CleanOptions
+from core.options.ingest import IngestOptions
 from schemas.types import Document
 
 # Row kinds of the ingest + clean dataset; one table schema carries them all.
@@ -165,6 +168,11 @@ class Extractor:
     def _load(self, cache: Any) -> None:
         config = self.config
         self.schema = load_schema(config.schema_ref, config.project_root)
+        # the review indexes the documents of the build it reviewed: documents.jsonl, as that build left it
+        documents_file = BuildPaths(config.output_dir).documents
+        documents = [Document.model_validate(row) for row in atomic.read_jsonl(documents_file)] if (
+            config.extraction.examples_from_review and documents_file.is_file()) else []  # fmt: skip
+        self.examples = examples_of_review(config, self.schema, documents)
         self.resolved = create_language_model(config.provider, self.schema)
         self.model = CachingModel(
             self.resolved.model,
@@ -191,6 +199,7 @@ class Extractor:
                 self.model,
                 self.config.extraction,
                 model_name=self.config.provider.model_id,
+                examples=self.examples,
             )
             stats = self.model.stats
             row = {

@@ -39,6 +39,13 @@ class ExtractionOptions(BaseModel):
         description="a second, focused pass per document asking for the values of the schema's closed "
         "attributes the first pass did not find; the union of grounded items is kept",
     )
+    examples_from_review: int = Field(
+        0,
+        ge=0,
+        description="after a review, add up to this many few-shot examples cut from the reviewed documents "
+        "around items reviewers accepted, corrected or added (builder/review_examples.py); 0: the schema's "
+        "examples only",
+    )
     retries: int = Field(2, ge=0, description="retries of a failed chunk before it is rejected")
     retry_backoff_s: float = Field(1.0, ge=0)
     timeout_s: float = Field(
