@@ -98,7 +98,9 @@ def _merged_tensors(base_folder: Path, adapter: Path) -> dict[str, Any]:
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
-    model = AutoModelForCausalLM.from_pretrained(base_folder, dtype=torch.float32)
+    model = AutoModelForCausalLM.from_pretrained(
+        base_folder, dtype=torch.float32, local_files_only=True, trust_remote_code=False
+    )
     try:
         merged = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
     except (ValueError, AttributeError, NotImplementedError) as exc:
