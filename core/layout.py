@@ -117,6 +117,7 @@ class HumanEvalPaths:
         self.push_state = root / "push.json"
         self.votes = root / "votes.jsonl"
         self.result = root / "result.json"
+        self.preference = root / "preference.jsonl"  # decided prompts as held-out preference pairs
 
 
 ADAPTER_FOLDER = "adapter"

@@ -30,7 +30,7 @@ from core.config import DsforgeConfig
 from core.errors import TrainError
 from core.layout import HumanEvalPaths, TrainPaths
 from train.data import load_splits, prompt_messages
-from train.preference import PENDING, TIE, Verdict, summarize, verdict
+from train.preference import LOSS, PENDING, TIE, WIN, Verdict, summarize, verdict
 
 BASE, TUNED = "base", "tuned"
 PUSH_COMMAND = "dsforge eval --human"
@@ -188,12 +188,40 @@ def pull_human(config: DsforgeConfig, write: bool = True) -> dict[str, Any]:
         "summary": summarize(verdicts, options.confidence),
         "not_pushed": sum(v.reason == "not pushed" for v in verdicts),
     }
+    pairs = preference_rows(comparison.pairs, verdicts)
+    human["preference_pairs"] = len(pairs)
     if write:
         folder = comparison.folder(paths)
+        if pairs:
+            atomic.write_jsonl(folder.preference, pairs)
+        else:
+            folder.preference.unlink(missing_ok=True)  # nothing settled for one model (any more)
         atomic.write_jsonl(folder.votes, rows)
         atomic.write_json(folder.result, human)
         _into_eval_report(human, paths)
     return human
+
+
+def preference_rows(pairs: list[Pair], verdicts: list[Verdict]) -> list[dict[str, Any]]:
+    """Each prompt reviewers settled for one model as a preference pair in TRL's conversational format.
+
+    They are test prompts, so the pairs are held-out data: a preference run's evaluation, never its training.
+    """
+    rows = []
+    for pair, settled in zip(pairs, verdicts, strict=False):  # verdicts start with the pairs', in order
+        if settled.outcome not in (WIN, LOSS):
+            continue
+        chosen, rejected = (TUNED, BASE) if settled.outcome == WIN else (BASE, TUNED)
+        rows.append({
+            "id": pair.id,
+            "record_id": pair.record_id,
+            "prompt": [{"role": "user", "content": pair.prompt}],
+            "chosen": [{"role": "assistant", "content": pair.answers[chosen]}],
+            "rejected": [{"role": "assistant", "content": pair.answers[rejected]}],
+            "source": "human A/B (blind)",
+            "chosen_model": chosen,
+        })  # fmt: skip
+    return rows
 
 
 def _into_eval_report(human: dict[str, Any], paths: TrainPaths) -> None:

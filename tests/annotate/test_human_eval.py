@@ -158,6 +158,11 @@ def test_blind_push_review_pull_unblinds_into_the_report(tmp_path, review_server
     }
     assert votes[first]["votes"][0]["comment"] == "more precise"
     assert all(v["choice"] == "tuned" for row in votes.values() for v in row["votes"])
+    # every prompt settled for one model is a held-out preference pair, the preferred answer chosen
+    pairs = atomic.read_jsonl(paths.eval / "human" / name / "preference.jsonl")
+    assert len(pairs) == wins == human["preference_pairs"]
+    assert all(p["chosen_model"] == "tuned" and p["chosen"][0]["content"] == predictions[p["record_id"]]["tuned"]
+               and p["rejected"][0]["content"] == predictions[p["record_id"]]["base"] for p in pairs)  # fmt: skip
 
     # annotator2 prefers the base answer everywhere but one tie: with two reviews required, every
     # pair is split evenly between the reviewers, so a tie; the base choices un-blind as "base".
@@ -175,6 +180,7 @@ def test_blind_push_review_pull_unblinds_into_the_report(tmp_path, review_server
     assert both["agreement"]["units"] == wins and both["agreement"]["percent"] == 0.0
     assert json.loads(paths.metrics.read_text("utf-8"))["human"]["reviewers"] == ["annotator1"]  # not written
     pull_human(config)
+    assert not (paths.eval / "human" / name / "preference.jsonl").exists()  # every prompt a tie now
     second = {
         row["pair_id"]: next(v["choice"] for v in row["votes"] if v["reviewer"] == "annotator2")
         for row in atomic.read_jsonl(paths.eval / "human" / name / "votes.jsonl")
