@@ -74,6 +74,15 @@ def examples_of_review(config: DsforgeConfig, schema: type[ExtractionSchema], do
                            options.examples_from_review, options.max_char_buffer)  # fmt: skip
 
 
+def token_report(usage: dict[str, int] | None, calls: int) -> dict[str, Any] | None:
+    """The model's token counts for the build's calls: what the server evaluated, reused and generated."""
+    if not usage or not calls:
+        return None
+    evaluated = usage["prompt_tokens"] - usage["cached_prompt_tokens"]
+    return {**usage, "evaluated_prompt_tokens_per_call": round(evaluated / calls, 1),
+            "completion_tokens_per_call": round(usage["completion_tokens"] / calls, 1)}  # fmt: skip
+
+
 def _build_locked(config: DsforgeConfig, paths: BuildPaths, show_progress: bool) -> BuildSummary:
     started = time.perf_counter()
     schema = load_schema(config.schema_ref, config.project_root)
@@ -160,6 +169,7 @@ def write_build(
             "failed_chunks": stats.failures,
             "seconds": round(extract_seconds, 2),
             "seconds_in_model": round(stats.seconds_in_model, 2),
+            "tokens": token_report(getattr(resolved.model, "token_usage", None), stats.calls),
             "items": len(extraction.items),
             "grounded_rechecked": grounded_ok,
             "rejects": dict(Counter(reject.reason for reject in extraction.rejects)),

@@ -38,6 +38,11 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"| chunks | {ext['chunks']} |",
         f"| LLM calls | {ext['llm_calls']} |",
         f"| cache hits | {ext['cache_hits']} |",
+        *([f"| prompt tokens evaluated / reused from the server's cache, a call | "
+           f"{ext['tokens']['evaluated_prompt_tokens_per_call']} / "
+           f"{round(ext['tokens']['cached_prompt_tokens'] / max(1, ext['llm_calls']), 1)} |",
+           f"| tokens generated, a call | {ext['tokens']['completion_tokens_per_call']} |"]
+          if ext.get("tokens") else []),  # fmt: skip
         f"| grounded items | {items} ({grounded_pct:.1f}% re-checked exact) |",
         *[f"| rejects: {reason} | {count} |" for reason, count in sorted(ext["rejects"].items())],
         f"| records kept | {rec['kept']} |",

@@ -93,6 +93,18 @@ class JsonSchemaLanguageModel(base_model.BaseLanguageModel):
                 f"{type(self).__name__} needs a JsonSchemaConstraint, got {type(schema_instance).__name__}."
             )
 
+    def record_usage(self, usage: dict[str, Any]) -> None:
+        """Add one answer's OpenAI-style `usage` to this model's token counts (call under its lock).
+
+        `cached_prompt_tokens` are the prompt's tokens the server reused from an earlier request (the
+        task and examples every chunk shares), not evaluated again.
+        """
+        counts = self.__dict__.setdefault("token_usage", {"prompt_tokens": 0, "cached_prompt_tokens": 0,
+                                                          "completion_tokens": 0})  # fmt: skip
+        counts["prompt_tokens"] += int(usage.get("prompt_tokens") or 0)
+        counts["cached_prompt_tokens"] += int((usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0)
+        counts["completion_tokens"] += int(usage.get("completion_tokens") or 0)
+
     @property
     def requires_fence_output(self) -> bool:
         """Bare JSON with or without a schema, unless the caller says otherwise."""

@@ -165,6 +165,7 @@ class LlamaCppLanguageModel(JsonSchemaLanguageModel):
             self.calls += 1
             type(self).total_calls += 1
             self.last_timings = dict(response.get("timings") or {})
+            self.record_usage(response.get("usage") or {})
         return text
 
     def _server(self) -> Any:

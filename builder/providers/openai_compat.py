@@ -230,6 +230,7 @@ class OpenAICompatLanguageModel(JsonSchemaLanguageModel):
                 (usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0
             )
             cls.totals["completion_tokens"] += int(usage.get("completion_tokens") or 0)
+            self.record_usage(usage)
         return text
 
     def _post_when_served(self, url: str, request: dict[str, Any]) -> httpx.Response:

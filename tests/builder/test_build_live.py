@@ -53,6 +53,11 @@ def test_live_build_with_llama_cpp_then_a_free_rerun(tmp_path):
     # Whatever the small model says, only exact, re-checked spans survive.
     assert ext["grounded_rechecked"] == ext["items"]
     assert sum(ext["rejects"].values()) + ext["items"] > 0
+    # the task and examples every chunk shares are evaluated once: later calls reuse them from llama.cpp's cache
+    tokens = ext["tokens"]
+    assert tokens["cached_prompt_tokens"] > 0 and tokens["completion_tokens"] > 0
+    assert tokens["evaluated_prompt_tokens_per_call"] < tokens["prompt_tokens"] / ext["llm_calls"]
+    assert "reused from the server's cache" in first.paths.report_md.read_text("utf-8")
 
     second = build(config, show_progress=False)
     assert second.report["extraction"]["llm_calls"] == 0
