@@ -12,7 +12,7 @@ from typing import Any
 
 from builder.export_formats import export_formats
 from core import atomic
-from core.layout import SPLITS, ExportPaths
+from core.layout import PREFERENCE_FOLDER, SPLITS, ExportPaths
 from core.options.export import ExportOptions
 
 SOURCES_SHOWN = 100
@@ -106,8 +106,10 @@ def _preference_config(lineage: dict[str, Any]) -> list[dict[str, Any]]:
     pairs = (lineage.get("preference") or {}).get("pairs") or {}
     if not sum(pairs.values()):
         return []
-    files = [{"split": name, "path": f"preference/{name}.jsonl"} for name in SPLITS if pairs.get(name)]
-    return [{"config_name": "preference", "data_files": files}]
+    files = [
+        {"split": name, "path": f"{PREFERENCE_FOLDER}/{name}.jsonl"} for name in SPLITS if pairs.get(name)
+    ]
+    return [{"config_name": PREFERENCE_FOLDER, "data_files": files}]
 
 
 def _sources(lineage: dict[str, Any]) -> str:

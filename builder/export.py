@@ -20,12 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from builder.export_formats import export_formats
-from builder.preference_pairs import FOLDER as PREFERENCE_FOLDER
 from builder.preference_pairs import preference_pairs
 from builder.split import stratum_of
 from core import atomic
 from core.errors import ExportError
-from core.layout import DATASET_COLUMNS, SPLITS, ExportPaths
+from core.layout import DATASET_COLUMNS, PREFERENCE_FOLDER, SPLITS, ExportPaths
 from core.options.export import ExportOptions
 from schemas.types import ReviewedRecord, SplitManifest
 

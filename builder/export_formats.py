@@ -19,13 +19,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from core.layout import PREFERENCE_FOLDER
 from core.options.export import ExportOptions
 from core.registry import Registry
 from schemas.types import ReviewedRecord
 
 RowWriter = Callable[[ReviewedRecord, ExportOptions], dict[str, Any]]
 _NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
-RESERVED = frozenset({"dataset", "preference"})  # the DatasetDict and the preference pairs beside the formats
+RESERVED = frozenset({"dataset", PREFERENCE_FOLDER})  # the DatasetDict and the pairs beside the formats
 
 
 @dataclass(frozen=True)

@@ -80,6 +80,7 @@ def token_report(usage: dict[str, int] | None, calls: int) -> dict[str, Any] | N
         return None
     evaluated = usage["prompt_tokens"] - usage["cached_prompt_tokens"]
     return {**usage, "evaluated_prompt_tokens_per_call": round(evaluated / calls, 1),
+            "cached_prompt_tokens_per_call": round(usage["cached_prompt_tokens"] / calls, 1),
             "completion_tokens_per_call": round(usage["completion_tokens"] / calls, 1)}  # fmt: skip
 
 

@@ -19,7 +19,6 @@ from builder.export_formats import user_turn
 from core.layout import SPLITS
 from schemas.types import ReviewedRecord
 
-FOLDER = "preference"
 SOURCE_CORRECTION = "reviewer correction"
 
 
@@ -74,12 +73,19 @@ def preference_pairs(splits: dict[str, list[ReviewedRecord]]) -> PreferencePairs
     return pairs
 
 
+def trl_pair(prompt: str, chosen: str, rejected: str) -> dict[str, Any]:
+    """TRL's conversational preference row: one user turn, the two assistant answers."""
+    return {
+        "prompt": [{"role": "user", "content": prompt}],
+        "chosen": [{"role": "assistant", "content": chosen}],
+        "rejected": [{"role": "assistant", "content": rejected}],
+    }
+
+
 def preference_row(record: ReviewedRecord, rejected: str) -> dict[str, Any]:
     return {
         "id": record.id,
-        "prompt": [{"role": "user", "content": user_turn(record)}],
-        "chosen": [{"role": "assistant", "content": record.output}],
-        "rejected": [{"role": "assistant", "content": rejected}],
+        **trl_pair(user_turn(record), record.output, rejected),
         "doc_id": record.doc_id,
         "template": record.template,
         "source": SOURCE_CORRECTION,

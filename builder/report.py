@@ -40,7 +40,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"| cache hits | {ext['cache_hits']} |",
         *([f"| prompt tokens evaluated / reused from the server's cache, a call | "
            f"{ext['tokens']['evaluated_prompt_tokens_per_call']} / "
-           f"{round(ext['tokens']['cached_prompt_tokens'] / max(1, ext['llm_calls']), 1)} |",
+           f"{ext['tokens']['cached_prompt_tokens_per_call']} |",
            f"| tokens generated, a call | {ext['tokens']['completion_tokens_per_call']} |"]
           if ext.get("tokens") else []),  # fmt: skip
         f"| grounded items | {items} ({grounded_pct:.1f}% re-checked exact) |",

@@ -78,6 +78,9 @@ class SplitPaths:
         return self.root / f"{name}.jsonl"
 
 
+PREFERENCE_FOLDER = "preference"  # export/preference/<split>.jsonl: the pairs review's corrections make
+
+
 class ExportPaths:
     """`dsforge export`: the DatasetDict, one folder per format, the card and lineage."""
 
@@ -138,7 +141,7 @@ class TrainPaths:
         self.export = export.root
         self.dataset = export.dataset
         self.lineage = export.lineage
-        self.preference = {name: export.file("preference", name) for name in SPLITS}
+        self.preference = {name: export.file(PREFERENCE_FOLDER, name) for name in SPLITS}
         # an SFT run trains into train/; a preference run beside it, starting from train/'s adapter
         self.root = output / ("train" if objective == "sft" else f"train-{objective}")
         self.adapter = self.root / ADAPTER_FOLDER

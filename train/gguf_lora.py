@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from core.errors import TrainError
 # transformers model_type → llama.cpp architecture, for the bases whose tensors convert 1:1
 ARCHITECTURES = {"llama": "llama", "mistral": "llama", "qwen2": "qwen2"}
 PERMUTED_Q_K = {"llama", "mistral"}  # convert_hf_to_gguf permutes q/k rows for these
+Q_K_WEIGHTS = ("self_attn.q_proj.weight", "self_attn.k_proj.weight")
 
 
 def export_lora_gguf(
@@ -45,23 +47,16 @@ def export_lora_gguf(
             f"GGUF LoRA export knows the architectures {sorted(ARCHITECTURES)}; this base is {model_type!r}. "
             "Merge the adapter into the base (train.merge) and convert the merged model instead."
         )
-    n_layers = int(base_config["num_hidden_layers"])
-    names = gguf.get_tensor_name_map(gguf_arch(arch), n_layers)
     heads = int(base_config["num_attention_heads"])
-    kv_heads = int(base_config.get("num_key_value_heads") or heads)
+    layout = GgufLayout.of(arch, int(base_config["num_hidden_layers"]), heads,
+                           int(base_config.get("num_key_value_heads") or heads))  # fmt: skip
     pairs = _lora_pairs(adapter)
 
     rank = int(config["r"])
     alpha = float(config["lora_alpha"]) * (math.sqrt(rank) if config.get("use_rslora") else 1.0)
     tensors = []
     for module, (a, b) in sorted(pairs.items()):
-        gguf_name = names.get_name(module + ".weight", try_suffixes=(".weight",))
-        if gguf_name is None:
-            raise TrainError(
-                f"{adapter}: gguf has no name for {module!r} in a {arch} model; cannot export it."
-            )
-        if arch in PERMUTED_Q_K and module.endswith(("self_attn.q_proj", "self_attn.k_proj")):
-            b = permute_rows(b, heads if module.endswith("q_proj") else kv_heads)
+        gguf_name, b = layout.place(module + ".weight", b, str(adapter))  # B's rows are the weight's rows
         tensors.append((gguf_name.removesuffix(".weight"), a, b))
 
     def write(tmp: Path) -> None:
@@ -124,7 +119,32 @@ def _lora_pairs(adapter: Path) -> dict[str, tuple[Any, Any]]:
     return {module: (ab["A"], ab["B"]) for module, ab in pairs.items()}
 
 
-def permute_rows(weight: Any, n_head: int) -> Any:  # also the merged model's q/k (train/gguf_model.py)
+@dataclass(frozen=True)
+class GgufLayout:
+    """Where a base's HF weights go in llama.cpp's GGUF for its architecture, and how their rows lie."""
+
+    arch: str
+    names: Any  # gguf's TensorNameMap for the architecture and layer count
+    heads: int
+    kv_heads: int
+
+    @classmethod
+    def of(cls, arch: str, n_layers: int, heads: int, kv_heads: int) -> GgufLayout:
+        import gguf
+
+        return cls(arch, gguf.get_tensor_name_map(gguf_arch(arch), n_layers), heads, kv_heads)
+
+    def place(self, hf_name: str, rows: Any, what: str) -> tuple[str, Any]:
+        """(GGUF name, `rows` as llama.cpp stores them) for the HF tensor `hf_name`; `what` names the export."""
+        gguf_name = self.names.get_name(hf_name, try_suffixes=(".weight", ".bias"))
+        if gguf_name is None:
+            raise TrainError(f"{what}: gguf has no name for {hf_name!r} in a {self.arch} model; cannot export it.")
+        if self.arch in PERMUTED_Q_K and hf_name.endswith(Q_K_WEIGHTS):
+            rows = permute_rows(rows, self.heads if hf_name.endswith("q_proj.weight") else self.kv_heads)
+        return gguf_name, rows
+
+
+def permute_rows(weight: Any, n_head: int) -> Any:
     """convert_hf_to_gguf's q/k permutation (rotary halves interleaved), applied to a matrix's rows."""
     rows = weight.shape[0]
     return (

@@ -15,7 +15,7 @@ from typing import Any
 
 from core import atomic
 from core.errors import TrainError
-from train.gguf_lora import PERMUTED_Q_K, gguf_arch, permute_rows
+from train.gguf_lora import GgufLayout
 
 TYPES = {"f16": "F16", "q8_0": "Q8_0"}
 
@@ -35,18 +35,13 @@ def export_merged_gguf(
         raise TrainError(f"merged GGUF types are {sorted(TYPES)}, not {quant!r}.")
     reader = gguf.GGUFReader(str(base_gguf))
     arch = str(reader.fields["general.architecture"].contents())
-    n_layers = int(reader.fields[f"{arch}.block_count"].contents())
-    heads = int(reader.fields[f"{arch}.attention.head_count"].contents())
-    kv_heads = int(reader.fields[f"{arch}.attention.head_count_kv"].contents())
-    names = gguf.get_tensor_name_map(gguf_arch(arch), n_layers)
-    by_gguf_name: dict[str, Any] = {}
-    for hf_name, value in tensors.items():
-        gguf_name = names.get_name(hf_name, try_suffixes=(".weight", ".bias"))
-        if gguf_name is None:
-            raise TrainError(f"gguf has no name for the merged model's {hf_name!r} in a {arch} model.")
-        if arch in PERMUTED_Q_K and hf_name.endswith(("self_attn.q_proj.weight", "self_attn.k_proj.weight")):
-            value = permute_rows(value, heads if "q_proj" in hf_name else kv_heads)
-        by_gguf_name[gguf_name] = value
+    layout = GgufLayout.of(
+        arch,
+        int(reader.fields[f"{arch}.block_count"].contents()),
+        int(reader.fields[f"{arch}.attention.head_count"].contents()),
+        int(reader.fields[f"{arch}.attention.head_count_kv"].contents()),
+    )
+    by_gguf_name = dict(layout.place(hf_name, value, "the merged model") for hf_name, value in tensors.items())
     wanted = [tensor.name for tensor in reader.tensors]
     if "output.weight" not in wanted:  # tied embeddings: llama.cpp reads the output head from token_embd
         by_gguf_name.pop("output.weight", None)

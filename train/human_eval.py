@@ -24,6 +24,7 @@ from typing import Any
 from annotate.agreement import agreement
 from annotate.connection import check_reachable, endpoint
 from annotate.pairwise import Pair, Vote, blind_order, pull_votes, push_pairs, pushed_ids
+from builder.preference_pairs import trl_pair
 from core import atomic
 from core.clock import utc_now
 from core.config import DsforgeConfig
@@ -215,9 +216,7 @@ def preference_rows(pairs: list[Pair], verdicts: list[Verdict]) -> list[dict[str
         rows.append({
             "id": pair.id,
             "record_id": pair.record_id,
-            "prompt": [{"role": "user", "content": pair.prompt}],
-            "chosen": [{"role": "assistant", "content": pair.answers[chosen]}],
-            "rejected": [{"role": "assistant", "content": pair.answers[rejected]}],
+            **trl_pair(pair.prompt, pair.answers[chosen], pair.answers[rejected]),
             "source": "human A/B (blind)",
             "chosen_model": chosen,
         })  # fmt: skip

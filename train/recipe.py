@@ -110,11 +110,12 @@ def train(config: DsforgeConfig, show_progress: bool = True, callbacks: Sequence
     _save_adapter(trainer, tokenizer, paths.adapter, adapter_state)
     del trainer, model
 
-    card = write_card(paths, fingerprint, base, data, data_id, replay, planned, fitted, started_at, warnings)
+    preference = None
     if prefers:
-        card.preference = {"objective": opts.objective, "beta": opts.beta,
-                           "started_from": str(start) if start else "base", "held_out": held_out}  # fmt: skip
-        cards.write_run_card(card, paths.run_json, paths.run_card)
+        preference = {"objective": opts.objective, "beta": opts.beta,
+                      "started_from": str(start) if start else "base", "held_out": held_out}  # fmt: skip
+    card = write_card(paths, fingerprint, base, data, data_id, replay, planned, fitted, started_at, warnings,
+                      preference)  # fmt: skip
     if opts.merge:
         merge_into_base(paths, planned, config.project_root)
         card.artifacts.merged = str(paths.merged)
@@ -233,6 +234,7 @@ def write_card(
     fitted: Fitted,
     started_at: str,
     warnings: list[str],
+    preference: dict[str, Any] | None = None,
 ) -> cards.RunCard:
     """run.json for machines, RUN_CARD.md for people, loss.png for a glance; returns the card."""
     state, hardware, seconds = fitted.state, planned.hardware, fitted.seconds
@@ -270,6 +272,7 @@ def write_card(
         warnings=warnings,
         artifacts={"adapter": str(paths.adapter), "checkpoints": str(paths.checkpoints)},
         log_history=state.log_history,
+        preference=preference,
     )
     if planned.options.report_to:
         card.artifacts.tracking = tracked_at(planned.options.report_to, paths.tracking)

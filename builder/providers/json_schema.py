@@ -78,6 +78,19 @@ class JsonSchemaConstraint(schema.BaseSchema):
 
 
 
+def usage_counts(usage: dict[str, Any]) -> dict[str, int]:
+    """Prompt, cached-prompt and completion tokens of an OpenAI-style `usage` (0 where absent).
+
+    `cached_prompt_tokens` are the prompt's tokens the server reused from an earlier request (the
+    task and examples every chunk shares), not evaluated again.
+    """
+    return {
+        "prompt_tokens": int(usage.get("prompt_tokens") or 0),
+        "cached_prompt_tokens": int((usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0),
+        "completion_tokens": int(usage.get("completion_tokens") or 0),
+    }
+
+
 class JsonSchemaLanguageModel(base_model.BaseLanguageModel):
     """A provider constrained by a `JsonSchemaConstraint`, whose server emits bare JSON."""
 
@@ -93,17 +106,14 @@ class JsonSchemaLanguageModel(base_model.BaseLanguageModel):
                 f"{type(self).__name__} needs a JsonSchemaConstraint, got {type(schema_instance).__name__}."
             )
 
-    def record_usage(self, usage: dict[str, Any]) -> None:
-        """Add one answer's OpenAI-style `usage` to this model's token counts (call under its lock).
-
-        `cached_prompt_tokens` are the prompt's tokens the server reused from an earlier request (the
-        task and examples every chunk shares), not evaluated again.
-        """
-        counts = self.__dict__.setdefault("token_usage", {"prompt_tokens": 0, "cached_prompt_tokens": 0,
-                                                          "completion_tokens": 0})  # fmt: skip
-        counts["prompt_tokens"] += int(usage.get("prompt_tokens") or 0)
-        counts["cached_prompt_tokens"] += int((usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0)
-        counts["completion_tokens"] += int(usage.get("completion_tokens") or 0)
+    def record_usage(self, usage: dict[str, Any]) -> dict[str, int]:
+        """Add one answer's OpenAI-style `usage` to this model's token counts (call under its lock);
+        returns that answer's counts."""
+        counts = usage_counts(usage)
+        totals = self.__dict__.setdefault("token_usage", dict.fromkeys(counts, 0))
+        for key, value in counts.items():
+            totals[key] += value
+        return counts
 
     @property
     def requires_fence_output(self) -> bool:

@@ -225,12 +225,8 @@ class OpenAICompatLanguageModel(JsonSchemaLanguageModel):
             cls = type(self)
             cls.total_calls += 1
             cls.totals["request_s"] += time.perf_counter() - started
-            cls.totals["prompt_tokens"] += int(usage.get("prompt_tokens") or 0)
-            cls.totals["cached_prompt_tokens"] += int(
-                (usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0
-            )
-            cls.totals["completion_tokens"] += int(usage.get("completion_tokens") or 0)
-            self.record_usage(usage)
+            for key, value in self.record_usage(usage).items():
+                cls.totals[key] += value
         return text
 
     def _post_when_served(self, url: str, request: dict[str, Any]) -> httpx.Response:

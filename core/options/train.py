@@ -19,7 +19,7 @@ from core.options.methods import TrainingMethod, method_names, training_method
 DEFAULT_BASE_MODEL = "qwen2.5-coder-0.5b"
 AUTO_METHOD = "auto"  # qlora or lora, chosen from the hardware when training starts
 PREFERENCE_OBJECTIVES = ("dpo", "kto", "orpo")
-DPO_LEARNING_RATE = 5e-5  # an adapter's step from a good SFT policy: a quarter of SFT's
+PREFERENCE_LEARNING_RATE = 5e-5  # an adapter's step from a good SFT policy: a quarter of SFT's
 
 
 class TrainOptions(BaseModel):
@@ -55,9 +55,9 @@ class TrainOptions(BaseModel):
     )
     start_from: Literal["auto", "base", "sft"] = Field(
         "auto",
-        description="dpo: the adapter training starts from and is compared against — the project's SFT "
-        "adapter (<output>/train/adapter) or a fresh one on the base (reference: the base, adapter disabled); "
-        "auto: the SFT adapter when there is one",
+        description="dpo, kto, orpo: the adapter training starts from (dpo and kto also compare against "
+        "it) — the project's SFT adapter (<output>/train/adapter) or a fresh one on the base (reference: the "
+        "base, adapter disabled); auto: the SFT adapter when there is one",
     )
     num_virtual_tokens: int = Field(20, ge=1, description="prefix and prompt tuning: virtual tokens")
     prompt_init_text: str = Field(
@@ -219,7 +219,7 @@ class TrainOptions(BaseModel):
             )
         self.mode = mode
         if "learning_rate" not in self.model_fields_set:
-            self.learning_rate = method.learning_rate if self.objective == "sft" else DPO_LEARNING_RATE
+            self.learning_rate = method.learning_rate if self.objective == "sft" else PREFERENCE_LEARNING_RATE
         if self.objective == "kto" and self.batch_size != "auto" and int(self.batch_size) < 2:
             raise ValueError(
                 "train.objective kto needs batch_size 2 or more (its KL estimate pairs answers within a batch); "
