@@ -1,14 +1,16 @@
-"""The fine-tuning methods side by side, and replay on and off, on the sample license data (CPU).
+"""The fine-tuning methods side by side, and the forgetting remedies, on the sample license data (CPU).
 
 Each run is its own process (so peak RSS is that run's), on the same exported dataset:
 the sample license texts turned into records by tests/builder/license_records.py and
 split + exported by the real stages. Every method trains the same number of steps at
 its own default learning rate, then `dsforge eval` scores it against the base. The
-replay pair trains LoRA twice, without and with `train.replay`, at a learning rate high
-enough for forgetting to show, and the replay run's report probes both adapters.
+forgetting comparison trains LoRA at a learning rate high enough for forgetting to show,
+with neither remedy, with `train.replay`, with `train.kl_to_base`, and with both, once per
+seed, and reads the forgetting probe and the task scores of each.
 
     .venv/bin/python bench/peft_methods.py                  # ~30 min on 2 busy cores
-    .venv/bin/python bench/peft_methods.py --steps 2 --methods lora,prompt --no-replay-pair  # plumbing
+    .venv/bin/python bench/peft_methods.py --methods "" --seeds 1,2,3   # the forgetting comparison alone
+    .venv/bin/python bench/peft_methods.py --steps 2 --methods lora,prompt --no-forgetting  # plumbing
 """
 
 from __future__ import annotations
@@ -41,9 +43,11 @@ def main() -> None:
     parser.add_argument("--test-examples", type=int, default=6)
     parser.add_argument("--max-new-tokens", type=int, default=24)
     parser.add_argument("--replay", type=float, default=0.25)
-    parser.add_argument("--replay-steps", type=int, default=20)
-    parser.add_argument("--replay-lr", type=float, default=1e-3)
-    parser.add_argument("--no-replay-pair", action="store_true")
+    parser.add_argument("--kl", type=float, default=1.0, help="train.kl_to_base of the KL arms")
+    parser.add_argument("--forgetting-steps", "--replay-steps", type=int, default=20)
+    parser.add_argument("--forgetting-lr", "--replay-lr", type=float, default=1e-3)
+    parser.add_argument("--seeds", default="1", help="seeds of the forgetting comparison, comma-separated")
+    parser.add_argument("--no-forgetting", "--no-replay-pair", action="store_true")
     parser.add_argument("--one", help=argparse.SUPPRESS)  # child: run the project at this path
     parser.add_argument("--collect", type=Path, help="tabulate the finished runs of an earlier run's folder")
     args = parser.parse_args()
@@ -76,24 +80,33 @@ def main() -> None:
         train = {**common, "method": method, "max_steps": args.steps}
         runs[method] = child(work / method, args.docs, train, eval_)
         print(f"{method}: {runs[method]['train_seconds']} s", file=sys.stderr)
-    pair: dict[str, Any] = {}
-    if not args.no_replay_pair:
-        base = {**common, "method": "lora", "max_steps": args.replay_steps, "learning_rate": args.replay_lr}
-        base["eval_steps"] = args.replay_steps
-        pair["off"] = child(work / "replay-off", args.docs, {**base, "replay": 0.0}, eval_)
-        pair["on"] = child(
-            work / "replay-on",
-            args.docs,
-            {**base, "replay": args.replay},
-            {**eval_, "probe_adapters": [str(work / "replay-off" / "build" / "train")]},
-        )
+    arms: dict[str, Any] = {}
+    if not args.no_forgetting:
+        base = {
+            **common,
+            "method": "lora",
+            "max_steps": args.forgetting_steps,
+            "learning_rate": args.forgetting_lr,
+        }
+        base["eval_steps"] = args.forgetting_steps
+        remedies = {"neither": {}, "replay": {"replay": args.replay}, "kl": {"kl_to_base": args.kl},
+                    "both": {"replay": args.replay, "kl_to_base": args.kl}}  # fmt: skip
+        for seed in [int(s) for s in args.seeds.split(",") if s]:
+            for arm, remedy in remedies.items():
+                name = f"{arm}-s{seed}"
+                arms[name] = child(
+                    work / f"forget-{name}", args.docs, {**base, **remedy, "seed": seed}, eval_
+                )
+                print(f"{name}: {arms[name]['train_seconds']} s", file=sys.stderr)
     settings = {"common": common, "steps": args.steps, "eval": eval_, "docs": args.docs, "threads": THREADS}
-    settings["replay_pair"] = {
+    settings["forgetting"] = {
         "replay": args.replay,
-        "steps": args.replay_steps,
-        "learning_rate": args.replay_lr,
+        "kl_to_base": args.kl,
+        "steps": args.forgetting_steps,
+        "learning_rate": args.forgetting_lr,
+        "seeds": args.seeds,
     }
-    report(settings, runs, pair)
+    report(settings, runs, arms)
 
 
 PACKAGES = ["torch", "transformers", "peft", "trl", "bitsandbytes"]
@@ -148,6 +161,8 @@ def summary(folder: Path) -> dict[str, Any]:
         "method": card.hyperparameters.method,
         "learning_rate": card.hyperparameters.learning_rate,
         "replay": replay.model_dump(mode="json") if replay else None,
+        "kl_to_base": card.hyperparameters.kl_to_base,
+        "seed": card.hyperparameters.seed,
         "sizes": card.dataset.sizes,
         "trainable_parameters": trainable,
         "train_seconds": card.train_seconds,
@@ -161,29 +176,29 @@ def summary(folder: Path) -> dict[str, Any]:
     }
 
 
-def report(settings: dict[str, Any], runs: dict[str, Any], pair: dict[str, Any]) -> None:
+def report(settings: dict[str, Any], runs: dict[str, Any], arms: dict[str, Any]) -> None:
     """Print the tables and write the results JSON: one format for a whole run and a collected one."""
     if runs:
         print(table(runs))
-    if pair:
-        print(replay_table(pair))
+    if arms:
+        print(forgetting_table(arms))
     path = write_results(
         "peft_methods",
-        {"settings": settings, "methods": runs, "replay_pair": pair, "machine": machine_info(PACKAGES)},
+        {"settings": settings, "methods": runs, "forgetting": arms, "machine": machine_info(PACKAGES)},
     )
     print(f"results: {path}")
 
 
 def collect(work: Path) -> None:
-    """The table and results JSON from whichever runs of `work` finished (an interrupted run's)."""
+    """The tables and results JSON from whichever runs of `work` finished (an interrupted run's)."""
     done = [f for f in sorted(work.iterdir()) if (f / "build" / "eval" / "metrics.json").is_file()]
-    runs = {f.name: summary(f) for f in done if not f.name.startswith("replay-")}
-    pair = {f.name.removeprefix("replay-"): summary(f) for f in done if f.name.startswith("replay-")}
+    runs = {f.name: summary(f) for f in done if not f.name.startswith("forget-")}
+    arms = {f.name.removeprefix("forget-"): summary(f) for f in done if f.name.startswith("forget-")}
     settings = {"collected_from": str(work), "finished": [f.name for f in done]}
     for f in done:
         config = yaml.safe_load((f / "dsforge.yaml").read_text("utf-8"))
         settings[f.name] = {"train": config["train"], "eval": config["eval"]}
-    report(settings, runs, pair)
+    report(settings, runs, arms)
 
 
 def table(runs: dict[str, dict[str, Any]]) -> str:
@@ -210,17 +225,28 @@ def table(runs: dict[str, dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def replay_table(pair: dict[str, dict[str, Any]]) -> str:
+def forgetting_table(arms: dict[str, dict[str, Any]]) -> str:
+    """One row per remedy: probe perplexity rise and task scores, medians over seeds, and each seed's rise."""
+    import statistics
+
+    by_arm: dict[str, list[dict[str, Any]]] = {}
+    for name, r in arms.items():
+        by_arm.setdefault(name.rsplit("-s", 1)[0], []).append(r)
     lines = [
-        "| LoRA run | replay records | probe perplexity base | tuned | forgetting | ROUGE-L tuned | warning |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | --- |",
+        "| remedy | replay records | kl_to_base | seeds | probe ppl base | tuned (median) | forgetting (median) "
+        "| per seed | test ref. perplexity (median) | ROUGE-L (median) | train s (median) |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |",
     ]
-    for name, r in pair.items():
-        f = r["forgetting"]
+    for arm, rs in by_arm.items():
+        rises = [r["forgetting"]["change"] for r in rs]
         lines.append(
-            f"| replay {name} | {(r['replay'] or {}).get('records', 0)} | {_f(r['base']['probe_perplexity'], 2)} | "
-            f"{_f(r['tuned']['probe_perplexity'], 2)} | {f['change']:+.2%} | {_f(r['tuned']['rouge_l'])} | "
-            f"{'yes' if f['warning'] else 'no'} |"
+            f"| {arm} | {(rs[0]['replay'] or {}).get('records', 0)} | {rs[0].get('kl_to_base') or 0:g} | {len(rs)} | "
+            f"{_f(rs[0]['base']['probe_perplexity'], 2)} | "
+            f"{_f(statistics.median(r['tuned']['probe_perplexity'] for r in rs), 2)} | "
+            f"{statistics.median(rises):+.2%} | {' / '.join(f'{x:+.1%}' for x in rises)} | "
+            f"{_f(statistics.median(r['tuned']['perplexity'] for r in rs), 2)} | "
+            f"{_f(statistics.median(r['tuned']['rouge_l'] for r in rs))} | "
+            f"{statistics.median(r['train_seconds'] for r in rs):.0f} |"
         )
     return "\n".join(lines)
 

@@ -115,6 +115,7 @@ class Hyperparameters(Section):
     num_virtual_tokens: int | None = None
     prompt_init_text: str | None = None
     replay: float | None = None
+    kl_to_base: float | None = None
     seed: int | None = None
     max_steps: int | None = None
     epochs: float | None = None

@@ -15,8 +15,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from train.loading import Hardware
 from core.options.train import TrainOptions
+from train.kl_to_base import kl_sequence_bytes
+from train.loading import Hardware
 
 CPU_BATCH_SIZE = 4
 MAX_ROWS = 64  # past this no size in bench/README.md got faster; it only coarsens optimiser steps
@@ -67,6 +68,8 @@ def fit_batch(opts: TrainOptions, hardware: Hardware, model: Any, packed_rows: i
     free, _ = torch.cuda.mem_get_info()
     budget = max(0.0, free * MEMORY_SHARE - RESERVED_BYTES)
     unit = _units(model) * opts.max_seq_len
+    if opts.kl_to_base > 0:  # one general sequence a step: a row without checkpointing, and its full logits
+        budget = max(0.0, budget - unit * BYTES_PER_TOKEN_UNIT[False] - kl_sequence_bytes(_vocab(model), opts.max_seq_len))
     fits = {"without_checkpointing": int(budget // (unit * BYTES_PER_TOKEN_UNIT[False])),
             # a selective checkpoint keeps part of the activations: counted as keeping them all (safe side)
             "with_checkpointing": int(budget // (unit * BYTES_PER_TOKEN_UNIT[opts.checkpoint_keep == "nothing"]))}  # fmt: skip
@@ -95,6 +98,11 @@ def fit_batch(opts: TrainOptions, hardware: Hardware, model: Any, packed_rows: i
 def _rows_for_steps(opts: TrainOptions, packed_rows: int) -> int:
     """The most rows a batch may hold for the set to give MIN_STEPS_PER_EPOCH optimiser steps (at least 1)."""
     return max(1, packed_rows // (opts.gradient_accumulation_steps * MIN_STEPS_PER_EPOCH))
+
+
+def _vocab(model: Any) -> int:
+    config = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
+    return int(config.vocab_size)
 
 
 def _units(model: Any) -> int:

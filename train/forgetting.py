@@ -71,6 +71,7 @@ def probe_adapters(config: Any, card: Any, opts: Any, probe_text: str) -> list[d
                 "adapter": str(adapter),
                 "method": hp.trained_method if hp else None,
                 "replay": (0.0 if hp.replay is None else hp.replay) if hp else None,
+                "kl_to_base": (hp.kl_to_base or 0.0) if hp else None,
                 "steps": other.steps if other else None,
                 "probe_perplexity": perplexity(nll, n),
             }
@@ -95,24 +96,32 @@ def report_lines(result: dict[str, Any], base_ppl: float | None, tuned_ppl: floa
         ]
     elif forgetting:
         lines += ["", "Trained without replay (train.replay 0)."]
+    kl = (result.get("hyperparameters") or {}).get("kl_to_base")
+    if kl:
+        lines += [
+            "",
+            f"Training held the model near the base on general text with train.kl_to_base {kl:g} "
+            "(KL to the adapter-disabled base on one packaged general sequence a step).",
+        ]
     others = forgetting.get("other_adapters") or []
     if others and base_ppl:
         hp = result.get("hyperparameters") or {}
         lines += [
             "",
-            "| adapter | method | replay | steps | probe perplexity | vs base |",
-            "| --- | --- | ---: | ---: | ---: | ---: |",
-            f"| base model | – | – | – | {base_ppl:.3f} | – |",
+            "| adapter | method | replay | KL to base | steps | probe perplexity | vs base |",
+            "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
+            f"| base model | – | – | – | – | {base_ppl:.3f} | – |",
         ]
         if tuned_ppl is not None:
             lines.append(
-                f"| this run | {hp.get('method', '–')} | {replay.get('ratio', 0.0)} | {hp.get('steps', '–')} | "
+                f"| this run | {hp.get('method', '–')} | {replay.get('ratio', 0.0)} | {hp.get('kl_to_base', 0.0)} | "
+                f"{hp.get('steps', '–')} | "
                 f"{tuned_ppl:.3f} | {tuned_ppl / base_ppl - 1:+.1%} |"
             )
         for other in others:
             ppl = other["probe_perplexity"]
             lines.append(
                 f"| `{other['adapter']}` | {other.get('method') or '–'} | {other.get('replay', '–')} | "
-                f"{other.get('steps', '–')} | {ppl:.3f} | {ppl / base_ppl - 1:+.1%} |"
+                f"{other.get('kl_to_base', '–')} | {other.get('steps', '–')} | {ppl:.3f} | {ppl / base_ppl - 1:+.1%} |"
             )
     return lines

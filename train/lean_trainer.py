@@ -17,7 +17,8 @@ which 336 train; `bench/trainer_overhead.py` times each walk):
   have gradients: here they go straight to the trainable ones (one process only; DDP and
   FSDP keep transformers' own paths, which they need to recognise the model).
 
-Everything else — loss, metrics, logs, checkpoints — is trl's.
+Everything else — loss, metrics, logs, checkpoints — is trl's, plus, where the run asks for
+it, the KL-to-base term against forgetting (train/kl_to_base.py) on top of trl's loss.
 """
 
 from __future__ import annotations
@@ -27,12 +28,15 @@ from typing import Any
 
 from trl import SFTTrainer
 
+from train.kl_to_base import KlToBase
+
 
 class LeanSFTTrainer(SFTTrainer):
     """SFTTrainer whose per-step bookkeeping stays off the GPU's critical path."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, kl_to_base: KlToBase | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self._kl_to_base = kl_to_base
         self._non_embedding_parameters: int | None = None
         # One plain process: the model the loop sees is this one, unwrapped, so its walks can be short-cut.
         self._one_process = self.accelerator.num_processes == 1 and not (self.is_deepspeed_enabled or self.is_fsdp_enabled)
@@ -40,6 +44,36 @@ class LeanSFTTrainer(SFTTrainer):
         if self._one_process:
             remember_train_mode(self.model)
             clear_gradients_of(self.model, self._trainable)
+
+    def compute_loss(
+        self, model: Any, inputs: dict[str, Any], return_outputs: bool = False, num_items_in_batch: Any = None
+    ) -> Any:
+        """trl's loss; in training with `kl_to_base`, plus its weighted KL term on one general sequence.
+
+        The term is weighted so an optimiser step adds coefficient × the mean KL whatever the
+        gradient accumulation: where trl's loss is already a share of the accumulated step's mean,
+        each micro-step's KL is divided by the accumulation steps like it.
+        """
+        out = super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+        if self._kl_to_base is None or not model.training:
+            return out
+        kl = self._kl_to_base.term(self.accelerator.unwrap_model(model))
+        self._metrics["train"]["kl_to_base"].append(float(kl.detach()))
+        weight = self._kl_to_base.coefficient
+        if self._loss_scaled_for_accumulation(num_items_in_batch):
+            weight /= self.current_gradient_accumulation_steps
+        if return_outputs:
+            loss, outputs = out
+            return loss + weight * kl, outputs
+        return out + weight * kl
+
+    def _loss_scaled_for_accumulation(self, num_items_in_batch: Any) -> bool:
+        """transformers' own test (Trainer.training_step) of whether it will divide the loss itself."""
+        if getattr(self, "loss_is_scaled_for_ga", None) is not None:
+            return bool(self.loss_is_scaled_for_ga)
+        return bool(self.model_accepts_loss_kwargs and num_items_in_batch is not None) or (
+            self.compute_loss_func is not None
+        )
 
     def floating_point_ops(self, inputs: dict[str, Any]) -> int:
         """The same 6 · tokens · non-embedding parameters as transformers', the count taken once."""

@@ -24,6 +24,7 @@ from typing import Any
 from core.atomic import replace_dir
 from core.clock import utc_now
 from core.config import DsforgeConfig
+from core.errors import TrainError
 from core.layout import TrainPaths
 from core.options.train import TrainOptions
 from schemas.types import content_id
@@ -69,6 +70,11 @@ def train(config: DsforgeConfig, show_progress: bool = True, callbacks: Sequence
     if opts.training_method.lora_family or opts.training_method.name == "ia3":
         check_before_loading(opts.target_modules, architecture)  # a wrong layer name fails before the weights load
     require_trackers(opts.report_to)
+    if opts.kl_to_base > 0 and distributed.processes() > 1:
+        raise TrainError(
+            "train.kl_to_base runs in one process (its second forward is outside the data-parallel wrapper); "
+            "train with one GPU, or use train.replay."
+        )
     if prefers:
         opts = opts.model_copy(update={"packing": "off"})  # a pair is two sequences scored apart
     fingerprint = run_fingerprint(opts, data_id, base, distributed.processes())
@@ -177,6 +183,7 @@ def fit(
     """
     from transformers import EarlyStoppingCallback
 
+    from train.kl_to_base import KlToBase
     from train.lean_trainer import LeanSFTTrainer
 
     opts, hardware = planned.options, planned.hardware
@@ -194,6 +201,7 @@ def fit(
                 callbacks=[*stopping, *callbacks],
             )
         else:
+            kl = KlToBase(tokenizer, opts.kl_to_base, opts.max_seq_len, opts.seed) if opts.kl_to_base > 0 else None
             trainer = LeanSFTTrainer(
                 model=model,
                 args=sft_config(opts, hardware, checkpoints, show_progress, planned.liger_kernels),
@@ -201,6 +209,7 @@ def fit(
                 eval_dataset=conversational(splits[1]),
                 processing_class=tokenizer,
                 callbacks=[*stopping, *callbacks],
+                kl_to_base=kl,
             )
     if hardware.device == "cuda":
         import torch
@@ -311,7 +320,7 @@ def run_fingerprint(opts: TrainOptions, data_id: str, base: ResolvedBase, proces
     # `auto` and `off` compute the same arithmetic: ids of runs from before `auto` are kept.
     options["compile_layers"] = opts.compile_layers == "on"
     later = {"method": opts.mode, "num_virtual_tokens": 20, "replay": 0.0, "objective": "sft", "beta": 0.1,
-             "start_from": "auto"}  # fmt: skip
+             "start_from": "auto", "kl_to_base": 0.0}  # fmt: skip
     later["prompt_init_text"] = TrainOptions.model_fields["prompt_init_text"].default
     options = {k: v for k, v in options.items() if k not in later or v != later[k]}
     world = [{"processes": processes}] if processes > 1 else []

@@ -85,7 +85,11 @@ def render(result: dict[str, Any], card: RunCard, has_loss: bool = True) -> str:
         *report_lines(
             {
                 **result,
-                "hyperparameters": {"method": card.hyperparameters.trained_method, "steps": card.steps},
+                "hyperparameters": {
+                    "method": card.hyperparameters.trained_method,
+                    "steps": card.steps,
+                    "kl_to_base": card.hyperparameters.kl_to_base or 0.0,
+                },
             },
             base.get("probe_perplexity"),
             tuned.get("probe_perplexity"),

@@ -135,6 +135,8 @@ def render_markdown(card: RunCard) -> str:
         f"- lineage: {'recorded below' if lineage else 'absent (no export/lineage.json)'}",
         f"- method: {_method(hp)}",
         f"- replay: {_replay(card.dataset.replay)}",
+        *([f"- KL to base: {hp.kl_to_base:g} × KL(base ‖ tuned) on one general sequence a step"]
+          if hp.kl_to_base else []),  # fmt: skip
         f"- optimiser: {hp.optimizer}, lr {hp.learning_rate} ({hp.lr_scheduler}), "
         f"batch {hp.batch_size} × accumulation {hp.gradient_accumulation_steps}",
         f"- best validation loss: {_num(card.best_eval_loss)} ({card.best_checkpoint or 'n/a'}); "

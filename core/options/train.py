@@ -72,6 +72,13 @@ class TrainOptions(BaseModel):
         description="share of the training mixture drawn from the packaged general instruction set "
         "(train/data/general_replay.jsonl) against forgetting; 0: off",
     )
+    kl_to_base: float = Field(
+        0.0,
+        ge=0,
+        description="weight of a KL(base ‖ tuned) term on one general sequence a step (the packaged replay "
+        "set; the base is the adapter disabled) against forgetting, beside or instead of replay; sft only, "
+        "one process; 0: off",
+    )
     compute_dtype: Literal["auto", "bfloat16", "float16", "float32"] = Field(
         "auto",
         description="auto: bfloat16 on GPUs that have it and on CPUs with bf16 matrix units (AMX), float32 otherwise",
@@ -224,6 +231,11 @@ class TrainOptions(BaseModel):
             raise ValueError(
                 "train.objective kto needs batch_size 2 or more (its KL estimate pairs answers within a batch); "
                 "set batch_size: auto or 2."
+            )
+        if self.objective != "sft" and self.kl_to_base > 0:
+            raise ValueError(
+                f"train.kl_to_base regularises SFT; {self.objective} keeps near its reference through beta. "
+                "Set kl_to_base: 0."
             )
         if self.objective != "sft" and not method.lora_family:
             raise ValueError(

@@ -143,8 +143,8 @@ def test_replay_run_reports_the_probe_beside_the_run_without_replay(
     (other,) = forgetting["other_adapters"]
     assert other["replay"] == 0.0 and other["method"] == "lora" and other["probe_perplexity"] != tuned_ppl
     report = paths.report.read_text("utf-8")
-    assert f"| this run | lora | 0.25 | 1 | {tuned_ppl:.3f} |" in report
-    assert f"| `{other['adapter']}` | lora | 0.0 | 1 | {other['probe_perplexity']:.3f} |" in report
+    assert f"| this run | lora | 0.25 | 0.0 | 1 | {tuned_ppl:.3f} |" in report
+    assert f"| `{other['adapter']}` | lora | 0.0 | 0.0 | 1 | {other['probe_perplexity']:.3f} |" in report
     assert f"mixed {replay['records']} general replay records" in report
     assert "- replay: " in paths.run_card.read_text("utf-8")
     if tuned_ppl > base_ppl:
