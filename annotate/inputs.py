@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from builder.schema_loader import load_schema
 from core import atomic
@@ -20,6 +21,7 @@ class ReviewInputs:
     documents: dict[str, Document]
     items: dict[str, GroundedItem]
     paths: ReviewPaths
+    verdicts: dict[str, dict[str, Any]] = field(default_factory=dict)  # item id → the judge's verdict
 
 
 def load_inputs(config: DsforgeConfig) -> ReviewInputs:
@@ -39,5 +41,10 @@ def load_inputs(config: DsforgeConfig) -> ReviewInputs:
         if items_path.is_file()
         else {}
     )
+    verdicts = (
+        {row["item_id"]: row for row in atomic.read_jsonl(build.judge_verdicts) if row["status"] == "judged"}
+        if build.judge_verdicts.is_file()
+        else {}
+    )
     schema = load_schema(config.schema_ref, config.project_root)
-    return ReviewInputs(schema, records, documents, items, ReviewPaths(config.output_dir))
+    return ReviewInputs(schema, records, documents, items, ReviewPaths(config.output_dir), verdicts)

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     import argilla as rg
 
 METADATA_TERMS = ("document", "doc_id", "model", "source", "match")
+JUDGE_SCORE, JUDGE_DOUBT = "judge_score", "judge_doubt"  # sort the queue by doubt to meet the worst first
 
 
 def dataset_name(schema: type[ExtractionSchema], options: ReviewOptions) -> str:
@@ -75,6 +76,8 @@ def build_settings(schema: type[ExtractionSchema], options: ReviewOptions) -> "r
         for attribute in closed_values(schema)
     ]
     metadata.append(rg.IntegerMetadataProperty(name="position", title="reading order"))
+    metadata += [rg.IntegerMetadataProperty(name=JUDGE_SCORE, title="judge's score", min=1, max=5),
+                 rg.FloatMetadataProperty(name=JUDGE_DOUBT, title="judge's doubt", min=0.0, max=1.0)]  # fmt: skip
     return ds.assemble(guidelines(schema), fields, questions, metadata, options)
 
 
@@ -97,17 +100,30 @@ def item_payload(
     options: ReviewOptions,
     question_ids: dict[str, str],
     vector: list[float] | None,
+    verdict: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The bulk-upsert body of one item: evidence, the model's answers as suggestions, metadata."""
+    """The bulk-upsert body of one item: evidence, the model's answers as suggestions, metadata.
+
+    With the judge's `verdict`: its accept/reject suggestion (scored by its confidence), each value's
+    suggestion scored 1 where the judge found it supported and 0 where not, its reasons under the
+    evidence, and its score and doubt as metadata to sort and filter by.
+    """
     fields = {"evidence": spans_markdown([item.span], documents, options.context_chars)}
     agent = ds.agent_name(item.model)
     suggestions = []
     for question in attribute_questions(schema):
         value = question.suggestion(item.attributes.get(question.attribute))
         if value is not None:
-            suggestions.append(
-                {"question_id": question_ids[question.name], "value": value, "agent": agent, "type": "model"}
-            )
+            suggestion = {"question_id": question_ids[question.name], "value": value, "agent": agent, "type": "model"}
+            if verdict and question.attribute in verdict["values"]:
+                suggestion["score"] = 1.0 if verdict["values"][question.attribute] else 0.0
+            suggestions.append(suggestion)
+    if verdict:
+        fields["evidence"] += "\n\n" + judge_markdown(verdict)
+        doubtful = verdict["doubt"] >= 0.5
+        suggestions.append({"question_id": question_ids[ds.DECISION], "value": ds.REJECT if doubtful else ds.ACCEPT,
+                            "score": verdict["doubt"] if doubtful else round(1 - verdict["doubt"], 4),
+                            "agent": ds.agent_name(f"judge-{verdict['judge']}"), "type": "model"})  # fmt: skip
     if options.span_question:
         text, spans = span_plain(item.span, documents, options.context_chars)
         fields["evidence_text"] = text
@@ -121,9 +137,25 @@ def item_payload(
         "match": item.match,
         "position": position,
     }
+    if verdict:
+        metadata[JUDGE_SCORE], metadata[JUDGE_DOUBT] = verdict["score"], verdict["doubt"]
     for attribute in closed_values(schema):
         value = item.attributes.get(attribute)
         if value not in (None, "", []):
             metadata[metadata_name(attribute)] = [str(v) for v in value] if isinstance(value, list) else str(value)
     return ds.bulk_item(item.id, fields, metadata, suggestions, vector)
 
+
+def judge_markdown(verdict: dict[str, Any]) -> str:
+    """The judge's verdict as a reviewer reads it under the evidence: the score, then what it doubts."""
+    lines = [f"**Judge** ({verdict['judge']}): {verdict['score']}/5 — {_plain(verdict['reason'])}"]
+    if not verdict["right_kind_of_text"]:
+        lines.append("- the evidence is not the kind of text the task asks for")
+    lines += [f"- {name}: not supported by the evidence" for name, supported in verdict["values"].items()
+              if not supported]  # fmt: skip
+    return "\n".join(lines)
+
+
+def _plain(text: str) -> str:
+    """A model's reason as inert Markdown: no links, images, HTML or headings of its own."""
+    return text.replace("\n", " ").translate({ord(c): f"\\{c}" for c in "[]()<>#*_`!"})

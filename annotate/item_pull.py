@@ -22,6 +22,7 @@ from annotate.item_decisions import ItemOutcome, decide_item
 from annotate.item_form import attribute_questions
 from annotate.item_records import records_from_items
 from annotate.item_report import measured
+from annotate.judge_agreement import Judged, judge_agreement
 from annotate.report import write_review_report
 from core import atomic
 from core.clock import utc_now
@@ -104,6 +105,7 @@ def pull_items(config: DsforgeConfig, write: bool = True) -> dict[str, Any]:
         "annotators": _progress(server, missed_rows, len(model_items), len(windows)),
         "agreement": agreements,
         "measured": measured(outcomes, added, schema, len(records), _actions(server, missed_rows)),
+        "judge": judge_agreement(judged_pairs(outcomes, inputs.verdicts), config.judge.doubt_below, config.judge.gate_kappa),
         "added_problems": added.problems + invalid_added,
         "gate": {
             **gate_summary(held, options),
@@ -120,6 +122,23 @@ def pull_items(config: DsforgeConfig, write: bool = True) -> dict[str, Any]:
         atomic.write_jsonl(inputs.paths.approved, records)
         write_review_report(report, inputs.paths.report_json, inputs.paths.report_md)
     return report
+
+
+def judged_pairs(outcomes: list[ItemOutcome], verdicts: dict[str, dict[str, Any]]) -> list[Judged]:
+    """The model's items both reviewers and the judge decided, with the values reviewers left as they were."""
+    pairs = []
+    for outcome in outcomes:
+        item = outcome.reviewed
+        verdict = verdicts.get(item.id)
+        if item.source != "model" or verdict is None or item.review.status == "unreviewed":
+            continue
+        if item.review.status == "rejected":
+            pairs.append(Judged(item.id, verdict, rejected=True))
+            continue
+        original = item.review.original_attributes or item.attributes
+        kept = {name: original.get(name) == item.attributes.get(name) for name in verdict["values"]}
+        pairs.append(Judged(item.id, verdict, rejected=False, values_kept=kept))
+    return pairs
 
 
 def _progress(server: dict, missed_rows: dict, items: int, windows: int) -> dict[str, dict[str, int]]:

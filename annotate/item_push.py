@@ -45,6 +45,7 @@ def push_items(
     dataset = open_dataset(point, options, name, lambda: item_dataset.build_settings(inputs.schema, options),
                            "review.dataset")  # fmt: skip
     question_ids = {question.name: str(question.id) for question in dataset.settings.questions}
+    known_metadata = {prop.name for prop in dataset.settings.metadata}  # a dataset made before the judge has none of its
 
     with progress_bar(show_progress) as progress:
         vectors: dict[str, list[float]] = {}
@@ -57,9 +58,11 @@ def push_items(
             )
         payloads = [
             item_dataset.item_payload(item, position, sources.get(item.id, "model"), inputs.schema, inputs.documents,
-                                      options, question_ids, vectors.get(item.id))
+                                      options, question_ids, vectors.get(item.id), inputs.verdicts.get(item.id))
             for position, item in enumerate(items)
         ]  # fmt: skip
+        for payload in payloads:
+            payload["metadata"] = {k: v for k, v in payload["metadata"].items() if k in known_metadata}
         windows = missed_dataset.all_windows(inputs.documents, options) if options.missed_pass else []
         task = progress.add_task("pushing", total=len(payloads) + len(windows))
 

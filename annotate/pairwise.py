@@ -19,9 +19,9 @@ from typing import Any
 
 from annotate.connection import Endpoint
 from annotate.fetch import find_dataset, iter_rows, open_http, require_dataset, usernames
-from core.options.review import ReviewOptions
 from annotate.push import PushSummary, open_dataset, upsert_all
 from core.errors import ReviewError
+from core.options.review import ReviewOptions
 from schemas.types import content_id
 
 PROMPT, REFERENCE, ANSWER_A, ANSWER_B = "prompt", "reference", "answer_a", "answer_b"

@@ -29,6 +29,7 @@ from core.options.review import ReviewOptions
 from core.progress import progress_bar
 from schemas.types import Record
 
+
 @dataclass
 class PushSummary:
     url: str

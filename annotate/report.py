@@ -52,6 +52,7 @@ def render_markdown(report: dict[str, Any]) -> str:
                 f"{_num(value['alpha'])} | {value.get('note', '')} |"
             )
     lines += item_report.markdown(report)
+    lines += judge_lines(report.get("judge"))
     problems = report.get("added_problems") or []
     if problems:
         lines += ["", "## Added spans kept out", "", "| record | reviewer | problem |", "|---|---|---|"]
@@ -78,6 +79,26 @@ def render_markdown(report: dict[str, Any]) -> str:
             if len(decisions) > 200:
                 lines.append(f"| … | | {len(decisions) - 200} more in review_report.json |")
     return "\n".join(lines) + "\n"
+
+
+def judge_lines(judge: dict[str, Any] | None) -> list[str]:
+    """How the judge's doubts matched the reviewers' decisions (annotate/judge_agreement.py)."""
+    if not judge:
+        return []
+    lines = ["", "## The judge against the reviewers", "", judge["verdict_line"], "",
+             "| measure | value | 95 % interval | counts |", "|---|---|---|---|"]  # fmt: skip
+    interval = judge["kappa_interval"]
+    lines.append(f"| Cohen's κ (doubtful vs rejected) | {_num(judge['kappa'])} | "
+                 f"{'—' if not interval else f'{interval[0]:.3f}–{interval[1]:.3f}'} | {judge['items']} items |")  # fmt: skip
+    rows = [("catch precision (rejected ÷ doubted)", judge["catch_precision"]),
+            ("catch recall (doubted ÷ rejected)", judge["catch_recall"]),
+            *[(f"{name}: judge's support agrees with the reviewers' keeping it", share)
+              for name, share in judge["values"].items()]]  # fmt: skip
+    for name, share in rows:
+        low_high = share["interval"]
+        lines.append(f"| {name} | {_num(share['value'])} | "
+                     f"{'—' if not low_high else f'{low_high[0]:.3f}–{low_high[1]:.3f}'} | {share['hits']} of {share['n']} |")  # fmt: skip
+    return lines
 
 
 def _inline(counts: dict[str, Any]) -> str:

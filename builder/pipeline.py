@@ -21,6 +21,7 @@ from builder.caching_model import CachingModel, CallStats
 from builder.clean import CleanResult, clean_documents
 from builder.extract import ExtractionResult, annotated_rows, extract_documents, visualization_html
 from builder.ingest import ingest_folder
+from builder.item_judge import JudgeResult, judge_items
 from builder.language_model import ResolvedModel, create_language_model
 from builder.llm_cache import CompletionCache
 from builder.records import build_records
@@ -33,7 +34,7 @@ from core.errors import BuildLockedError
 from core.layout import BuildPaths, ReviewPaths
 from core.progress import progress_bar
 from schemas.base import ExtractionSchema
-from schemas.types import Document, FileOutcome
+from schemas.types import Document, FileOutcome, GroundedItem
 
 
 @dataclass
@@ -119,7 +120,7 @@ def _build_locked(config: DsforgeConfig, paths: BuildPaths, show_progress: bool)
     cache.close()
     return write_build(
         config, paths, schema, ingested.files, len(ingested.documents), cleaned, extraction, model.stats,
-        resolved, extract_seconds, started,
+        resolved, extract_seconds, started, show_progress=show_progress,
     )  # fmt: skip
 
 
@@ -136,15 +137,19 @@ def write_build(
     extract_seconds: float,
     started: float,
     extra: dict[str, Any] | None = None,
+    show_progress: bool = False,
 ) -> BuildSummary:
-    """Records from the extracted items, then every artifact and the report; shared by all engines."""
+    """The judge's verdicts (when enabled), records from the items kept, then every artifact and the
+    report; shared by all engines."""
     by_id = {doc.id: doc for doc in cleaned.documents}
-    records = build_records(extraction.items, by_id, schema, config.records)
+    judged = judge_stage(config, paths, schema, extraction.items, by_id, show_progress)
+    items = judged.kept if judged else extraction.items
+    records = build_records(items, by_id, schema, config.records)
 
     atomic.write_jsonl(paths.extractions, annotated_rows(extraction.annotated))
     titles = {doc.id: doc.title or doc.source for doc in cleaned.documents}
     atomic.write_text(paths.visualization, visualization_html(extraction.annotated, extraction.items, titles))
-    atomic.write_jsonl(paths.items, extraction.items)
+    atomic.write_jsonl(paths.items, items)
     atomic.write_jsonl(paths.rejects, extraction.rejects)
     atomic.write_jsonl(paths.records, records.records)
     _save_dataset(records.records, paths.dataset)
@@ -175,6 +180,7 @@ def write_build(
             "grounded_rechecked": grounded_ok,
             "rejects": dict(Counter(reject.reason for reject in extraction.rejects)),
         },
+        "judge": judged.report if judged else None,
         "records": {
             "kept": len(records.records),
             "dropped": dict(Counter(drop.reason for drop in records.dropped)),
@@ -186,6 +192,31 @@ def write_build(
     }
     write_report(report, paths.report_json, paths.report_md)
     return BuildSummary(report=report, paths=paths)
+
+
+def judge_stage(
+    config: DsforgeConfig,
+    paths: BuildPaths,
+    schema: type[ExtractionSchema],
+    items: list[GroundedItem],
+    documents: dict[str, Document],
+    show_progress: bool,
+) -> JudgeResult | None:
+    """`judge:`'s verdicts and dropped items written beside the items; None (and no stale verdicts
+    left for review to show) when the judge is off."""
+    if not config.judge.enabled:
+        paths.judge_verdicts.unlink(missing_ok=True)
+        paths.judge_dropped.unlink(missing_ok=True)
+        return None
+    started = time.perf_counter()
+    with progress_bar(show_progress) as progress:
+        task = progress.add_task("judging", total=min(len(items), config.judge.max_items or len(items)))
+        judged = judge_items(config, schema, items, documents, paths.cache, on_item=lambda: progress.advance(task))
+    judged.report["seconds"] = round(time.perf_counter() - started, 2)
+    judged.report["seconds_per_item"] = round(judged.report["seconds"] / len(items), 3) if items else None
+    atomic.write_jsonl(paths.judge_verdicts, judged.verdicts)
+    atomic.write_jsonl(paths.judge_dropped, judged.dropped)
+    return judged
 
 
 def _save_dataset(records: list, target: Path) -> None:

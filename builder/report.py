@@ -63,8 +63,38 @@ def render_markdown(report: dict[str, Any]) -> str:
         lines.append(f"| {step.get('name')} | {step.get('documents_changed', step.get('changed', ''))} | {detail} |")
     for drop in cleaning["dropped"]:
         lines.append(f"- dropped `{drop.get('source', drop.get('doc_id'))}`: {drop.get('reason')} {drop.get('detail', '')}")
+    lines += judge_lines(report.get("judge"))
     lines += ["", "## Records by template", ""]
     lines += [f"- {name}: {count}" for name, count in sorted(rec["by_template"].items())]
     lines += ["", "## Records by stratum", ""]
     lines += [f"- {name or '(none)'}: {count}" for name, count in sorted(rec["by_stratum"].items())]
     return "\n".join(lines) + "\n"
+
+
+def judge_lines(judge: dict[str, Any] | None) -> list[str]:
+    """The judge's section: what it judged, how it scored, what it doubts, what (if asked) it dropped."""
+    if not judge:
+        return []
+    lines = [
+        "",
+        "## Judge",
+        "",
+        f"`{judge['model']}` judged {judge['judged']} items ({judge['unjudged']} unjudged), "
+        f"{judge['calls']} calls, {judge['cache_hits']} from the cache, "
+        f"{judge.get('seconds_per_item')} s an item. Verdicts: `judge/verdicts.jsonl`; review sorts by doubt.",
+        "",
+        "| score | items |",
+        "|---|---|",
+        *[f"| {score} | {count} |" for score, count in judge["scores"].items()],
+        "",
+        f"- doubtful (the judge suggests rejecting): {judge['doubtful']}",
+        f"- evidence not the kind of text the task asks for: {judge['wrong_kind_of_text']}",
+        *[f"- values judged unsupported, {name}: {count}" for name, count in judge["unsupported_values"].items()],
+        *[f"- unjudged, {why}: {count}" for why, count in judge["unjudged_reasons"].items()],
+    ]
+    if judge.get("reject_below"):
+        lines.append(f"- dropped (score under judge.reject_below {judge['reject_below']}): {judge['dropped']}, "
+                     "listed with reasons in `judge/dropped.jsonl`")  # fmt: skip
+    else:
+        lines.append("- dropped: none (the judge only advises; set judge.reject_below to let it drop)")
+    return lines

@@ -21,6 +21,7 @@ from core.options.clean import CleanOptions
 from core.options.export import ExportOptions
 from core.options.extraction import ExtractionOptions
 from core.options.ingest import IngestOptions
+from core.options.judge import ItemJudgeOptions
 from core.options.records import RecordOptions
 from core.options.review import ReviewOptions
 from core.options.split import SplitOptions
@@ -72,6 +73,7 @@ class DsforgeConfig(BaseSettings):
     ingest: IngestOptions = Field(default_factory=IngestOptions)
     clean: CleanOptions = Field(default_factory=CleanOptions)
     extraction: ExtractionOptions = Field(default_factory=ExtractionOptions)
+    judge: ItemJudgeOptions = Field(default_factory=ItemJudgeOptions)
     records: RecordOptions = Field(default_factory=RecordOptions)
     build: BuildOptions = Field(default_factory=BuildOptions)
     split: SplitOptions = Field(default_factory=SplitOptions)

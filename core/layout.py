@@ -39,6 +39,9 @@ class BuildPaths:
         self.report_md = root / "report.md"
         self.ray = root / "ray"
         self.extraction_eval = root / "extraction_eval"
+        self.judge = root / "judge"
+        self.judge_verdicts = self.judge / "verdicts.jsonl"
+        self.judge_dropped = self.judge / "dropped.jsonl"
 
 
 class ExtractionEvalPaths:
