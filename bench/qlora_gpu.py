@@ -72,6 +72,14 @@ POLICIES: dict[str, dict[str, Any]] = {
     "dsforge-auto-nofused": {"kind": "dsforge", "options": {"fused_lora": "off"}, "batch": "auto"},
     "dsforge-auto-compile": {"kind": "dsforge", "options": {"compile_layers": "on", "liger_kernels": "off"},
                              "batch": "auto"},
+    # The defaults as they were before train.checkpoint_layers: the fitted batch with every layer checkpointed.
+    "dsforge-auto-ckpt-all": {"kind": "dsforge", "options": {"checkpoint_layers": "all"}, "batch": "auto"},
+    # Fixed rows with checkpointing left to the fit: every layer checkpointed, or as many as memory lets off.
+    "dsforge-b16-ckpt-all": {"kind": "dsforge", "options": {"checkpoint_layers": "all"}, "batch": 16},
+    "dsforge-b8-layers-auto": {"kind": "dsforge", "options": {}, "batch": 8},
+    # 8 rows with a set number of checkpointed layers: every one, or fewer (the rest whole) within a memory line.
+    **{f"dsforge-b8-ckpt-{layers}": {"kind": "dsforge", "options": {"checkpoint_layers": layers}, "batch": 8}
+       for layers in ("all", 15, 16)},  # fmt: skip
     # The fitted batch with selective checkpointing: less recompute for the memory the batch leaves.
     **{f"dsforge-auto-keep-{keep}": {"kind": "dsforge", "options": {"checkpoint_keep": keep}, "batch": "auto"}
        for keep in ("attention", "projections")},  # fmt: skip

@@ -37,6 +37,46 @@ from train import distributed
 KEEPS = ("nothing", "attention", "projections", "matmuls")
 
 
+def checkpoint_first_layers(model: Any, count: int) -> str:
+    """Make every later `gradient_checkpointing_enable` (peft's preparation, the Trainer's, trl's) checkpoint
+    only the first `count` decoder layers; the others keep their activations and are not recomputed.
+
+    transformers checkpoints a layer whose `gradient_checkpointing` flag is set (the compiled layers of
+    train/regional_compile.py read the same flag), and every enable sets it on all of them, so the flags are
+    put back after each. The last layers are the ones left whole: the backward reaches them first and frees
+    their activations before any checkpointed layer recomputes its own, so the step never holds both.
+    Wraps the model instance's method, as `keep_in_checkpoint` does. Returns what was done, for the run card.
+    """
+    layers = decoder_layers(model)
+    count = min(count, len(layers))
+    wrapper = model.gradient_checkpointing_enable
+    if getattr(wrapper, "_dsforge_layers", None) is None:
+        enable = wrapper
+
+        def enable_first_layers(gradient_checkpointing_kwargs: dict[str, Any] | None = None, **kwargs: Any) -> Any:
+            done = enable(gradient_checkpointing_kwargs=gradient_checkpointing_kwargs, **kwargs)
+            for layer in layers[enable_first_layers._dsforge_layers :]:  # type: ignore[attr-defined]
+                layer.gradient_checkpointing = False
+            return done
+
+        model.gradient_checkpointing_enable = wrapper = enable_first_layers
+    wrapper._dsforge_layers = count  # type: ignore[attr-defined]
+    for layer in layers[count:]:  # checkpointing enabled before this call
+        layer.gradient_checkpointing = False
+    if count == len(layers):
+        return f"all {len(layers)} decoder layers"
+    return f"the first {count} of {len(layers)} decoder layers; the last {len(layers) - count} keep their activations"
+
+
+def decoder_layers(model: Any) -> list[Any]:
+    """The decoder layers transformers can checkpoint, in order (a `GradientCheckpointingLayer` per block)."""
+    from transformers.modeling_layers import GradientCheckpointingLayer
+
+    layers = [m for m in model.modules() if isinstance(m, GradientCheckpointingLayer)]
+    decoders = [m for m in layers if type(m).__name__.endswith("DecoderLayer")]
+    return decoders or layers
+
+
 def checkpoint_kwargs(opts: TrainOptions) -> dict[str, bool]:
     """`torch.utils.checkpoint`'s arguments for every checkpointed layer of this process."""
     return {"use_reentrant": use_reentrant(opts.checkpoint_reentrant, opts.checkpoint_keep, distributed.processes())}

@@ -150,7 +150,8 @@ def setup_model(planned: TrainPlan, base_path: Path, start: Path | None = None) 
     opts = planned.options
     set_seed(opts.seed)  # LoRA's A matrices are drawn here, before the Trainer seeds anything
     kept = keep_in_checkpoint(model, opts.checkpoint_keep) if opts.gradient_checkpointing else None
-    model, adapter = add_lora(model, opts, planned.hardware, base_path, start)
+    layers = planned.batch.checkpointed_layers if planned.batch is not None else None
+    model, adapter = add_lora(model, opts, planned.hardware, base_path, start, checkpointed_layers=layers)
     fused = fuse_lora_layers(model) if planned.fused_lora else None
     compiled = compile_decoder_layers(model) if planned.compile_layers else None
     return model, planned.applied(adapter, kept, fused, compiled)
@@ -314,7 +315,8 @@ def run_fingerprint(opts: TrainOptions, data_id: str, base: ResolvedBase, proces
     defaults, so a run of an older config keeps its fingerprint and is not redone.
     """
     # fused_lora and the checkpoint's options change how the step runs, not what it computes.
-    execution_only = {"fused_lora", "checkpoint_keep", "checkpoint_reentrant", "offload_activations"}
+    execution_only = {"fused_lora", "checkpoint_keep", "checkpoint_reentrant", "checkpoint_layers",
+                      "offload_activations"}
     exclude = {"merge", "min_train_examples", "distributed", "report_to"} | execution_only
     options = opts.model_dump(mode="json", exclude=exclude)
     # `auto` and `off` compute the same arithmetic: ids of runs from before `auto` are kept.

@@ -11,7 +11,7 @@ from typing import Any
 
 from core.options.train import TrainOptions
 from train import distributed
-from train.checkpoint_policy import checkpoint_kwargs
+from train.checkpoint_policy import checkpoint_first_layers, checkpoint_kwargs
 from train.loading import Hardware, keep_frozen_in_dtype
 from train.methods import peft_config
 from train.plan import offload_activations, optimizer
@@ -23,10 +23,12 @@ def add_lora(
     hardware: Hardware,
     base_path: Path = Path("."),
     start_adapter: Path | None = None,
+    checkpointed_layers: int | None = None,
 ) -> tuple[Any, dict[str, Any]]:
     """Prepare a (4-bit) base for training and put the method's adapter (train/methods.py) on it.
 
     `start_adapter`: a trained adapter to go on training instead of a fresh one (its own config holds).
+    `checkpointed_layers`: with checkpointing, how many decoder layers from the first (train/fit.py); None: all.
     Returns the model and, for the run card, what was done to the base's weights.
     """
     import torch
@@ -41,6 +43,8 @@ def add_lora(
     gc_kwargs = checkpoint_kwargs(opts)
     if opts.gradient_checkpointing:
         policy["checkpoint"] = "reentrant" if gc_kwargs["use_reentrant"] else "non-reentrant"
+        if checkpointed_layers is not None:  # before anything enables checkpointing
+            policy["checkpointed_layers"] = checkpoint_first_layers(model, checkpointed_layers)
     if opts.training_method.loads_4bit:
         model = prepare_model_for_kbit_training(
             model,

@@ -131,6 +131,15 @@ class TrainOptions(BaseModel):
         "recompute, more memory; not combined with compile_layers; slower than full recompute on host-bound "
         "steps (0.5B/1.5B on an H200, bench/README.md §1f)",
     )
+    checkpoint_layers: Annotated[int, Field(ge=0)] | Literal["auto", "all"] = Field(
+        "auto",
+        description="with gradient checkpointing, how many decoder layers are checkpointed, counted from the "
+        "first; the others keep their activations and skip the recompute (a checkpointed layer costs about 4 "
+        "forward passes a step, one that is not 3) for 8× the activation memory; all: every layer; auto: on a "
+        "GPU with gradient_checkpointing auto, the fit (train/fit.py) gives the batch the rows a large model "
+        "needs to keep the GPU busy, then spends the memory left on layers without a checkpoint; every layer "
+        "otherwise",
+    )
     checkpoint_reentrant: Literal["auto", "on", "off"] = Field(
         "auto",
         description="run each checkpointed layer's first forward without autograd and rebuild its graph in the "

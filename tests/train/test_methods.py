@@ -126,8 +126,8 @@ def test_an_old_config_keeps_its_run_fingerprint(repo_root, smollm_base):
     base = resolve_base_model("smollm2-135m", repo_root)
     opts = TrainOptions(mode="lora", max_steps=3)
     new_fields = {"method", "num_virtual_tokens", "prompt_init_text", "replay", "distributed", "fused_lora",
-                  "checkpoint_keep", "checkpoint_reentrant", "offload_activations", "objective", "beta",
-                  "start_from", "report_to"}  # fmt: skip
+                  "checkpoint_keep", "checkpoint_reentrant", "checkpoint_layers", "offload_activations",
+                  "objective", "beta", "start_from", "report_to", "kl_to_base"}  # fmt: skip
     old_dump = opts.model_dump(mode="json", exclude={"merge", "min_train_examples"} | new_fields)
     old_dump["compile_layers"] = False  # a switch then, off by default; `auto` now
     assert run_fingerprint(opts, "data-x", base) == content_id(
