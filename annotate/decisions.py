@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from annotate import dataset_settings as ds
 from annotate.agreement import majority
+from builder.synthetic_qa import TEMPLATE as SYNTHETIC_TEMPLATE
 from core.options.review import ReviewOptions
 from schemas.base import ExtractionSchema, RecordTemplate, first_problem
 from schemas.types import GroundedItem, Record, Review, ReviewedRecord
@@ -138,7 +139,12 @@ def apply_alpha_gate(outcomes: list[Any], alpha: float | None, min_alpha: float 
 def validate_output(
     record: Record, output: str, schema: type[ExtractionSchema], item: GroundedItem | None
 ) -> str | None:
-    """None when the corrected output still describes a valid item of the schema, else why not."""
+    """None when the corrected output still describes a valid item of the schema, else why not.
+
+    A synthetic Q&A answer belongs to no template of the schema: any non-empty answer stands.
+    """
+    if record.template == SYNTHETIC_TEMPLATE:
+        return None if output.strip() else "the corrected answer is empty"
     template = next((t for t in schema.templates if t.name == record.template), None)
     if template is None:
         return f"template {record.template!r} is no longer in the schema"

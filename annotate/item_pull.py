@@ -24,6 +24,7 @@ from annotate.item_records import records_from_items
 from annotate.item_report import measured
 from annotate.judge_agreement import Judged, judge_agreement
 from annotate.report import write_review_report
+from annotate.synthetic_review import pull_synthetic
 from core import atomic
 from core.clock import utc_now
 from core.config import DsforgeConfig
@@ -46,6 +47,7 @@ def pull_items(config: DsforgeConfig, write: bool = True) -> dict[str, Any]:
         missed_rows = {}
         if options.missed_pass and (missed := find_dataset(http, options.workspace, missed_name)) is not None:
             missed_rows = {row.external_id: row for row in iter_records(http, missed["id"], users)}
+        synthetic, synthetic_report = pull_synthetic(http, inputs, options, name, users)
 
     windows = {window.id: (window, document) for window, document in missed_dataset.all_windows(inputs.documents, options)}
     model_items = list(inputs.items.values())
@@ -86,6 +88,7 @@ def pull_items(config: DsforgeConfig, write: bool = True) -> dict[str, Any]:
     closed = apply_alpha_gate(outcomes, agreements["decision"]["alpha"], options.min_alpha)
     passed = [o.reviewed for o in outcomes if o.passed]
     records = records_from_items(passed, inputs.documents, schema, config.records)
+    records += [o.reviewed for o in synthetic if o.passed]  # synthetic Q&A, reviewed as records
     held = [{"id": o.reviewed.id, "status": o.reviewed.review.status, "reasons": o.reasons}
             for o in outcomes if not o.passed]  # fmt: skip
     report: dict[str, Any] = {
@@ -106,6 +109,7 @@ def pull_items(config: DsforgeConfig, write: bool = True) -> dict[str, Any]:
         "agreement": agreements,
         "measured": measured(outcomes, added, schema, len(records), _actions(server, missed_rows)),
         "judge": judge_agreement(judged_pairs(outcomes, inputs.verdicts), config.judge.doubt_below, config.judge.gate_kappa),
+        "synthetic": synthetic_report,
         "added_problems": added.problems + invalid_added,
         "gate": {
             **gate_summary(held, options),

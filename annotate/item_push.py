@@ -17,6 +17,7 @@ from annotate.connection import endpoint
 from annotate.embeddings import embed_texts
 from annotate.inputs import load_inputs
 from annotate.push import PushSummary, open_dataset, upsert_all
+from annotate.synthetic_review import push_synthetic
 from core import atomic
 from core.config import DsforgeConfig
 from core.errors import ReviewError
@@ -87,6 +88,7 @@ def push_items(
             upsert_all(point, options, missed, window_payloads, started,
                        on_batch=lambda n, _total: advance(done + n, done + len(window_payloads)))  # fmt: skip
             summary.missed_dataset, summary.windows = missed_name, len(window_payloads)
+    summary.synthetic = push_synthetic(point, inputs, options, name, started)
     summary.seconds = round(time.perf_counter() - started, 2)
     atomic.write_json(inputs.paths.push_state, asdict(summary))
     return summary

@@ -53,6 +53,11 @@ def render_markdown(report: dict[str, Any]) -> str:
             )
     lines += item_report.markdown(report)
     lines += judge_lines(report.get("judge"))
+    synthetic = report.get("synthetic")
+    if synthetic:
+        lines += ["", "## Synthetic Q&A records", "",
+                  f"{synthetic['records']} in `{synthetic['dataset']}`, reviewed as records: "
+                  f"{_inline(synthetic['by_status'])}; {synthetic['approved']} approved."]  # fmt: skip
     problems = report.get("added_problems") or []
     if problems:
         lines += ["", "## Added spans kept out", "", "| record | reviewer | problem |", "|---|---|---|"]

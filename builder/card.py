@@ -45,7 +45,8 @@ def render_card(lineage: dict[str, Any], options: ExportOptions) -> str:
     ).to_yaml()
     parts = [f"---\n{header}\n---", f"# {lineage['dataset']['name']}", _summary(lineage)]
     parts += [_structure(lineage), _sources(lineage), _schema(lineage), _model(lineage), _cleaning(lineage)]
-    parts += [_review(lineage), _splits(lineage), _leakage(lineage), _limits(lineage), _lineage_note()]
+    parts += [_review(lineage), _splits(lineage), _synthetic(lineage), _leakage(lineage), _limits(lineage)]
+    parts.append(_lineage_note())
     return "\n\n".join(part.strip() for part in parts if part) + "\n"
 
 
@@ -297,6 +298,25 @@ def _splits(lineage: dict[str, Any]) -> str:
         )
     if split["notes"]:
         lines += ["", *[f"- {_cell(note)}" for note in split["notes"]]]
+    return "\n".join(lines)
+
+
+def _synthetic(lineage: dict[str, Any]) -> str:
+    """Synthetic Q&A records apart: their share of each split and the model that wrote them."""
+    block = lineage.get("synthetic")
+    if not block:
+        return ""
+    lines = [
+        "## Synthetic records",
+        "",
+        f"{block['records']} records are question/answer pairs a model wrote from the documents "
+        f"({', '.join(f'`{g}`' for g in block['generators'])}), each answer's evidence re-checked as the "
+        "document's own text (`meta.synthetic: true`, the span in `spans`). Their share of each split:",
+        "",
+        "| split | synthetic records | share |",
+        "|---|---|---|",
+        *[f"| {name} | {part['records']} | {part['share']:.1%} |" for name, part in block["per_split"].items()],
+    ]
     return "\n".join(lines)
 
 

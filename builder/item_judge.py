@@ -23,9 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from builder.caching_model import CachingModel
-from builder.language_model import create_language_model
-from builder.llm_cache import CompletionCache
+from builder.stage_model import ask, provider_of, stage_model
 from core.config import DsforgeConfig, ProviderConfig
 from core.options.judge import MAX_SCORE, MIN_SCORE, ItemJudgeOptions
 from schemas.base import ExtractionSchema
@@ -46,10 +44,7 @@ class JudgeResult:
 
 def judge_provider(options: ItemJudgeOptions, project: ProviderConfig) -> ProviderConfig:
     """The judge's provider: its own when `judge.model_id` names one, else the project's."""
-    if options.model_id is None:
-        return project
-    return ProviderConfig(model_id=options.model_id, params=options.params, api_key_env=options.api_key_env,
-                          base_url=options.base_url)  # fmt: skip
+    return provider_of(options.model_id, options.params, options.api_key_env, options.base_url, project)
 
 
 def verdict_schema(schema: type[ExtractionSchema]) -> dict[str, Any]:
@@ -175,48 +170,34 @@ def judge_items(
     """A verdict for each item (up to `judge.max_items`), and the items `judge.reject_below` keeps."""
     options = config.judge
     provider = judge_provider(options, config.provider)
+    asked = list(items)[: options.max_items] if options.max_items else list(items)
     try:
-        resolved = create_language_model(provider, schema)
+        model, cache = stage_model(provider, schema, cache_path, "judge", config.extraction, verdict_schema(schema))
     except Exception as exc:  # noqa: BLE001 - a judge is advice: the build goes on without it
         why = f"the judge could not be reached: {type(exc).__name__}: {exc}"
         verdicts = [{"item_id": item.id, "doc_id": item.span.doc_id, "judge": provider.model_id,
                      "status": "unjudged", "why": why} for item in items]  # fmt: skip
         return JudgeResult(verdicts, list(items), [], _report(verdicts, [], provider, 0, 0, options))
-    cache = CompletionCache(cache_path)
-    model = CachingModel(
-        resolved.model,
-        cache,
-        fingerprint={**resolved.fingerprint, "stage": "judge"},
-        retries=config.extraction.retries,
-        backoff_s=config.extraction.retry_backoff_s,
-        timeout_s=config.extraction.timeout_s,
-    )
-    if model.takes_json_schema_per_call:
-        model.json_schema = verdict_schema(schema)
-    asked = list(items)[: options.max_items] if options.max_items else list(items)
 
-    def ask(item: GroundedItem) -> tuple[dict[str, Any], Any]:
-        view = model.for_document(item.id)
-        view.json_schema = model.json_schema
+    def judge_one(item: GroundedItem) -> tuple[dict[str, Any], Any]:
         prompt = judge_prompt(item, documents[item.span.doc_id], schema, options.context_chars)
-        output = next(view.infer([prompt]))[0].output or ""
+        output, stats = ask(model, item.id, prompt)
         if on_item:
             on_item()
-        if view.stats.failures:
-            event = view.stats.events[-1]
-            return {"status": "unjudged", "why": f"the judge did not answer: {event.detail}"}, view.stats
+        if output is None:
+            return {"status": "unjudged", "why": f"the judge did not answer: {stats.events[-1].detail}"}, stats
         try:
-            return {"status": "judged", **read_verdict(output, schema)}, view.stats
+            return {"status": "judged", **read_verdict(output, schema)}, stats
         except ValueError as exc:
-            return {"status": "unjudged", "why": str(exc)}, view.stats
+            return {"status": "unjudged", "why": str(exc)}, stats
 
     try:
         workers = config.extraction.max_workers
         if workers > 1:
             with ThreadPoolExecutor(workers, thread_name_prefix="dsforge-judge") as pool:
-                answers = list(pool.map(ask, asked))
+                answers = list(pool.map(judge_one, asked))
         else:
-            answers = [ask(item) for item in asked]
+            answers = [judge_one(item) for item in asked]
     finally:
         cache.close()
     verdicts, kept, dropped = [], [], []

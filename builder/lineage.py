@@ -99,6 +99,7 @@ def build_lineage(
         },
         "review": _review_block(all_records, _read_json(review_path), review_path),
         "preference": export.preference or None,
+        "synthetic": synthetic_block(splits),
         "split": {
             "seed": manifest.seed,
             "ratios": manifest.ratios,
@@ -118,6 +119,20 @@ def build_lineage(
             for path in [*export.files, *sorted(export.paths.dataset.rglob("*.arrow"))]
         },
     }
+
+
+def synthetic_block(splits: dict[str, list[ReviewedRecord]]) -> dict[str, Any] | None:
+    """Synthetic Q&A records counted apart, per split, with their generators; None when there are none."""
+    per_split = {}
+    for name in SPLITS:
+        rows = splits.get(name, [])
+        synthetic = sum(1 for r in rows if r.meta.get("synthetic"))
+        per_split[name] = {"records": synthetic, "share": round(synthetic / len(rows), 4) if rows else 0.0}
+    total = sum(part["records"] for part in per_split.values())
+    if not total:
+        return None
+    generators = sorted({str(r.meta.get("generator")) for rows in splits.values() for r in rows if r.meta.get("synthetic")})
+    return {"records": total, "generators": generators, "per_split": per_split}
 
 
 def manifest_schema_name(records: list[ReviewedRecord]) -> str:

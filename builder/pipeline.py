@@ -24,10 +24,11 @@ from builder.ingest import ingest_folder
 from builder.item_judge import JudgeResult, judge_items
 from builder.language_model import ResolvedModel, create_language_model
 from builder.llm_cache import CompletionCache
-from builder.records import build_records
+from builder.records import add_records, build_records
 from builder.report import write_report
 from builder.review_examples import review_examples
 from builder.schema_loader import load_schema
+from builder.synthetic_qa import SyntheticResult, generate
 from core import atomic
 from core.config import DsforgeConfig
 from core.errors import BuildLockedError
@@ -145,6 +146,9 @@ def write_build(
     judged = judge_stage(config, paths, schema, extraction.items, by_id, show_progress)
     items = judged.kept if judged else extraction.items
     records = build_records(items, by_id, schema, config.records)
+    synthetic = synthetic_stage(config, paths, schema, cleaned.documents, show_progress)
+    if synthetic:
+        records = add_records(records, synthetic.records, config.records)
 
     atomic.write_jsonl(paths.extractions, annotated_rows(extraction.annotated))
     titles = {doc.id: doc.title or doc.source for doc in cleaned.documents}
@@ -181,10 +185,12 @@ def write_build(
             "rejects": dict(Counter(reject.reason for reject in extraction.rejects)),
         },
         "judge": judged.report if judged else None,
+        "synthetic": synthetic.report if synthetic else None,
         "records": {
             "kept": len(records.records),
             "dropped": dict(Counter(drop.reason for drop in records.dropped)),
             "by_template": dict(Counter(record.template for record in records.records)),
+            "synthetic": sum(1 for record in records.records if record.meta.get("synthetic")),
             "by_stratum": dict(Counter(record.meta.get("stratum", "") for record in records.records)),
         },
         "wall_seconds": round(time.perf_counter() - started, 2),
@@ -217,6 +223,26 @@ def judge_stage(
     atomic.write_jsonl(paths.judge_verdicts, judged.verdicts)
     atomic.write_jsonl(paths.judge_dropped, judged.dropped)
     return judged
+
+
+def synthetic_stage(
+    config: DsforgeConfig,
+    paths: BuildPaths,
+    schema: type[ExtractionSchema],
+    documents: list[Document],
+    show_progress: bool,
+) -> SyntheticResult | None:
+    """`records.synthetic`'s grounded Q&A records, its rejects written beside; None when it is off."""
+    if not config.records.synthetic.enabled:
+        paths.synthetic_rejects.unlink(missing_ok=True)
+        return None
+    started = time.perf_counter()
+    with progress_bar(show_progress) as progress:
+        task = progress.add_task("synthetic Q&A", total=None)
+        result = generate(config, schema, documents, paths.cache, on_chunk=lambda: progress.advance(task))
+    result.report["seconds"] = round(time.perf_counter() - started, 2)
+    atomic.write_jsonl(paths.synthetic_rejects, result.rejects)
+    return result
 
 
 def _save_dataset(records: list, target: Path) -> None:

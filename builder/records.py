@@ -94,6 +94,21 @@ def build_records(
     return result
 
 
+def add_records(result: RecordResult, extra: Sequence[Record], options: RecordOptions) -> RecordResult:
+    """`result` with `extra` records (synthetic ones) after the same bounds and exact-duplicate checks."""
+    seen = {content_id(r.instruction, r.input, r.output): r.id for r in result.records}
+    for record in extra:
+        problem = _bounds_problem(record, options)
+        key = content_id(record.instruction, record.input, record.output)
+        if problem or key in seen:
+            reason = problem or "exact_duplicate"
+            result.dropped.append(DroppedRecord(record_id=record.id, reason=reason, detail=seen.get(key)))
+            continue
+        seen[key] = record.id
+        result.records.append(record)
+    return result
+
+
 def document_title(document: Document) -> str:
     """How prompts name a document: its title, else its file name without folder or extension."""
     if document.title.strip():

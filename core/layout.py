@@ -42,6 +42,7 @@ class BuildPaths:
         self.judge = root / "judge"
         self.judge_verdicts = self.judge / "verdicts.jsonl"
         self.judge_dropped = self.judge / "dropped.jsonl"
+        self.synthetic_rejects = root / "synthetic" / "rejects.jsonl"
 
 
 class ExtractionEvalPaths:

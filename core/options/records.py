@@ -2,7 +2,24 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field
+
+
+class SyntheticOptions(BaseModel):
+    """Question/answer records a model writes per chunk, each answer's evidence re-checked against the document."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = False
+    pairs_per_chunk: int = Field(3, ge=1, le=10, description="questions asked for per chunk, at most")
+    chunk_chars: int = Field(1200, ge=200, description="document text per request, cut at paragraph or sentence ends")
+    max_chunks: int | None = Field(None, ge=1, description="ask for at most this many chunks (in document order)")
+    model_id: str | None = Field(None, description="the generating model; None: the project's provider")
+    params: dict[str, Any] = Field(default_factory=dict)
+    api_key_env: str | None = None
+    base_url: str | None = None
 
 
 class RecordOptions(BaseModel):
@@ -16,3 +33,4 @@ class RecordOptions(BaseModel):
     dedup_near: bool = True
     near_threshold: float = Field(0.9, gt=0, le=1)
     num_perm: int = Field(128, ge=16)
+    synthetic: SyntheticOptions = Field(default_factory=SyntheticOptions)
