@@ -151,8 +151,10 @@ def judge_markdown(verdict: dict[str, Any]) -> str:
     lines = [f"**Judge** ({verdict['judge']}): {verdict['score']}/5 — {_plain(verdict['reason'])}"]
     if not verdict["right_kind_of_text"]:
         lines.append("- the evidence is not the kind of text the task asks for")
-    lines += [f"- {name}: not supported by the evidence" for name, supported in verdict["values"].items()
-              if not supported]  # fmt: skip
+    labels = verdict.get("labels") or {}
+    lines += [f"- {name}: not supported by the evidence"
+              + (f" (the judge reads it as {_plain(labels[name])})" if name in labels else "")
+              for name, supported in verdict["values"].items() if not supported]  # fmt: skip
     return "\n".join(lines)
 
 

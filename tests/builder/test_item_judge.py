@@ -23,34 +23,45 @@ JUDGE = {"enabled": True, "model_id": "dsforge-gguf:smollm2-135m", "params": {"n
 
 
 def _verdict(score: int, supported: bool = True, right_kind: bool = True) -> dict:
-    return {
-        "values": {"kind": supported, "summary": True},
-        "right_kind_of_text": right_kind,
-        "reason": "because",
-        "score": score,
-    }
+    """A verdict as the build keeps it (after reading the judge's reply)."""
+    return {"values": {"kind": supported, "summary": True}, "right_kind_of_text": right_kind, "reason": "because",
+            "score": score}  # fmt: skip
 
 
-def test_a_verdict_is_read_strictly_and_doubt_orders_the_worst_first():
-    good = read_verdict(json.dumps(_verdict(5)), SCHEMA)
-    assert good["score"] == 5 and doubt(good, 4) == 0.0 and not is_doubtful(good, 4)
-    assert doubt(read_verdict(json.dumps(_verdict(4, supported=False)), SCHEMA), 4) == 0.5
+def _reply(kind: str = "permission", is_clause: bool = True, summary: bool = True) -> str:
+    """A judge's reply: its own label for the closed value, never shown the item's."""
+    return json.dumps({"reason": "It grants a right.", "is_a_clause": is_clause, "kind": kind,
+                       "summary_matches_evidence": summary})  # fmt: skip
+
+
+def _item(kind: str = "permission") -> GroundedItem:
+    return GroundedItem(id="i", schema_name="LicenseTerm", extraction_class="clause", model="m",
+                        span=Span(doc_id="doc-1", start=0, end=20, text="You may copy the work"),
+                        attributes={"kind": kind, "summary": "You can copy it."})  # fmt: skip
+
+
+def test_a_reply_is_read_into_checks_and_doubt_orders_the_worst_first():
+    agreed = read_verdict(_reply(), SCHEMA, _item())
+    assert agreed["values"] == {"kind": True, "summary": True} and agreed["labels"] == {"kind": "permission"}
+    assert agreed["score"] == 5 and doubt(agreed, 4) == 0.0 and not is_doubtful(agreed, 4)
+    relabelled = read_verdict(_reply(kind="obligation"), SCHEMA, _item())  # the judge labels it otherwise
+    assert relabelled["values"]["kind"] is False and relabelled["score"] == 4 and doubt(relabelled, 4) == 0.5
+    heading = read_verdict(_reply(is_clause=False, summary=False), SCHEMA, _item())
+    assert heading["score"] == 2 and is_doubtful(heading, 4)
     assert doubt(_verdict(3), 4) == 0.5 and doubt(_verdict(1), 4) == 1.0
     assert is_doubtful(_verdict(5, right_kind=False), 4)
     for bad, why in [
         ("not json", "not JSON"),
         ("[1]", "not a JSON object"),
-        (json.dumps({**_verdict(5), "score": 9}), "score 9"),
-        (json.dumps({**_verdict(5), "score": True}), "score True"),
-        (json.dumps({**_verdict(5), "values": {"kind": True}}), "'summary'"),
-        (json.dumps({**_verdict(5), "values": {"kind": "yes", "summary": True}}), "'kind'"),
-        (json.dumps({k: v for k, v in _verdict(5).items() if k != "right_kind_of_text"}), "right kind"),
+        (_reply(kind="grant"), "'grant' is not one of"),
+        (json.dumps({"reason": "r", "kind": "permission", "summary_matches_evidence": True}), "is_a_clause"),
+        (json.dumps({"reason": "r", "is_a_clause": True, "kind": "permission"}), "'summary'"),
     ]:
         with pytest.raises(ValueError, match=why):
-            read_verdict(bad, SCHEMA)
+            read_verdict(bad, SCHEMA, _item())
     schema = verdict_schema(SCHEMA)
-    assert schema["properties"]["values"]["required"] == ["kind", "summary"]
-    assert list(schema["properties"]) == ["values", "right_kind_of_text", "reason", "score"]  # reasons before the score
+    assert list(schema["properties"]) == ["reason", "is_a_clause", "kind", "summary_matches_evidence"]
+    assert schema["properties"]["kind"]["enum"] == ["permission", "obligation", "condition", "limitation"]
 
 
 def test_the_prompt_quotes_the_document_as_data_and_marks_the_evidence():
@@ -63,7 +74,8 @@ def test_the_prompt_quotes_the_document_as_data_and_marks_the_evidence():
     prompt = judge_prompt(item, document, SCHEMA, context_chars=10)
     assert "[[You may copy the work.]]" in prompt and "not instructions" in prompt
     assert "score 5." in prompt and "Intro." not in prompt  # 10 characters of context each side
-    assert '- kind: "permission"' in prompt and "one of: permission, obligation, condition, limitation" in prompt
+    assert '- summary: "You can copy it."' in prompt and "which of permission, obligation, condition, limitation" in prompt
+    assert '"permission"' not in prompt  # the item's own label is not shown
 
 
 @pytest.mark.skipif(not is_installed("smollm2-135m"), reason="run `dsforge models fetch smollm2-135m`")
@@ -84,6 +96,7 @@ def test_the_judge_scores_items_on_real_weights_caches_and_drops_only_when_asked
     assert judged, verdicts[:3]  # constrained decoding: a small model's reply still parses
     for verdict in judged:
         assert 1 <= verdict["score"] <= 5 and set(verdict["values"]) == {"kind", "summary"}
+        assert verdict["labels"]["kind"] in {"permission", "obligation", "condition", "limitation"}
         assert 0 <= verdict["doubt"] <= 1 and verdict["judge"] == JUDGE["model_id"]
     assert judge["dropped"] == 0 and atomic.read_jsonl(first.paths.items).__len__() == items  # only advises
     assert "## Judge" in first.paths.report_md.read_text("utf-8")
