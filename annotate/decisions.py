@@ -20,7 +20,6 @@ from pydantic import ValidationError
 
 from annotate import dataset_settings as ds
 from annotate.agreement import majority
-from builder.synthetic_qa import TEMPLATE as SYNTHETIC_TEMPLATE
 from core.options.review import ReviewOptions
 from schemas.base import ExtractionSchema, RecordTemplate, first_problem
 from schemas.types import GroundedItem, Record, Review, ReviewedRecord
@@ -141,9 +140,10 @@ def validate_output(
 ) -> str | None:
     """None when the corrected output still describes a valid item of the schema, else why not.
 
-    A synthetic Q&A answer belongs to no template of the schema: any non-empty answer stands.
+    A synthetic Q&A answer or a knowledge-graph fact belongs to no template of the schema: any
+    non-empty answer stands.
     """
-    if record.template == SYNTHETIC_TEMPLATE:
+    if record.meta.get("synthetic") or record.meta.get("knowledge_graph"):
         return None if output.strip() else "the corrected answer is empty"
     template = next((t for t in schema.templates if t.name == record.template), None)
     if template is None:

@@ -43,7 +43,7 @@ class PushSummary:
     unit: str = "record"
     missed_dataset: str = ""
     windows: int = 0
-    synthetic: int = 0  # synthetic Q&A records pushed beside the items (item review)
+    synthetic: int = 0  # records from no single item (synthetic Q&A, knowledge graph) pushed beside the items
 
 
 def push(

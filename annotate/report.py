@@ -55,7 +55,7 @@ def render_markdown(report: dict[str, Any]) -> str:
     lines += judge_lines(report.get("judge"))
     synthetic = report.get("synthetic")
     if synthetic:
-        lines += ["", "## Synthetic Q&A records", "",
+        lines += ["", "## Records beside the items (synthetic Q&A, knowledge-graph facts)", "",
                   f"{synthetic['records']} in `{synthetic['dataset']}`, reviewed as records: "
                   f"{_inline(synthetic['by_status'])}; {synthetic['approved']} approved."]  # fmt: skip
     problems = report.get("added_problems") or []

@@ -1,9 +1,9 @@
-"""Synthetic Q&A records under item review: their own dataset, reviewed as records.
+"""Records that come from no single item — synthetic Q&A, knowledge-graph facts — under item review.
 
-A synthetic question/answer pair is no item of the schema, so item review cannot show it in the
-schema's form; it goes to `<items dataset>-synthetic` with the record form (instruction, answer,
-the evidence highlighted in its document; accept, reject or correct the answer) and is decided by
-the record rules on pull. Approved ones join the records rendered from approved items.
+Such a record is no item of the schema, so item review cannot show it in the schema's form; it goes
+to `<items dataset>-records` with the record form (instruction, answer, the evidence highlighted in
+its document; accept, reject or correct the answer) and is decided by the record rules on pull.
+Approved ones join the records rendered from approved items.
 """
 
 from __future__ import annotations
@@ -22,16 +22,21 @@ from schemas.types import Record
 
 
 def synthetic_records(inputs: ReviewInputs) -> list[Record]:
-    return [record for record in inputs.records if record.meta.get("synthetic")]
+    """The build's records that no item renders: synthetic Q&A and knowledge-graph records."""
+    return [record for record in inputs.records if beside_items(record)]
+
+
+def beside_items(record: Record) -> bool:
+    return bool(record.meta.get("synthetic") or record.meta.get("knowledge_graph"))
 
 
 def dataset_name(items_dataset: str) -> str:
-    return f"{items_dataset}-synthetic"
+    return f"{items_dataset}-records"
 
 
 def push_synthetic(point: Endpoint, inputs: ReviewInputs, options: ReviewOptions, items_dataset: str,
                    started: float) -> int:  # fmt: skip
-    """Upsert the build's synthetic records into their dataset; how many (0: none, no dataset made)."""
+    """Upsert the build's records beside the items into their dataset; how many (0: none, no dataset made)."""
     records = synthetic_records(inputs)
     if not records:
         return 0
@@ -46,7 +51,7 @@ def push_synthetic(point: Endpoint, inputs: ReviewInputs, options: ReviewOptions
 def pull_synthetic(
     http: Any, inputs: ReviewInputs, options: ReviewOptions, items_dataset: str, users: dict[str, str]
 ) -> tuple[list[Outcome], dict[str, Any] | None]:
-    """Each synthetic record decided by the record rules, and the report's lines on them (None: there are none)."""
+    """Each record beside the items decided by the record rules, and the report's lines (None: there are none)."""
     records = synthetic_records(inputs)
     if not records:
         return [], None

@@ -23,7 +23,7 @@ from core.options.split import SPLIT_ORDER, LeakageOptions
 from core.shingles import minhash
 from schemas.types import Record
 
-LeakKind = Literal["exact", "near", "semantic"]
+LeakKind = Literal["exact", "near", "semantic", "entity"]
 SHINGLE_WORDS = 3
 
 
@@ -96,7 +96,24 @@ def duplicate_pairs(
             key = (ids[first], ids[second])
             if key not in found:
                 found[key] = DuplicatePair("semantic", *key, round(score, 4))
+    for pair in entity_pairs(ordered):
+        found.setdefault((pair.a, pair.b), pair)
     return sorted(found.values(), key=lambda pair: (pair.a, pair.b))
+
+
+def entity_pairs(records: Sequence[Record]) -> list[DuplicatePair]:
+    """Records naming the same entity (knowledge-graph records' `meta.entities`), linked like duplicates so a
+    split keeps them on one side: chained per entity, which joins them all for the repair at linear cost."""
+    by_entity: dict[str, list[str]] = {}
+    for record in sorted(records, key=lambda r: r.id):
+        for entity in record.meta.get("entities") or []:
+            by_entity.setdefault(str(entity), []).append(record.id)
+    pairs: dict[tuple[str, str], DuplicatePair] = {}
+    for ids in by_entity.values():
+        for a, b in zip(ids, ids[1:]):
+            key = (min(a, b), max(a, b))
+            pairs.setdefault(key, DuplicatePair("entity", *key, 1.0))
+    return list(pairs.values())
 
 
 def cross_split(
@@ -112,7 +129,7 @@ def cross_split(
 
 
 def checked_kinds(options: LeakageOptions) -> list[LeakKind]:
-    return ["exact", "near", "semantic"] if options.semantic else ["exact", "near"]
+    return ["exact", "near", "semantic", "entity"] if options.semantic else ["exact", "near", "entity"]
 
 
 def minilm_embedder(batch_size: int = 32, show_progress: bool = True) -> Embedder:

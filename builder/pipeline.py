@@ -22,6 +22,7 @@ from builder.clean import CleanResult, clean_documents
 from builder.extract import ExtractionResult, annotated_rows, extract_documents, visualization_html
 from builder.ingest import ingest_folder
 from builder.item_judge import JudgeResult, judge_items
+from builder.knowledge_graph import GraphResult, build_graph, write_graph
 from builder.language_model import ResolvedModel, create_language_model
 from builder.llm_cache import CompletionCache
 from builder.records import add_records, build_records
@@ -31,7 +32,7 @@ from builder.schema_loader import load_schema
 from builder.synthetic_qa import SyntheticResult, generate
 from core import atomic
 from core.config import DsforgeConfig
-from core.errors import BuildLockedError
+from core.errors import BuildLockedError, KnowledgeGraphError
 from core.layout import BuildPaths, ReviewPaths
 from core.progress import progress_bar
 from schemas.base import ExtractionSchema
@@ -149,6 +150,9 @@ def write_build(
     synthetic = synthetic_stage(config, paths, schema, cleaned.documents, show_progress)
     if synthetic:
         records = add_records(records, synthetic.records, config.records)
+    graph = graph_stage(config, paths, schema, items, cleaned.documents)
+    if graph:
+        records = add_records(records, graph.records, config.records)
 
     atomic.write_jsonl(paths.extractions, annotated_rows(extraction.annotated))
     titles = {doc.id: doc.title or doc.source for doc in cleaned.documents}
@@ -186,6 +190,7 @@ def write_build(
         },
         "judge": judged.report if judged else None,
         "synthetic": synthetic.report if synthetic else None,
+        "knowledge_graph": graph.report if graph else None,
         "records": {
             "kept": len(records.records),
             "dropped": dict(Counter(drop.reason for drop in records.dropped)),
@@ -244,6 +249,29 @@ def synthetic_stage(
     result.report["seconds"] = round(time.perf_counter() - started, 2)
     atomic.write_jsonl(paths.synthetic_rejects, result.rejects)
     return result
+
+
+def graph_stage(
+    config: DsforgeConfig, paths: BuildPaths, schema: type[ExtractionSchema], items: list[GroundedItem],
+    documents: list[Document],
+) -> GraphResult | None:
+    """`records.knowledge_graph`: the graph's triples, files and records; None (stale files removed) when off."""
+    options = config.records.knowledge_graph
+    if not options.enabled:
+        for path in (paths.kg_triples, paths.kg_rejects, paths.kg_turtle, paths.kg_jsonld):
+            path.unlink(missing_ok=True)
+        return None
+    if schema.triple is None and not options.inject:
+        raise KnowledgeGraphError(
+            f"records.knowledge_graph is on, but schema {schema.schema_name()} declares no triple shape and no "
+            "triple file is injected; add `triple = TripleShape(...)` to the schema or list files in inject."
+        )
+    inject = [config.resolve(path) for path in options.inject]  # never outside the project folder
+    graph = build_graph(items, schema, documents, inject, options.max_two_hop)
+    atomic.write_jsonl(paths.kg_triples, [vars(t) | {"spans": [s.model_dump() for s in t.spans]} for t in graph.triples])
+    atomic.write_jsonl(paths.kg_rejects, graph.rejects)
+    write_graph(graph.triples, paths.kg_turtle, paths.kg_jsonld)
+    return graph
 
 
 def _save_dataset(records: list, target: Path) -> None:

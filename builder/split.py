@@ -106,10 +106,10 @@ def split_records(
     # records a drop repair would take from an evaluation split.
     pairs = duplicate_pairs(kept, options.leakage, embed=embed)
     doc_of = {r.id: r.doc_id for r in kept}
-    shared = {rid for p in pairs if doc_of[p.a] != doc_of[p.b] for rid in (p.a, p.b)}
+    shared = {rid for p in pairs if p.kind != "entity" and doc_of[p.a] != doc_of[p.b] for rid in (p.a, p.b)}
     droppable = shared if options.leakage.action == "drop" else set()
 
-    split_of, method = _assign(kept, strata, ratios, options, notes, droppable)
+    split_of, method = _assign(kept, strata, ratios, options, notes, droppable, entity_groups(kept))
 
     kinds = checked_kinds(options.leakage)
     before = cross_split(pairs, split_of, kinds)
@@ -216,6 +216,26 @@ def fold_plan(ratios: dict[str, float], n_groups: int) -> dict[str, int]:
     return {name: count * scale for name, count in base.items()}
 
 
+def entity_groups(records: Sequence[ReviewedRecord]) -> dict[str, str]:
+    """Record id → its group: its document, joined with every document whose records name an entity its
+    records name (knowledge-graph records' `meta.entities`), so no entity straddles two splits."""
+    parent: dict[str, str] = {}
+
+    def find(key: str) -> str:
+        parent.setdefault(key, key)
+        while parent[key] != key:
+            parent[key] = parent[parent[key]]
+            key = parent[key]
+        return key
+
+    for record in records:
+        for entity in record.meta.get("entities") or []:
+            first, second = find(record.doc_id), find(f"entity:{entity}")
+            if first != second:
+                parent[max(first, second)] = min(first, second)
+    return {record.id: find(record.doc_id) for record in records}
+
+
 def _assign(
     records: list[ReviewedRecord],
     strata: dict[str, str],
@@ -223,8 +243,9 @@ def _assign(
     options: SplitOptions,
     notes: list[str],
     droppable: set[str],
+    group_of: dict[str, str] | None = None,
 ) -> tuple[dict[str, str], str]:
-    groups = np.array([r.doc_id for r in records])
+    groups = np.array([(group_of or {}).get(r.id, r.doc_id) for r in records])
     labels = np.array([strata[r.id] for r in records])
     n_groups = len(set(groups.tolist()))
     wanted = [name for name in SPLITS if ratios[name] > 0]

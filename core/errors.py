@@ -67,5 +67,9 @@ class ReviewError(DsforgeError):
     """Pushing records to review or pulling reviews back failed."""
 
 
+class KnowledgeGraphError(DsforgeError):
+    """A triple file or a schema's triple shape that cannot make a graph."""
+
+
 class GoldError(DsforgeError):
     """A gold (labelled) file cannot be scored against a build; the message names file and line."""

@@ -43,6 +43,11 @@ class BuildPaths:
         self.judge_verdicts = self.judge / "verdicts.jsonl"
         self.judge_dropped = self.judge / "dropped.jsonl"
         self.synthetic_rejects = root / "synthetic" / "rejects.jsonl"
+        self.kg = root / "kg"
+        self.kg_triples = self.kg / "triples.jsonl"
+        self.kg_rejects = self.kg / "rejects.jsonl"
+        self.kg_turtle = self.kg / "graph.ttl"
+        self.kg_jsonld = self.kg / "graph.jsonld"
 
 
 class ExtractionEvalPaths:

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from schemas.base import Example, ExtractionSchema, RecordTemplate
+from schemas.base import Example, ExtractionSchema, RecordTemplate, TripleShape
 
 _MIT_LIKE = (
     "Permission is hereby granted, free of charge, to any person obtaining a copy of this "
@@ -28,6 +28,9 @@ class LicenseTerm(ExtractionSchema):
 
     extraction_class = "clause"
     stratify_by = "kind"
+    # With records.knowledge_graph on: each clause is the fact (license, kind, what it means).
+    triple = TripleShape(subject="doc_title", relation="kind", object="summary",
+                         fact_question="What {relation} does the {subject} state?")  # fmt: skip
 
     # A clause is a sentence: headings ("## Patent") and fragments are rejected as invalid.
     evidence: str = Field(

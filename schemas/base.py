@@ -73,6 +73,31 @@ class RecordTemplate(BaseModel):
         }
 
 
+class TripleShape(BaseModel):
+    """Which of an item's values make it a (subject, relation, object) fact, and how a fact is asked.
+
+    `subject` and `object` name attributes (or `doc_title`: the document's title); `relation` names
+    an attribute or, quoted with single quotes, is the relation's own text ('is licensed under').
+    The questions take `{subject}`, `{relation}`, `{object}`; the two-hop ones a chain's
+    `{subject}`, `{relation1}`, `{middle}`, `{relation2}`, `{object}`.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    subject: str
+    relation: str
+    object: str
+    # Relations read as verbs or nouns alike in these neutral forms; a schema may phrase its own.
+    fact_question: str = "According to the documents: {subject} — {relation} — what?"
+    two_hop_question: str = "According to the documents: {subject} — {relation1} — something — {relation2} — what?"
+    two_hop_answer: str = "{object} (through {middle})"
+
+    def relation_of(self, values: dict[str, Any]) -> str:
+        if self.relation.startswith("'") and self.relation.endswith("'"):
+            return self.relation[1:-1]
+        return str(values.get(self.relation, ""))
+
+
 class ExtractionSchema(BaseModel):
     """Subclass me: fields are what to extract; `evidence` is the verbatim source span.
 
@@ -94,6 +119,7 @@ class ExtractionSchema(BaseModel):
     templates: ClassVar[list[RecordTemplate]] = []
     stratify_by: ClassVar[str | None] = None
     schema_id: ClassVar[str] = ""
+    triple: ClassVar[TripleShape | None] = None  # items as facts of a knowledge graph (records.knowledge_graph)
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
@@ -228,6 +254,12 @@ def check_schema(cls: type[ExtractionSchema]) -> None:
         for key in template.when:
             if key not in cls.model_fields:
                 raise SchemaError(f"{name}: template {template.name!r} filters on unknown field {key!r}.")
+    if cls.triple is not None:
+        for role in ("subject", "relation", "object"):
+            value = getattr(cls.triple, role)
+            quoted = role == "relation" and value.startswith("'") and value.endswith("'")
+            if not quoted and value not in set(cls.model_fields) | DOCUMENT_PLACEHOLDERS:
+                raise SchemaError(f"{name}: triple {role} {value!r} is not a field of the schema (or doc_title).")
     if cls.stratify_by and cls.stratify_by not in cls.model_fields:
         raise SchemaError(f"{name}: stratify_by {cls.stratify_by!r} is not a field of the schema.")
     for index, example in enumerate(cls.examples):

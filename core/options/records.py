@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -22,6 +23,16 @@ class SyntheticOptions(BaseModel):
     base_url: str | None = None
 
 
+class KnowledgeGraphOptions(BaseModel):
+    """Fact and two-hop records from the schema's triple shape and injected triple files."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = False
+    inject: list[Path] = Field(default_factory=list, description="triple files (.csv, .nt, .ttl) inside the project")
+    max_two_hop: int = Field(2000, ge=0, description="two-hop records at most (chains a → b → c)")
+
+
 class RecordOptions(BaseModel):
     """Record-level cleaning: bounds and duplicates."""
 
@@ -34,3 +45,4 @@ class RecordOptions(BaseModel):
     near_threshold: float = Field(0.9, gt=0, le=1)
     num_perm: int = Field(128, ge=16)
     synthetic: SyntheticOptions = Field(default_factory=SyntheticOptions)
+    knowledge_graph: KnowledgeGraphOptions = Field(default_factory=KnowledgeGraphOptions)

@@ -30,14 +30,14 @@ def test_synthetic_records_are_reviewed_as_records_beside_the_items(make_project
     summary = push(config, show_progress=False)
     assert summary.synthetic == 2
     url, workspace, owner = review_server.url, config.review.workspace, review_server.user("dsforge").api_key
-    dataset = rg.Argilla(api_url=url, api_key=owner).datasets(name="synth-items-synthetic", workspace=workspace)
+    dataset = rg.Argilla(api_url=url, api_key=owner).datasets(name="synth-items-records", workspace=workspace)
     shown = {r.id: r for r in dataset.records()}
     assert set(shown) == {r.id for r in synthetic}
     assert shown[synthetic[0].id].fields["instruction"] == pairs[0][0]
     assert "AS IS" in shown[synthetic[0].id].fields["evidence"]  # the evidence in its document
 
     key = review_server.user("annotator1").api_key
-    submit(url, owner, key, "synth-items-synthetic", workspace, {
+    submit(url, owner, key, "synth-items-records", workspace, {
         synthetic[0].id: {ds.DECISION: ds.ACCEPT, ds.CORRECTION: "No: it is provided as is."},
         synthetic[1].id: {ds.DECISION: ds.REJECT},
     })  # fmt: skip
