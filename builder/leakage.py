@@ -207,23 +207,15 @@ def repair(
             del split_of[record_id]
         return Repair(action="drop", moved={}, moved_documents=[], dropped=sorted(dropped))
 
-    parent: dict[str, str] = {}
+    from networkx.utils import UnionFind
 
-    def find(doc: str) -> str:
-        parent.setdefault(doc, doc)
-        while parent[doc] != doc:
-            parent[doc] = parent[parent[doc]]
-            doc = parent[doc]
-        return doc
-
+    components = UnionFind()
     for pair in pairs:
         if pair.a in split_of and pair.b in split_of:
-            first, second = find(doc_of[pair.a]), find(doc_of[pair.b])
-            if first != second:
-                parent[max(first, second)] = min(first, second)
+            components.union(doc_of[pair.a], doc_of[pair.b])
     members: dict[str, list[str]] = {}
     for record_id in sorted(split_of):
-        members.setdefault(find(doc_of[record_id]), []).append(record_id)
+        members.setdefault(components[doc_of[record_id]], []).append(record_id)
     moved: dict[str, str] = {}
     moved_docs: set[str] = set()
     for records in members.values():

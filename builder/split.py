@@ -219,21 +219,17 @@ def fold_plan(ratios: dict[str, float], n_groups: int) -> dict[str, int]:
 def entity_groups(records: Sequence[ReviewedRecord]) -> dict[str, str]:
     """Record id → its group: its document, joined with every document whose records name an entity its
     records name (knowledge-graph records' `meta.entities`), so no entity straddles two splits."""
-    parent: dict[str, str] = {}
+    from networkx.utils import UnionFind
 
-    def find(key: str) -> str:
-        parent.setdefault(key, key)
-        while parent[key] != key:
-            parent[key] = parent[parent[key]]
-            key = parent[key]
-        return key
-
+    groups = UnionFind()
     for record in records:
         for entity in record.meta.get("entities") or []:
-            first, second = find(record.doc_id), find(f"entity:{entity}")
-            if first != second:
-                parent[max(first, second)] = min(first, second)
-    return {record.id: find(record.doc_id) for record in records}
+            groups.union(record.doc_id, f"entity:{entity}")
+    # Named by the component's first document, not the union's root (whose choice follows set order): the
+    # group names order the folds, so they must not change from run to run.
+    name = {member: min(m for m in members if not m.startswith("entity:"))
+            for members in groups.to_sets() for member in members}  # fmt: skip
+    return {record.id: name.get(record.doc_id, record.doc_id) for record in records}
 
 
 def _assign(

@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from core.options.train import TrainOptions
+from tests.train.tiny_lora import tiny_lora
 from train.checkpoint_policy import checkpoint_first_layers, decoder_layers
 from train.fit import BYTES_PER_TOKEN_UNIT, ROWS_BEFORE_LAYERS, fit_batch, layers_without_checkpoint
 from train.loading import Hardware
@@ -96,23 +97,8 @@ def test_the_option_changes_no_fingerprint(repo_root):
 
 def _model(path, checkpointed: int | None, reentrant: bool, compiled: bool = False, monkeypatch=None):
     """As train() prepares it: the layer choice first, then peft, then the Trainer's enable."""
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
-
-    from train.fused_lora import fuse_lora_layers
-
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
-    if checkpointed is not None:
-        checkpoint_first_layers(model, checkpointed)
-    torch.manual_seed(1)
-    model = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, lora_dropout=0.1, target_modules="all-linear"))
-    for name, param in model.named_parameters():
-        if "lora_B" in name:
-            torch.nn.init.normal_(param, std=0.1)
-    model.train()
-    model.enable_input_require_grads()
-    model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": reentrant})
-    fuse_lora_layers(model)
+    prepare = None if checkpointed is None else (lambda model: checkpoint_first_layers(model, checkpointed))
+    model = tiny_lora(path, prepare, reentrant=reentrant)
     if compiled:  # train/regional_compile.py's layer forward, its compiler stood in for by the body itself
         from train import regional_compile
 

@@ -13,29 +13,15 @@ import torch
 
 from core.errors import TrainError
 from core.options.train import TrainOptions
+from tests.train.tiny_lora import tiny_lora
 from train.checkpoint_policy import KEEPS, keep_in_checkpoint, use_reentrant
-from train.fused_lora import fuse_lora_layers
 from train.loading import Hardware
 from train.regional_compile import use_compiled_layers
 
 
 def _model(path, keep: str, checkpointing: bool = True, reentrant: bool = False):
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
-
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
-    keep_in_checkpoint(model, keep)  # before peft and the Trainer enable checkpointing, as train() does
-    torch.manual_seed(1)
-    model = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, lora_dropout=0.1, target_modules="all-linear"))
-    for name, param in model.named_parameters():
-        if "lora_B" in name:
-            torch.nn.init.normal_(param, std=0.1)
-    model.train()
-    model.enable_input_require_grads()
-    if checkpointing:
-        model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": reentrant})
-    fuse_lora_layers(model)
-    return model
+    # keep_in_checkpoint goes on before peft and the Trainer enable checkpointing, as train() does
+    return tiny_lora(path, lambda model: keep_in_checkpoint(model, keep), checkpointing, reentrant)
 
 
 class _OpCounter:
