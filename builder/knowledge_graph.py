@@ -228,6 +228,23 @@ def write_graph(triples: Sequence[Triple], turtle: Path, jsonld: Path) -> None:
     atomic.write_text(jsonld, graph.serialize(format="json-ld", indent=2))
 
 
+def injected_files(config: Any, schema: type[ExtractionSchema]) -> list[Path]:
+    """`records.knowledge_graph`'s triple files, resolved inside the project and read once to fail on a bad
+    line before any model runs; a graph with neither a triple shape nor a file is refused."""
+    options = config.records.knowledge_graph
+    if not options.enabled:
+        return []
+    if schema.triple is None and not options.inject:
+        raise KnowledgeGraphError(
+            f"records.knowledge_graph is on, but schema {schema.schema_name()} declares no triple shape and no "
+            "triple file is injected; add `triple = TripleShape(...)` to the schema or list files in inject."
+        )
+    paths = [config.resolve(path) for path in options.inject]  # never outside the project folder
+    for path in paths:
+        read_triples(path)
+    return paths
+
+
 def build_graph(
     items: Sequence[GroundedItem], schema: type[ExtractionSchema], documents: list[Document], inject: Sequence[Path],
     max_two_hop: int,

@@ -22,7 +22,7 @@ from builder.clean import CleanResult, clean_documents
 from builder.extract import ExtractionResult, annotated_rows, extract_documents, visualization_html
 from builder.ingest import ingest_folder
 from builder.item_judge import JudgeResult, judge_items
-from builder.knowledge_graph import GraphResult, build_graph, write_graph
+from builder.knowledge_graph import GraphResult, build_graph, injected_files, write_graph
 from builder.language_model import ResolvedModel, create_language_model
 from builder.llm_cache import CompletionCache
 from builder.records import add_records, build_records
@@ -32,7 +32,7 @@ from builder.schema_loader import load_schema
 from builder.synthetic_qa import SyntheticResult, generate
 from core import atomic
 from core.config import DsforgeConfig
-from core.errors import BuildLockedError, KnowledgeGraphError
+from core.errors import BuildLockedError
 from core.layout import BuildPaths, ReviewPaths
 from core.progress import progress_bar
 from schemas.base import ExtractionSchema
@@ -90,6 +90,7 @@ def token_report(usage: dict[str, int] | None, calls: int) -> dict[str, Any] | N
 def _build_locked(config: DsforgeConfig, paths: BuildPaths, show_progress: bool) -> BuildSummary:
     started = time.perf_counter()
     schema = load_schema(config.schema_ref, config.project_root)
+    injected_files(config, schema)  # a bad graph setting or triple file fails before any model runs
 
     ingested = ingest_folder(config.input_dir, config.ingest)
     atomic.write_jsonl(paths.files, ingested.files)
@@ -261,13 +262,7 @@ def graph_stage(
         for path in (paths.kg_triples, paths.kg_rejects, paths.kg_turtle, paths.kg_jsonld):
             path.unlink(missing_ok=True)
         return None
-    if schema.triple is None and not options.inject:
-        raise KnowledgeGraphError(
-            f"records.knowledge_graph is on, but schema {schema.schema_name()} declares no triple shape and no "
-            "triple file is injected; add `triple = TripleShape(...)` to the schema or list files in inject."
-        )
-    inject = [config.resolve(path) for path in options.inject]  # never outside the project folder
-    graph = build_graph(items, schema, documents, inject, options.max_two_hop)
+    graph = build_graph(items, schema, documents, injected_files(config, schema), options.max_two_hop)
     atomic.write_jsonl(paths.kg_triples, [vars(t) | {"spans": [s.model_dump() for s in t.spans]} for t in graph.triples])
     atomic.write_jsonl(paths.kg_rejects, graph.rejects)
     write_graph(graph.triples, paths.kg_turtle, paths.kg_jsonld)

@@ -140,3 +140,10 @@ def test_the_build_writes_the_graph_and_its_records_and_refuses_files_outside_th
     config_path.write_text(yaml.safe_dump(data))
     with pytest.raises(PathEscapeError):
         build(load_config(config_path), show_progress=False)
+    (tmp_path / "facts.csv").write_text("X11 License,is a variant of\n", "utf-8")
+    data["records"]["knowledge_graph"]["inject"] = ["facts.csv"]
+    config_path.write_text(yaml.safe_dump(data))
+    before = summary.paths.report_json.stat().st_mtime_ns
+    with pytest.raises(KnowledgeGraphError, match="facts.csv:1"):
+        build(load_config(config_path), show_progress=False)
+    assert summary.paths.report_json.stat().st_mtime_ns == before  # refused before anything ran or was written
