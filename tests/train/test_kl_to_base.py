@@ -22,7 +22,7 @@ LORA = {
     "batch_size": 2,
     "gradient_accumulation_steps": 1,
     "warmup_ratio": 0.0,
-    "eval_steps": 3,
+    "eval_steps": 100,  # past max_steps: no validation pass or checkpoint, only the adapter at the end
     "logging_steps": 1,
     "max_seq_len": 96,
     "lora_r": 4,
