@@ -162,8 +162,10 @@ def test_a_registered_metric_reaches_every_eval_output(tmp_path, acme, license_s
         tmp_path, records, REPO,
         train={"base_model": "smollm2-135m", "mode": "lora", "max_steps": 1, "batch_size": 2,
                "gradient_accumulation_steps": 1, "eval_steps": 1, "max_seq_len": 96, "lora_r": 4},
-        eval_={"max_examples": 2, "max_new_tokens": 8, "batch_size": 2, "examples_shown": 1},
+        eval_={"max_examples": 2, "max_new_tokens": 8, "batch_size": 2, "examples_shown": 1,
+               "probe_file": "probe.txt"},  # a short forgetting probe: the metric, not the probe, is tested here
     )  # fmt: skip
+    (tmp_path / "probe.txt").write_text("The quick brown fox jumps over the lazy dog, again and again.\n", "utf-8")
     with one_cpu_thread():
         for stage in ("train", "eval"):
             result = CliRunner().invoke(app, [stage, "-c", str(config_path), "--no-progress"])

@@ -15,7 +15,7 @@ from core.layout import TrainPaths
 from dsforge.cli import app
 from tests.train.train_projects import TINY_TRAIN, write_project
 from train.data import load_splits, prompt_messages
-from train.evaluate import evaluate
+from train.evaluate import PROBE_FILE, evaluate
 from train.loading import Hardware, load_model, load_tokenizer
 from train.merge import MergeOptions, merge, read_merge_card
 from train.recipe import train
@@ -36,7 +36,9 @@ def adapters(tmp_path_factory, license_records, repo_root, smollm_base):
     configs = []
     for seed in (1, 2):
         folder = tmp_path_factory.mktemp(f"seed{seed}")
-        config = load_config(write_project(folder, license_records, repo_root, {**TINY, "seed": seed}, EVAL))
+        (folder / "probe.txt").write_text(PROBE_FILE.read_text("utf-8")[:600], "utf-8")  # a short probe: quicker
+        config = load_config(write_project(folder, license_records, repo_root, {**TINY, "seed": seed},
+                                           {**EVAL, "probe_file": "probe.txt"}))  # fmt: skip
         train(config, show_progress=False)
         configs.append(config)
     return configs
