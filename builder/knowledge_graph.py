@@ -22,7 +22,7 @@ from typing import Any
 
 from builder.records import document_title
 from core.errors import KnowledgeGraphError
-from schemas.base import ExtractionSchema, item_values
+from schemas.base import ExtractionSchema, TripleShape, item_values
 from schemas.types import Document, GroundedItem, Record, Span, content_id
 
 FACT_TEMPLATE, TWO_HOP_TEMPLATE = "kg_fact", "kg_two_hop"
@@ -154,8 +154,6 @@ def graph_of(triples: Sequence[Triple]) -> Any:
 
     graph = nx.MultiDiGraph()
     for triple in triples:
-        for name in (triple.subject, triple.object):
-            graph.add_node(entity_key(name), name=graph.nodes.get(entity_key(name), {}).get("name", name))
         graph.add_edge(entity_key(triple.subject), entity_key(triple.object), key=triple.id, triple=triple)
     return graph
 
@@ -163,9 +161,11 @@ def graph_of(triples: Sequence[Triple]) -> Any:
 def records(
     triples: Sequence[Triple], schema: type[ExtractionSchema], documents: dict[str, Document], max_two_hop: int
 ) -> tuple[list[Record], int]:
-    """One fact record per triple, and two-hop records along chains a → b → c (a ≠ c), at most `max_two_hop`."""
-    shape = schema.triple
-    assert shape is not None
+    """One fact record per triple, and two-hop records along chains a → b → c (a ≠ c), at most `max_two_hop`.
+
+    The questions are the schema's triple shape's; a schema without one (injected triples only) asks
+    them in TripleShape's default forms."""
+    shape = schema.triple or TripleShape.model_construct()  # model_construct: the defaults, no field names
     graph = graph_of(triples)
     out = [_record(FACT_TEMPLATE, shape.fact_question.format(subject=t.subject, relation=t.relation, object=t.object),
                    t.object, [t], schema, documents) for t in triples]  # fmt: skip

@@ -79,6 +79,21 @@ def test_injected_triples_are_read_checked_against_the_corpus_and_chained(tmp_pa
     assert report["records_per_triple"] == 1.5 and report["two_hop_share"] == round(1 / 3, 4)
 
 
+def test_a_schema_without_a_triple_shape_takes_injected_triples_in_the_default_forms(tmp_path):
+    class NoShape(SCHEMA):  # the sample schema with its triple shape taken away
+        triple = None
+
+    csv_file = tmp_path / "facts.csv"
+    csv_file.write_text("X11 License,is a variant of,MIT License\nMIT License,is approved by,OSI\n", "utf-8")
+    items = [_item("THE SOFTWARE IS PROVIDED \"AS IS\"", "limitation", "No warranty.")]
+    graph = build_graph(items, NoShape, [DOC], [csv_file], max_two_hop=10)
+    assert graph.report["from_documents"] == 0 and graph.report["injected"] == 2  # items make no facts
+    fact = next(r for r in graph.records if r.template == FACT_TEMPLATE)
+    assert fact.instruction == "According to the documents: X11 License — is a variant of — what?"
+    (chain,) = [r for r in graph.records if r.template == TWO_HOP_TEMPLATE]
+    assert chain.output == "OSI (through MIT License)" and chain.spans == []
+
+
 def test_malformed_triple_files_are_refused_with_the_line(tmp_path):
     bad_csv = tmp_path / "bad.csv"
     bad_csv.write_text("a,b,c\nonly,two\n", "utf-8")
