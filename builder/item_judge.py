@@ -190,7 +190,7 @@ def judge_items(
         why = f"the judge could not be reached: {type(exc).__name__}: {exc}"
         verdicts = [{"item_id": item.id, "doc_id": item.span.doc_id, "judge": provider.model_id,
                      "status": "unjudged", "why": why} for item in items]  # fmt: skip
-        return JudgeResult(verdicts, list(items), [], _report(verdicts, [], provider, 0, 0, options))
+        return JudgeResult(verdicts, list(items), [], _report(verdicts, [], provider, 0, 0, options, asked=0))
 
     def judge_one(item: GroundedItem) -> tuple[dict[str, Any], Any]:
         prompt = judge_prompt(item, documents[item.span.doc_id], schema, options.context_chars)
@@ -229,7 +229,8 @@ def judge_items(
     verdicts += [{"item_id": item.id, "doc_id": item.span.doc_id, "judge": provider.model_id,
                   "status": "unjudged", "why": f"past judge.max_items ({options.max_items})"}
                  for item in list(items)[len(asked) :]]  # fmt: skip
-    return JudgeResult(verdicts, kept, dropped, _report(verdicts, dropped, provider, calls, hits, options))
+    return JudgeResult(verdicts, kept, dropped,
+                       _report(verdicts, dropped, provider, calls, hits, options, asked=len(asked)))  # fmt: skip
 
 
 def _report(
@@ -239,11 +240,14 @@ def _report(
     calls: int,
     cache_hits: int,
     options: ItemJudgeOptions,
+    asked: int,
 ) -> dict[str, Any]:
+    """`asked`: the items the judge was asked about (all up to judge.max_items; none when unreachable)."""
     judged = [v for v in verdicts if v["status"] == "judged"]
     unjudged = [v for v in verdicts if v["status"] != "judged"]
     return {
         "model": provider.model_id,
+        "asked": asked,
         "judged": len(judged),
         "unjudged": len(unjudged),
         "unjudged_reasons": dict(Counter(v["why"].split(":")[0] for v in unjudged)),

@@ -22,6 +22,7 @@ from typing import Any
 
 from builder.records import document_title
 from core.errors import KnowledgeGraphError
+from core.shingles import folded
 from schemas.base import ExtractionSchema, TripleShape, item_values
 from schemas.types import Document, GroundedItem, Record, Span, content_id
 
@@ -52,7 +53,7 @@ class GraphResult:
 
 def entity_key(text: str) -> str:
     """How two mentions are the same entity: case and whitespace folded."""
-    return " ".join(text.casefold().split())
+    return folded(text)
 
 
 def document_triples(

@@ -20,7 +20,7 @@ import numpy as np
 from datasketch import MinHashLSH
 
 from core.options.split import SPLIT_ORDER, LeakageOptions
-from core.shingles import minhash
+from core.shingles import folded, minhash
 from schemas.types import Record
 
 LeakKind = Literal["exact", "near", "semantic", "entity"]
@@ -54,7 +54,7 @@ Embedder = Callable[[list[str]], np.ndarray]
 
 def comparable_text(record: Record) -> str:
     """What leakage is judged on: input and output, case- and whitespace-folded."""
-    return " ".join(f"{record.input}\n{record.output}".casefold().split())
+    return folded(f"{record.input}\n{record.output}")
 
 
 def duplicate_pairs(

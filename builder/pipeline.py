@@ -225,7 +225,7 @@ def judge_stage(
         task = progress.add_task("judging", total=min(len(items), config.judge.max_items or len(items)))
         judged = judge_items(config, schema, items, documents, paths.cache, on_item=lambda: progress.advance(task))
     judged.report["seconds"] = round(time.perf_counter() - started, 2)
-    asked = sum(1 for v in judged.verdicts if "past judge.max_items" not in v.get("why", ""))
+    asked = judged.report["asked"]
     judged.report["seconds_per_item"] = round(judged.report["seconds"] / asked, 3) if asked else None
     atomic.write_jsonl(paths.judge_verdicts, judged.verdicts)
     atomic.write_jsonl(paths.judge_dropped, judged.dropped)

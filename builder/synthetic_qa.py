@@ -28,6 +28,7 @@ from builder.grounding import locate
 from builder.records import document_title
 from builder.stage_model import ask, provider_of, stage_model
 from core.config import DsforgeConfig
+from core.shingles import folded
 from schemas.base import ExtractionSchema
 from schemas.types import Document, Record, Span, content_id
 
@@ -193,9 +194,9 @@ def _record(
         return None, "incomplete: a question and an answer are both needed"
     if len(evidence) < MIN_EVIDENCE_CHARS:
         return None, f"ungrounded: evidence under {MIN_EVIDENCE_CHARS} characters"
-    if _plain(evidence) in _plain(question):
+    if folded(evidence) in folded(question):
         return None, "ungrounded: the evidence repeats the question"
-    if _plain(evidence) in _plain(EXAMPLE_PASSAGE):
+    if folded(evidence) in folded(EXAMPLE_PASSAGE):
         return None, "ungrounded: the evidence quotes the prompt's example"
     found = locate(doc.text, evidence, hint=offset)
     if found is None:
@@ -216,6 +217,3 @@ def _record(
     )
     return record, ""
 
-
-def _plain(text: str) -> str:
-    return " ".join(text.lower().split())

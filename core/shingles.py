@@ -14,6 +14,12 @@ _WORD = re.compile(r"\w+")
 SEED = 1
 
 
+def folded(text: str) -> str:
+    """Case-folded, every run of whitespace one space: how the exact checks (duplicate documents, leaking
+    records, a quote in a question, one entity's mentions) compare texts."""
+    return " ".join(text.casefold().split())
+
+
 def words(text: str) -> list[str]:
     """Runs of word characters, case-folded: punctuation and case never make two texts differ."""
     return _WORD.findall(text.casefold())

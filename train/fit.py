@@ -154,14 +154,18 @@ def _rows_for_steps(opts: TrainOptions, packed_rows: int) -> int:
 
 
 def _vocab(model: Any) -> int:
-    config = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
-    return int(config.vocab_size)
+    return int(_text_config(model).vocab_size)
 
 
 def _shape(model: Any) -> tuple[int, int]:
     """(hidden size, decoder layers) of the (possibly PEFT-wrapped) causal LM."""
-    config = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
+    config = _text_config(model)
     return int(config.hidden_size), int(config.num_hidden_layers)
+
+
+def _text_config(model: Any) -> Any:
+    """The language model's own config (a multimodal config keeps it apart)."""
+    return model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
 
 
 def packed_row_estimate(lengths: list[int], max_seq_len: int) -> int:

@@ -36,7 +36,7 @@ class KlToBase:
         """KL(base ‖ tuned) over the next general sequence's tokens; differentiable through the adapter."""
         import torch
 
-        ids = torch.tensor([next(self._sequences)], device=_device(model))
+        ids = torch.tensor([next(self._sequences)], device=model.device)
         with torch.no_grad(), model.disable_adapter():
             base_logits = model(input_ids=ids, use_cache=False).logits
         tuned_logits = model(input_ids=ids, use_cache=False).logits
@@ -73,6 +73,3 @@ def kl_sequence_bytes(vocab_size: int, max_len: int) -> int:
     """Memory the KL sequence's logits take at their peak, beside its one row of activations."""
     return vocab_size * max_len * KL_LOGIT_BYTES
 
-
-def _device(model: Any) -> Any:
-    return next(p.device for p in model.parameters())

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datasketch import MinHash, MinHashLSH
 
 from core.options.clean import NearDedupOptions
-from core.shingles import minhash, words
+from core.shingles import folded, minhash, words
 from schemas.types import Document
 
 
@@ -23,7 +23,7 @@ class Duplicate:
 
 def exact_key(text: str) -> str:
     """Case and whitespace differences do not make two texts different documents."""
-    return hashlib.sha256(" ".join(text.casefold().split()).encode("utf-8")).hexdigest()
+    return hashlib.sha256(folded(text).encode("utf-8")).hexdigest()
 
 
 def find_exact_duplicates(docs: list[Document], keys: list[str] | None = None) -> list[Duplicate]:
