@@ -79,7 +79,9 @@ POLICIES: dict[str, dict[str, Any]] = {
     "dsforge-b8-layers-auto": {"kind": "dsforge", "options": {}, "batch": 8},
     # 8 rows with a set number of checkpointed layers: every one, or fewer (the rest whole) within a memory line.
     **{f"dsforge-b8-ckpt-{layers}": {"kind": "dsforge", "options": {"checkpoint_layers": layers}, "batch": 8}
-       for layers in ("all", 15, 16)},  # fmt: skip
+       for layers in ("all", 12, 14, 15, 16, 18, 20)},  # fmt: skip
+    # The defaults held to a memory line (train.gpu_memory_gib): the recipe's 7B reserved 30.6 GiB on an H100.
+    "dsforge-auto-line-30": {"kind": "dsforge", "options": {"gpu_memory_gib": 30.0}, "batch": "auto"},
     # The fitted batch with selective checkpointing: less recompute for the memory the batch leaves.
     **{f"dsforge-auto-keep-{keep}": {"kind": "dsforge", "options": {"checkpoint_keep": keep}, "batch": "auto"}
        for keep in ("attention", "projections")},  # fmt: skip

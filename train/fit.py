@@ -85,7 +85,10 @@ def fit_batch(opts: TrainOptions, hardware: Hardware, model: Any, packed_rows: i
     import torch
 
     free, _ = torch.cuda.mem_get_info()
-    budget = max(0.0, free * MEMORY_SHARE - RESERVED_BYTES)
+    usable = free * MEMORY_SHARE
+    if opts.gpu_memory_gib is not None:  # a line for the whole run: what loading took counts against it
+        usable = min(usable, opts.gpu_memory_gib * 2**30 - torch.cuda.memory_reserved())
+    budget = max(0.0, usable - RESERVED_BYTES)
     hidden, layers = _shape(model)
     unit = hidden * layers * opts.max_seq_len
     if opts.kl_to_base > 0:  # one general sequence a step: a row without checkpointing, and its full logits
@@ -119,6 +122,7 @@ def fit_batch(opts: TrainOptions, hardware: Hardware, model: Any, packed_rows: i
     else:
         batch = int(opts.batch_size)
     how = (f"fitted to {free / 2**30:.1f} GiB free on {hardware.name}"
+           + (f" within a {opts.gpu_memory_gib:g} GiB line" if opts.gpu_memory_gib is not None else "")
            + (f", capped at {cap} rows for {packed_rows} packed rows" if cap < MAX_ROWS else ""))  # fmt: skip
     if not ckpt:
         checkpointed = None

@@ -322,7 +322,7 @@ def run_fingerprint(opts: TrainOptions, data_id: str, base: ResolvedBase, proces
     # `auto` and `off` compute the same arithmetic: ids of runs from before `auto` are kept.
     options["compile_layers"] = opts.compile_layers == "on"
     later = {"method": opts.mode, "num_virtual_tokens": 20, "replay": 0.0, "objective": "sft", "beta": 0.1,
-             "start_from": "auto", "kl_to_base": 0.0}  # fmt: skip
+             "start_from": "auto", "kl_to_base": 0.0, "gpu_memory_gib": None}  # fmt: skip
     later["prompt_init_text"] = TrainOptions.model_fields["prompt_init_text"].default
     options = {k: v for k, v in options.items() if k not in later or v != later[k]}
     world = [{"processes": processes}] if processes > 1 else []

@@ -140,6 +140,13 @@ class TrainOptions(BaseModel):
         "needs to keep the GPU busy, then spends the memory left on layers without a checkpoint; every layer "
         "otherwise",
     )
+    gpu_memory_gib: float | None = Field(
+        None,
+        gt=0,
+        description="the most GPU memory (GiB, weights included) the fitted batch and the layers kept without a "
+        "checkpoint may take, for a GPU shared with other work or a run held to another run's memory; unset: "
+        "the free memory after loading (train/fit.py). Only `auto` batch size and checkpointing read it",
+    )
     checkpoint_reentrant: Literal["auto", "on", "off"] = Field(
         "auto",
         description="run each checkpointed layer's first forward without autograd and rebuild its graph in the "

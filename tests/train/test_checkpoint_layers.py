@@ -72,6 +72,19 @@ def test_what_needs_no_split_is_as_before(free_gpu_memory):
     assert (pairs.batch_size, pairs.checkpointed_layers) == (8, 20)  # 8 pairs: 16 sequences
 
 
+def test_a_memory_line_counts_what_loading_took_and_leaves_fewer_layers_whole(free_gpu_memory, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "memory_reserved", lambda: 5.5 * 2**30)  # the 4-bit 7B after loading
+    unbound = fit_batch(TrainOptions(), GPU, QWEN_7B, packed_rows=None)
+    held = fit_batch(TrainOptions(gpu_memory_gib=30.0), GPU, QWEN_7B, packed_rows=None)
+    budget = 30.0 * 2**30 - 5.5 * 2**30 - 3 * 2**30
+    whole = layers_without_checkpoint(budget, ROWS_BEFORE_LAYERS * 1024 * 3584, 28)
+    assert (held.batch_size, held.checkpointed_layers) == (ROWS_BEFORE_LAYERS, 28 - whole)
+    assert 0 < whole < 28 - unbound.checkpointed_layers
+    assert "within a 30 GiB line" in held.how
+    roomy = fit_batch(TrainOptions(gpu_memory_gib=500.0), GPU, QWEN_7B, packed_rows=None)
+    assert roomy.checkpointed_layers == unbound.checkpointed_layers  # a line above the free memory binds nothing
+
+
 def test_the_cpu_checkpoints_every_layer_as_before():
     assert fit_batch(TrainOptions(), CPU, model=None, packed_rows=None).checkpointed_layers is None
     assert set(fit_batch(TrainOptions(), CPU, None, packed_rows=23).card()) == {"batch_size", "gradient_checkpointing",
