@@ -50,6 +50,9 @@ POLICIES: dict[str, dict[str, Any]] = {
     # Regional compile: Inductor fuses norm/RoPE/SwiGLU itself, so Liger stays off.
     "dsforge-same-compile": {"kind": "dsforge",
                              "options": {**_SAME, "packing": "on", "compile_layers": "on", "liger_kernels": "off"}},
+    # ... each compiled layer replayed as a CUDA graph (compile_layers: graphs, torch.compile's reduce-overhead).
+    "dsforge-same-graphs": {"kind": "dsforge",
+                            "options": {**_SAME, "packing": "on", "compile_layers": "graphs", "liger_kernels": "off"}},
     "dsforge-same-compile-nofused": {"kind": "dsforge", "options": {
         **_SAME, "packing": "on", "compile_layers": "on", "liger_kernels": "off", "fused_lora": "off"}},
     "dsforge-same-compile-nopack": {"kind": "dsforge", "options": {

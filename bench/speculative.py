@@ -1,16 +1,20 @@
-"""Self-speculative decoding on the embedded llama.cpp: the same completions, how much sooner?
+"""Self-speculative decoding and parallel slots on the embedded llama.cpp: the same completions, how much sooner?
 
-    .venv/bin/python bench/speculative.py [--documents 8] [--configs none,ngram-simple:12:48,...] [--runs 1]
+    .venv/bin/python bench/speculative.py [--documents 8] [--configs none,ngram-simple:12:48,none@4,...] [--runs 1]
+                                          [--requests FILE]
 
 Records the exact chat requests (grammar included) that a real build of the first sample
-documents sends, then replays them in one run on a fresh in-process server per
-configuration (`kind:ngram:draft`): seconds, generated tokens/s, drafted and accepted
-tokens, and how many completions are byte-identical to those without speculation.
+documents sends (or reads them from --requests, writing them there the first time), then
+replays them in one run on a fresh in-process server per configuration
+(`kind:ngram:draft@slots`; slots: that many llama.cpp slots, the requests sent that many at a
+time as the window does): seconds, generated tokens/s, drafted and accepted tokens, and how many
+completions are byte-identical to the first configuration's.
 """
 
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import json
 import shutil
 import statistics
@@ -45,16 +49,15 @@ def record_requests(documents: int) -> tuple[list[dict], Path]:
     return recorder.requests, work
 
 
-def replay(requests: list[dict], spec: tuple[str, int, int]) -> dict:
+def replay(requests: list[dict], spec: tuple[str, int, int], slots: int = 1) -> dict:
     model = llamacpp.LlamaCppLanguageModel(model_id="dsforge-gguf:qwen2.5-coder-1.5b")
-    server = llamacpp._load_server(model.model_path, model.n_ctx, model.n_threads, 1, model.chat_template, spec)
-    outputs, timings = [], []
+    server = llamacpp._load_server(model.model_path, model.n_ctx, model.n_threads, slots, model.chat_template, spec)
     started = time.perf_counter()
-    for request in requests:
-        response = server.handle_chat_completions(request)
-        outputs.append(response["choices"][0]["message"]["content"])
-        timings.append(response.get("timings") or {})
+    with concurrent.futures.ThreadPoolExecutor(slots) as pool:
+        responses = list(pool.map(server.handle_chat_completions, requests))
     seconds = time.perf_counter() - started
+    outputs = [response["choices"][0]["message"]["content"] for response in responses]
+    timings = [response.get("timings") or {} for response in responses]
     del server
     generated = sum(t.get("predicted_n", 0) for t in timings)
     predicted_ms = sum(t.get("predicted_ms", 0.0) for t in timings)
@@ -68,10 +71,12 @@ def replay(requests: list[dict], spec: tuple[str, int, int]) -> dict:
     }
 
 
-def parse(text: str) -> tuple[str, int, int]:
+def parse(text: str) -> tuple[tuple[str, int, int], int]:
+    """`kind:ngram:draft@slots` → ((kind, ngram, draft), slots)."""
+    text, _, slots = text.partition("@")
     kind, *numbers = text.split(":")
     ngram, draft = (int(n) for n in numbers) if numbers else (12, 48)
-    return kind, ngram, draft
+    return (kind, ngram, draft), int(slots or 1)
 
 
 def main() -> None:
@@ -79,16 +84,22 @@ def main() -> None:
     parser.add_argument("--documents", type=int, default=8)
     parser.add_argument("--configs", default=DEFAULT_CONFIGS)
     parser.add_argument("--runs", type=int, default=1, help="replays per configuration (median reported)")
+    parser.add_argument("--requests", type=Path, help="recorded requests: read if present, else written there")
     args = parser.parse_args()
-    requests, work = record_requests(args.documents)
+    if args.requests and args.requests.exists():
+        requests, work = json.loads(args.requests.read_text("utf-8")), None
+    else:
+        requests, work = record_requests(args.documents)
+        if args.requests:
+            args.requests.write_text(json.dumps(requests), "utf-8")
     print(f"{len(requests)} requests recorded from {args.documents} documents", flush=True)
     rows = {}
     for text in args.configs.split(","):
-        runs = [replay(requests, parse(text)) for _ in range(args.runs)]
+        runs = [replay(requests, *parse(text)) for _ in range(args.runs)]
         rows[text] = {**runs[0], "seconds": statistics.median(r["seconds"] for r in runs)}
         print(text, round(rows[text]["seconds"], 1), flush=True)
     base = rows[args.configs.split(",")[0]]
-    print("\n| speculation (kind:n:draft) | s | × | generated tok/s | drafted | accepted | identical completions |")
+    print("\n| speculation (kind:n:draft@slots) | s | × | generated tok/s | drafted | accepted | identical completions |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     result = {"requests": len(requests), "documents": args.documents, "runs": args.runs, "configs": {}}
     for text, row in rows.items():
@@ -99,7 +110,8 @@ def main() -> None:
         result["configs"][text] = {k: v for k, v in row.items() if k != "outputs"} | {"identical": same}
     out = REPO / "bench" / "results" / f"speculative-{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.write_text(json.dumps(result, indent=2) + "\n", "utf-8")
-    shutil.rmtree(work, ignore_errors=True)
+    if work:
+        shutil.rmtree(work, ignore_errors=True)
     print(f"\n→ {out.relative_to(REPO)}")
 
 

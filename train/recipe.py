@@ -153,7 +153,8 @@ def setup_model(planned: TrainPlan, base_path: Path, start: Path | None = None) 
     layers = planned.batch.checkpointed_layers if planned.batch is not None else None
     model, adapter = add_lora(model, opts, planned.hardware, base_path, start, checkpointed_layers=layers)
     fused = fuse_lora_layers(model) if planned.fused_lora else None
-    compiled = compile_decoder_layers(model) if planned.compile_layers else None
+    graphs = planned.options.compile_layers == "graphs"
+    compiled = compile_decoder_layers(model, cuda_graphs=graphs) if planned.compile_layers else None
     return model, planned.applied(adapter, kept, fused, compiled)
 
 
@@ -320,7 +321,7 @@ def run_fingerprint(opts: TrainOptions, data_id: str, base: ResolvedBase, proces
     exclude = {"merge", "min_train_examples", "distributed", "report_to"} | execution_only
     options = opts.model_dump(mode="json", exclude=exclude)
     # `auto` and `off` compute the same arithmetic: ids of runs from before `auto` are kept.
-    options["compile_layers"] = opts.compile_layers == "on"
+    options["compile_layers"] = opts.compile_layers in ("on", "graphs")  # CUDA graphs replay the same kernels
     later = {"method": opts.mode, "num_virtual_tokens": 20, "replay": 0.0, "objective": "sft", "beta": 0.1,
              "start_from": "auto", "kl_to_base": 0.0, "gpu_memory_gib": None}  # fmt: skip
     later["prompt_init_text"] = TrainOptions.model_fields["prompt_init_text"].default

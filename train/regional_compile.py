@@ -40,7 +40,12 @@ def use_compiled_layers(opts: TrainOptions, hardware: Hardware, planned_steps: i
     the other methods, so `auto` leaves those alone. Liger asked for by name wins over `auto`:
     Inductor cannot trace its kernels and generates the same fusions itself.
     """
-    if opts.compile_layers == "on":
+    if opts.compile_layers == "graphs" and (hardware.device != "cuda" or distributed.processes() > 1):
+        raise TrainError(
+            "train.compile_layers: graphs replays CUDA graphs on one CUDA GPU; "
+            f"here: {hardware.device}, {distributed.processes()} process(es). Set compile_layers to on, auto or off."
+        )
+    if opts.compile_layers in ("on", "graphs"):
         if opts.liger_kernels == "on":
             raise TrainError(
                 "train.compile_layers fuses RMSNorm, RoPE and SwiGLU itself and cannot trace Liger's "
@@ -86,8 +91,12 @@ def planned_steps(opts: TrainOptions, rows: int) -> int:
     return math.ceil(opts.epochs * math.ceil(rows / per_step))
 
 
-def compile_decoder_layers(model: Any) -> str:
-    """Compile every `*DecoderLayer`'s forward in place; returns what was done, for the run card."""
+def compile_decoder_layers(model: Any, cuda_graphs: bool = False) -> str:
+    """Compile every `*DecoderLayer`'s forward in place; returns what was done, for the run card.
+
+    `cuda_graphs`: Inductor's CUDA graph trees replay each layer's kernels with one launch. A graph's
+    outputs live until the next step's replay, so every forward of the whole model starts a new step.
+    """
     import torch
 
     layers = [m for m in model.modules() if type(m).__name__.endswith("DecoderLayer")]
@@ -95,10 +104,20 @@ def compile_decoder_layers(model: Any) -> str:
         return "no decoder layers found: nothing compiled"
     forward = type(layers[0]).forward
     body = getattr(forward, "__wrapped__", forward)  # transformers wraps forward with its checkpointing
-    compiled = torch.compile(body, dynamic=True)  # packed rows vary in length: one graph for every length
+    # packed rows vary in length: one graph for every length
+    compiled = torch.compile(body, dynamic=True, mode="reduce-overhead" if cuda_graphs else None)
     for layer in layers:
         layer.forward = types.MethodType(partial(_checkpointed_forward, compiled), layer)
-    return f"{len(layers)} decoder layers ({type(layers[0]).__name__}), one torch.compile graph inside the checkpoint"
+    if cuda_graphs:
+        model.register_forward_pre_hook(_new_graph_step)
+    return (f"{len(layers)} decoder layers ({type(layers[0]).__name__}), one torch.compile graph inside the checkpoint"
+            + (", replayed as CUDA graphs" if cuda_graphs else ""))  # fmt: skip
+
+
+def _new_graph_step(module: Any, args: Any) -> None:
+    import torch
+
+    torch.compiler.cudagraph_mark_step_begin()
 
 
 def _checkpointed_forward(compiled: Any, self: Any, *args: Any, **kwargs: Any) -> Any:

@@ -116,12 +116,14 @@ class TrainOptions(BaseModel):
         description="pack records into max_seq_len rows with no padding and per-record attention "
         "(train/packing.py); auto: on (CPU and GPU alike)",
     )
-    compile_layers: Literal["auto", "on", "off"] = Field(
+    compile_layers: Literal["auto", "on", "off", "graphs"] = Field(
         "auto",
         description="torch.compile the decoder layer's forward once for all layers, inside the gradient "
         "checkpoint, with Liger off (train/regional_compile.py); costs 70–110 s of compiling at the start; "
         "auto: on one CUDA GPU for LoRA and QLoRA runs of models under 4B parameters with 1000+ checkpointed "
-        "steps, where it earns them back (bench/README.md §1e, §1f), unless liger_kernels is 'on'",
+        "steps, where it earns them back (bench/README.md §1e, §1f), unless liger_kernels is 'on'; graphs: "
+        "as on, each compiled layer also replayed as a CUDA graph (mode reduce-overhead: fewer kernel launches "
+        "from the host; one CUDA GPU only)",
     )
     checkpoint_keep: Literal["nothing", "attention", "projections", "matmuls"] = Field(
         "nothing",

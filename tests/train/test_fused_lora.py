@@ -211,6 +211,26 @@ def test_compiled_layers_asked_for_where_they_cannot_run_name_the_fix(options, d
     opts = TrainOptions(compile_layers="on", **options)
     with pytest.raises(TrainError, match=fix):
         use_compiled_layers(opts, Hardware(device, torch.bfloat16, device), 1)
+    with pytest.raises(TrainError, match="one CUDA GPU"):  # CUDA graphs need one
+        use_compiled_layers(TrainOptions(compile_layers="graphs", method="lora"), Hardware("cpu", torch.float32, "cpu"), 1)
+
+
+def test_cuda_graphs_compile_in_reduce_overhead_mode_and_each_forward_starts_a_step(tiny_checkpoint, monkeypatch):
+    """Graph trees free a replay's outputs only at a new step; the step starts at the whole model's forward,
+    not at a layer's recompute inside the backward. (The replay itself needs a GPU: bench/qlora_gpu.py.)"""
+    from train.regional_compile import compile_decoder_layers
+
+    modes, steps = [], []
+    monkeypatch.setattr(torch, "compile", lambda fn, **kw: modes.append(kw.get("mode")) or fn)
+    monkeypatch.setattr(torch.compiler, "cudagraph_mark_step_begin", lambda: steps.append(1))
+    model = _lora_model(tiny_checkpoint, True, 0.0)
+    model.enable_input_require_grads()
+    model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": True})
+    assert compile_decoder_layers(model, cuda_graphs=True).endswith("replayed as CUDA graphs")
+    ids = torch.randint(0, 300, (2, 12), generator=torch.Generator().manual_seed(8))
+    model(input_ids=ids, labels=ids).loss.backward()  # two checkpointed layers recompute in here
+    model(input_ids=ids, labels=ids)
+    assert (modes[-1], len(steps)) == ("reduce-overhead", 2)  # the layers' compile (loading compiles others)
 
 
 @pytest.mark.parametrize("reentrant", [False, True])

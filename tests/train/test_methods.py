@@ -127,7 +127,7 @@ def test_an_old_config_keeps_its_run_fingerprint(repo_root, smollm_base):
     opts = TrainOptions(mode="lora", max_steps=3)
     new_fields = {"method", "num_virtual_tokens", "prompt_init_text", "replay", "distributed", "fused_lora",
                   "checkpoint_keep", "checkpoint_reentrant", "checkpoint_layers", "offload_activations",
-                  "objective", "beta", "start_from", "report_to", "kl_to_base"}  # fmt: skip
+                  "objective", "beta", "start_from", "report_to", "kl_to_base", "gpu_memory_gib"}  # fmt: skip
     old_dump = opts.model_dump(mode="json", exclude={"merge", "min_train_examples"} | new_fields)
     old_dump["compile_layers"] = False  # a switch then, off by default; `auto` now
     assert run_fingerprint(opts, "data-x", base) == content_id(
@@ -140,4 +140,8 @@ def test_an_old_config_keeps_its_run_fingerprint(repo_root, smollm_base):
     # an old `compile_layers: true` is `on`, and keeps its run
     assert run_fingerprint(TrainOptions(compile_layers=True), "data-x", base) == run_fingerprint(
         TrainOptions(compile_layers="on"), "data-x", base
-    ) != run_fingerprint(TrainOptions(), "data-x", base)
+    ) == run_fingerprint(TrainOptions(compile_layers="graphs"), "data-x", base) != run_fingerprint(
+        TrainOptions(), "data-x", base
+    )
+    held = run_fingerprint(TrainOptions(gpu_memory_gib=30), "data-x", base)  # may fit another batch
+    assert held != run_fingerprint(TrainOptions(), "data-x", base)
