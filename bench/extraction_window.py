@@ -54,7 +54,10 @@ def documents(count: int) -> list[Any]:
     ]
 
 
-def run(setting: str, slots: int, count: int, latency_s: float, profile: bool = False) -> dict[str, Any]:
+def run(setting: str, slots: int, count: int, latency_s: float, profile: bool = False,
+        window: int | None = None, refuse_retry_after: float | None = None) -> dict[str, Any]:
+    """`window` requests in flight (default: `slots`); `refuse_retry_after`: the server answers 429 past its
+    slots instead of queueing. A setting ending in `-fixed` keeps the window whatever the server answers."""
     from builder.caching_model import CachingModel
     from builder.extract import extract_documents
     from builder.language_model import create_language_model
@@ -67,14 +70,18 @@ def run(setting: str, slots: int, count: int, latency_s: float, profile: bool = 
     schema = load_schema("samples/license_schema.py:LicenseTerm", REPO)
     docs = documents(count)
     port = free_port()
+    window = window or slots
+    refusing = [] if refuse_retry_after is None else ["--refuse-retry-after", str(refuse_retry_after)]
     server = subprocess.Popen([sys.executable, "-m", "bench.load_server", "--port", str(port),
-                               "--latency-s", str(latency_s), "--slots", str(slots)], cwd=REPO)  # fmt: skip
+                               "--latency-s", str(latency_s), "--slots", str(slots), *refusing], cwd=REPO)  # fmt: skip
     try:
         _wait_for(port)
         provider = ProviderConfig(model_id="openai-compat:load-simulator", base_url=f"http://127.0.0.1:{port}/v1",
                                   params={"max_tokens": 256, "temperature": 0.0, "timeout": 600})  # fmt: skip
         resolved = create_language_model(provider, schema)
-        options = ExtractionOptions(max_char_buffer=1200, batch_length=4, max_workers=slots, retries=0)
+        if setting.endswith("-fixed"):  # the baseline: every refused request sent again at the window's size
+            resolved.model.concurrency.busy = lambda *_: None
+        options = ExtractionOptions(max_char_buffer=1200, batch_length=4, max_workers=window, retries=0)
         with tempfile.TemporaryDirectory() as tmp:
             cache = CompletionCache(Path(tmp) / "cache.sqlite")
             model = CachingModel(resolved.model, cache, fingerprint={"model_id": setting}, retries=0)
@@ -96,7 +103,9 @@ def run(setting: str, slots: int, count: int, latency_s: float, profile: bool = 
     result = {"setting": setting, "slots": slots, "documents": count, "requests": chunks, "wall_s": round(wall, 2),
               "requests_per_s": round(achieved, 2), "ideal_requests_per_s": ideal,
               "of_ideal": round(achieved / ideal, 3), "client_cpu_ms_per_request": round(1000 * cpu / chunks, 2),
-              "failures": model.stats.failures, "peak_in_flight_client": resolved.model.peak_in_flight}  # fmt: skip
+              "failures": model.stats.failures, "peak_in_flight_client": resolved.model.peak_in_flight,
+              "window": window, "busy_answers": resolved.model.busy_answers,
+              "lowest_concurrency": resolved.model.concurrency.lowest}  # fmt: skip
     if profilers is not None:
         result["profile"] = _where_time_goes(profilers)
     return result
@@ -175,7 +184,13 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--slots", default="1,8,64,256")
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--refusing", action="store_true",
+                        help="instead: a server of 8 slots that answers 429 past them (Retry-After 1 s), a window "
+                        "of 64, with and without the adaptive limit")
     args = parser.parse_args()
+    if args.refusing:
+        refusing(args)
+        return
     machine = machine_info(["langextract", "httpx"])
     settings = []
     for slots in (int(s) for s in args.slots.split(",")):
@@ -219,6 +234,34 @@ def main() -> None:
             if group != "top_other":
                 print(f"| {group} | {seconds:.2f} |")
         print("largest of 'other':", profile["profile"]["top_other"])
+
+
+def refusing(args: argparse.Namespace) -> None:
+    """A window larger than a refusing server's slots: the adaptive limit against a fixed window."""
+    slots, window, count = 8, 64, 200
+    runs = []
+    for repeat in range(args.repeats):
+        for setting in ("refusing-adaptive", "refusing-fixed"):
+            row = run(setting, slots, count, args.latency_s, window=window, refuse_retry_after=1.0)
+            runs.append({**row, "repeat": repeat})
+            print(runs[-1], flush=True)
+    summary = {}
+    for setting in ("refusing-adaptive", "refusing-fixed"):
+        mine = [r for r in runs if r["setting"] == setting]
+        summary[setting] = {k: statistics.median(r[k] for r in mine) for k in
+                            ("wall_s", "requests_per_s", "of_ideal", "client_cpu_ms_per_request", "busy_answers",
+                             "failures")}  # fmt: skip
+        summary[setting]["lowest_concurrency"] = [r["lowest_concurrency"] for r in mine]
+    payload = {"machine": machine_info(["httpx"]), "latency_s": args.latency_s, "repeats": args.repeats,
+               "slots": slots, "window": window, "runs": runs, "summary": summary}  # fmt: skip
+    print(f"results: {write_results('extraction_refusing', payload)}")
+    print(f"\n{slots} slots refusing past them (429, Retry-After 1 s), window {window}, {count} documents, "
+          f"latency {args.latency_s} s; medians of {args.repeats}\n")
+    print("| setting | requests/s | of ideal | busy answers | failed chunks | lowest concurrency |")
+    print("|---|---:|---:|---:|---:|---|")
+    for name, r in summary.items():
+        print(f"| {name} | {r['requests_per_s']:.1f} | {r['of_ideal']:.2f} | {r['busy_answers']:.0f} | "
+              f"{r['failures']:.0f} | {r['lowest_concurrency']} |")
 
 
 if __name__ == "__main__":

@@ -27,10 +27,14 @@ class LoadServer(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 1024
 
-    def __init__(self, port: int, latency_s: float, slots: int) -> None:
+    def __init__(self, port: int, latency_s: float, slots: int, refuse_retry_after: float | None = None) -> None:
         super().__init__(("127.0.0.1", port), _Handler)
         self.latency_s = latency_s
         self.slots = threading.BoundedSemaphore(slots)
+        # Set: a request finding every slot busy is answered 429 with this Retry-After (a gateway's
+        # concurrency limit) instead of waiting its turn.
+        self.refuse_retry_after = refuse_retry_after
+        self.refused = 0
         self.lock = threading.Lock()
         self.in_flight = 0
         self.peak_in_flight = 0
@@ -58,7 +62,17 @@ class _Handler(BaseHTTPRequestHandler):
             # Answer every request: a handler that dies leaves its client waiting out its timeout.
             self._send({"error": f"bad request: {type(exc).__name__}"}, 400)
             return
-        with self.server.slots:
+        if self.server.refuse_retry_after is not None and not self.server.slots.acquire(blocking=False):
+            with self.server.lock:
+                self.server.refused += 1
+            self.send_response(429)
+            self.send_header("Retry-After", f"{self.server.refuse_retry_after:g}")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        if self.server.refuse_retry_after is None:
+            self.server.slots.acquire()
+        try:
             with self.server.lock:
                 self.server.in_flight += 1
                 self.server.peak_in_flight = max(self.server.peak_in_flight, self.server.in_flight)
@@ -66,6 +80,8 @@ class _Handler(BaseHTTPRequestHandler):
             with self.server.lock:
                 self.server.in_flight -= 1
                 self.server.served += 1
+        finally:
+            self.server.slots.release()
         self._send({
             "id": "load", "object": "chat.completion", "model": MODEL,
             "choices": [{"index": 0, "finish_reason": "stop",
@@ -112,8 +128,10 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--latency-s", type=float, default=1.0)
     parser.add_argument("--slots", type=int, default=8)
+    parser.add_argument("--refuse-retry-after", type=float, default=None,
+                        help="answer 429 with this Retry-After when every slot is busy, instead of queueing")
     args = parser.parse_args()
-    LoadServer(args.port, args.latency_s, args.slots).serve_forever()
+    LoadServer(args.port, args.latency_s, args.slots, args.refuse_retry_after).serve_forever()
 
 
 if __name__ == "__main__":

@@ -65,7 +65,7 @@ def extract_documents(
     `examples`: more few-shot examples after the schema's own (builder/review_examples.py).
     """
     task = (schema.prompt_description(), [*schema.langextract_examples(), *examples])
-    if options.max_workers > 1 and len(documents) > 1:
+    if options.requests_in_flight() > 1 and len(documents) > 1:
         return _extract_side_by_side(documents, task, schema, model, options, model_name, on_document)
     result = ExtractionResult()
     for document in documents:
@@ -91,8 +91,8 @@ def _extract_side_by_side(
     the completion cache, so the rerun does not ask for them again.
     """
     views = [model.for_document(document.id) for document in documents]
-    window = ThreadPoolExecutor(options.max_workers, thread_name_prefix="dsforge-request")
-    workers = ThreadPoolExecutor(options.max_workers, thread_name_prefix="dsforge-document")
+    window = ThreadPoolExecutor(options.requests_in_flight(), thread_name_prefix="dsforge-request")
+    workers = ThreadPoolExecutor(options.requests_in_flight(), thread_name_prefix="dsforge-document")
     try:
         for view in views:
             view.window = window
@@ -225,7 +225,7 @@ def _extract_one(
             max_char_buffer=options.max_char_buffer,
             batch_length=options.batch_length,
             # In the shared window each request is the window's; langextract need not fan out itself.
-            max_workers=1 if model.window is not None else options.max_workers,
+            max_workers=1 if model.window is not None else options.requests_in_flight(),
             extraction_passes=options.extraction_passes,
             context_window_chars=options.context_window_chars,
             # dsforge never keeps a fuzzy span (it re-grounds by its own search), and langextract's

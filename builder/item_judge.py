@@ -205,7 +205,7 @@ def judge_items(
             return {"status": "unjudged", "why": str(exc)}, stats
 
     try:
-        workers = config.extraction.max_workers
+        workers = config.extraction.requests_in_flight()
         if workers > 1:
             with ThreadPoolExecutor(workers, thread_name_prefix="dsforge-judge") as pool:
                 answers = list(pool.map(judge_one, asked))

@@ -87,6 +87,14 @@ def token_report(usage: dict[str, int] | None, calls: int) -> dict[str, Any] | N
             "completion_tokens_per_call": round(usage["completion_tokens"] / calls, 1)}  # fmt: skip
 
 
+def busy_report(model: Any) -> dict[str, int] | None:
+    """Busy answers (HTTP 429 / 503) a server gave and the fewest requests at once they held the build to."""
+    answers = getattr(model, "busy_answers", 0)
+    if not answers:
+        return None
+    return {"answers_waited_out": answers, "lowest_concurrency": model.concurrency.lowest}
+
+
 def _build_locked(config: DsforgeConfig, paths: BuildPaths, show_progress: bool) -> BuildSummary:
     started = time.perf_counter()
     schema = load_schema(config.schema_ref, config.project_root)
@@ -185,6 +193,7 @@ def write_build(
             "seconds": round(extract_seconds, 2),
             "seconds_in_model": round(stats.seconds_in_model, 2),
             "tokens": token_report(getattr(resolved.model, "token_usage", None), stats.calls),
+            "server_busy": busy_report(resolved.model),
             "items": len(extraction.items),
             "grounded_rechecked": grounded_ok,
             "rejects": dict(Counter(reject.reason for reject in extraction.rejects)),

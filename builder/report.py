@@ -43,6 +43,9 @@ def render_markdown(report: dict[str, Any]) -> str:
            f"{ext['tokens']['cached_prompt_tokens_per_call']} |",
            f"| tokens generated, a call | {ext['tokens']['completion_tokens_per_call']} |"]
           if ext.get("tokens") else []),  # fmt: skip
+        *([f"| busy answers (HTTP 429 / 503) waited out; the fewest requests at once they led to | "
+           f"{ext['server_busy']['answers_waited_out']}; {ext['server_busy']['lowest_concurrency']} |"]
+          if ext.get("server_busy") else []),  # fmt: skip
         f"| grounded items | {items} ({grounded_pct:.1f}% re-checked exact) |",
         *[f"| rejects: {reason} | {count} |" for reason, count in sorted(ext["rejects"].items())],
         f"| records kept | {rec['kept']} |",

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from core.errors import ConfigError, PathEscapeError
@@ -94,6 +94,12 @@ class DsforgeConfig(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # The YAML arrives as init kwargs; the environment must beat it.
         return (env_settings, init_settings)
+
+    @model_validator(mode="after")
+    def _requests_in_flight(self) -> DsforgeConfig:
+        """`extraction.max_workers: auto` becomes the number this provider takes."""
+        self.extraction = self.extraction.resolved_for(self.provider.model_id, self.provider.params)
+        return self
 
     def resolve(self, path: Path) -> Path:
         """A config path made absolute, refused if it leaves the project folder."""

@@ -6,9 +6,10 @@
 Ingest, cleaning and signatures run as tasks spread over every CPU; near-dedup
 stays one pass over the whole corpus in input order (the local engine's
 function, given the workers' signatures), so the same documents survive.
-Extraction runs one document per task in an actor pool; a dead actor is
-restarted and its document redone, whose finished chunks the shared completion
-cache already holds. Records, artifacts and the report come from the same code
+Extraction runs in an actor pool, `extraction.max_workers` documents per task:
+their chunks share the actor's window of that many requests in flight, as in the
+local engine (one document per task when it is 1). A dead actor is restarted and
+its documents redone, whose finished chunks the shared completion cache already holds. Records, artifacts and the report come from the same code
 as the local engine, so the two write the same bytes.
 """
 
@@ -237,7 +238,11 @@ def ingest_and_clean(candidates: list[Candidate], base: Path, config: DsforgeCon
 def extract(
     documents: list[Document], schema: type[ExtractionSchema], config: DsforgeConfig, paths: BuildPaths
 ) -> tuple[ExtractionResult, CallStats, ResolvedModel]:
-    """Every document through an actor pool, one model per actor, one shared completion cache."""
+    """Every document through an actor pool, one model per actor, one shared completion cache.
+
+    A task holds `max_workers` consecutive documents, so a server sees up to that many requests per actor
+    (the local engine's window); results come back per task and are joined in document order.
+    """
     import ray
     import ray.data
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
@@ -256,7 +261,7 @@ def extract(
     dataset = ray.data.from_items(rows, override_num_blocks=min(len(rows), _MAX_EXTRACT_TASKS)).map_batches(
         st.Extractor,
         fn_constructor_kwargs={"config": config, "cache": server},
-        batch_size=1,
+        batch_size=config.extraction.requests_in_flight(),
         batch_format="pyarrow",
         compute=ray.data.ActorPoolStrategy(size=workers),
         num_cpus=options.cpus_per_worker,

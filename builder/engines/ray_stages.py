@@ -153,7 +153,11 @@ class RemoteCache:
 
 
 class Extractor:
-    """One model per actor, loaded once; extracts one document per row like the local engine."""
+    """One model per actor, loaded once; extracts a task's documents together like the local engine.
+
+    The documents of one call share the caching model's window (`extraction.max_workers` requests in
+    flight); the call answers one row for all of them, keyed by its first document's index.
+    """
 
     def __init__(self, config: DsforgeConfig, cache: Any) -> None:
         self.config = config
@@ -191,10 +195,11 @@ class Extractor:
         if self.error is not None:
             raise self.error
         out: dict[str, list[Any]] = {name: [] for name in EXTRACTED.names}
-        for index, payload in zip(batch.column("i").to_pylist(), batch.column("doc").to_pylist()):
+        indexes = batch.column("i").to_pylist()
+        if indexes:
             self.model.stats = CallStats()
             result = extract_documents(
-                [Document.model_validate_json(payload)],
+                [Document.model_validate_json(payload) for payload in batch.column("doc").to_pylist()],
                 self.schema,
                 self.model,
                 self.config.extraction,
@@ -203,7 +208,7 @@ class Extractor:
             )
             stats = self.model.stats
             row = {
-                "i": index,
+                "i": indexes[0],
                 "items": _dump(result.items),
                 "rejects": _dump(result.rejects),
                 "annotated": json.dumps([data_lib.annotated_document_to_dict(a) for a in result.annotated]),

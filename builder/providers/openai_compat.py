@@ -27,10 +27,12 @@ import httpx
 from langextract.core import data, exceptions, schema
 from langextract.core import types as core_types
 
+from builder.providers.adaptive_limit import AdaptiveLimit
 from builder.providers.json_schema import JsonSchemaConstraint, JsonSchemaLanguageModel
 from builder.providers.registry import register_provider
+from core.options.extraction import SERVER_MODEL_PREFIX
 
-MODEL_PREFIX = "openai-compat:"
+MODEL_PREFIX = SERVER_MODEL_PREFIX
 PROVIDER_NAME = "openai-compat"
 RESPONSE_FORMATS = ("json_schema", "json_object")
 BUSY_STATUSES = (429, 503)  # "too many requests" / "unavailable for now": wait, then ask again
@@ -104,6 +106,7 @@ class OpenAICompatLanguageModel(JsonSchemaLanguageModel):
         self.response_format = response_format
         self.busy_waits = busy_waits
         self.busy_answers = 0  # 429 / 503 answers waited out
+        self.concurrency = AdaptiveLimit()  # what a busy server lets through: the window's size until it refuses
         self.calls = 0
         self.in_flight = 0
         self.peak_in_flight = 0  # most requests this instance had open at once
@@ -231,16 +234,21 @@ class OpenAICompatLanguageModel(JsonSchemaLanguageModel):
 
     def _post_when_served(self, url: str, request: dict[str, Any]) -> httpx.Response:
         """POST, waiting out a busy server: HTTP 429 / 503 mean "not now", so the request is sent again
-        after the server's Retry-After (or a doubling backoff), up to `busy_waits` times. These waits
-        are not failures and do not use up `extraction.retries`."""
-        response = self._client.post(url, json=request)
-        for attempt in range(self.busy_waits):
+        after the server's Retry-After (or a doubling backoff), up to `busy_waits` times, and fewer
+        requests go at once until it answers (builder/providers/adaptive_limit.py). These waits are
+        not failures and do not use up `extraction.retries`."""
+        for attempt in range(self.busy_waits + 1):
+            with self.concurrency.slot() as sent:
+                response = self._client.post(url, json=request)
             if response.status_code not in BUSY_STATUSES:
+                self.concurrency.served()
+                return response
+            if attempt == self.busy_waits:
                 break
+            self.concurrency.busy(*sent)  # fewer at once until the server answers again
             time.sleep(_retry_after(response, default=min(BUSY_BACKOFF_CAP_S, 0.5 * 2**attempt)))
             with self._count_lock:
                 self.busy_answers += 1
-            response = self._client.post(url, json=request)
         return response
 
     def _served_model(self) -> dict[str, Any]:

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+
+SERVER_MODEL_PREFIX = "openai-compat:"  # the provider that sends requests to a server
+# `max_workers: auto` against a server: enough to keep a GPU server's batch from running one request at a time,
+# and few enough that a one-slot CPU server's queue (8 × ~30 s a request) stays inside the provider's 300 s timeout.
+SERVER_REQUESTS_IN_FLIGHT = 8
 
 
 class ExtractionOptions(BaseModel):
@@ -26,7 +32,12 @@ class ExtractionOptions(BaseModel):
         "at that size alone would be",
     )
     batch_length: int = Field(4, ge=1, description="chunks per provider call")
-    max_workers: int = Field(1, ge=1, description="parallel provider workers (remote providers)")
+    max_workers: Annotated[int, Field(ge=1)] | Literal["auto"] = Field(
+        "auto",
+        description="requests in flight at once, across documents (one window; the outputs are the same bytes "
+        "at any number); auto: SERVER_REQUESTS_IN_FLIGHT for an OpenAI-compatible server (fewer while it "
+        "answers busy), the embedded model's slots (provider.params.n_parallel, 1) otherwise",
+    )
     extraction_passes: int = Field(1, ge=1, le=5)
     context_window_chars: int | None = Field(None, ge=0)
     reground: bool = Field(
@@ -51,6 +62,17 @@ class ExtractionOptions(BaseModel):
     timeout_s: float = Field(
         600.0, gt=0, description="longest wait for a chunk's answer; a silent call is cut and retried"
     )
+
+    def requests_in_flight(self) -> int:
+        """`max_workers` as a number; `auto` left unresolved by a config (options built alone) is 1."""
+        return self.max_workers if isinstance(self.max_workers, int) else 1
+
+    def resolved_for(self, model_id: str, params: dict[str, Any]) -> ExtractionOptions:
+        """These options with `max_workers: auto` made a number for this provider."""
+        if self.max_workers != "auto":
+            return self
+        workers = SERVER_REQUESTS_IN_FLIGHT if model_id.startswith(SERVER_MODEL_PREFIX) else int(params.get("n_parallel", 1))
+        return self.model_copy(update={"max_workers": max(1, workers)})
 
     def more_chunk_sizes(self) -> list[int]:
         """The extra passes' chunk sizes, in order, each once, without the main size."""

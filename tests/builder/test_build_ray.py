@@ -62,7 +62,9 @@ def local_built(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def ray_built(tmp_path_factory, ray_cluster):
-    config_path = make_project(tmp_path_factory.mktemp("ray-build"))
+    # 4 documents per task, their chunks in one window of 4 requests, answers finishing out of order:
+    # the bytes must still be the local engine's one-request-at-a-time bytes.
+    config_path = make_project(tmp_path_factory.mktemp("ray-build"), extraction={"max_workers": 4}, jitter_s=0.02)
     result = CliRunner().invoke(app, ["build", "-c", str(config_path), "--engine", "ray", "--no-progress"])
     assert result.exit_code == 0, result.output
     return load_config(config_path)

@@ -57,6 +57,18 @@ def test_environment_overrides_the_file(tmp_path, monkeypatch):
     assert config.provider.model_id == "gemini-2.5-flash"
 
 
+@pytest.mark.parametrize(
+    ("provider", "extraction", "in_flight"),
+    [({}, {}, 1),  # the embedded model: one slot
+     ({"model_id": "openai-compat:qwen", "base_url": "http://h/v1"}, {}, 8),  # a server: a window of 8
+     ({"params": {"n_parallel": 3}}, {}, 3),  # the embedded model's own slots
+     ({"model_id": "openai-compat:qwen"}, {"max_workers": 64}, 64)],  # a number is kept
+)  # fmt: skip
+def test_max_workers_auto_is_what_the_provider_takes(tmp_path, provider, extraction, in_flight):
+    config = load_config(_write(tmp_path, {"schema": "s.py:S", "provider": provider, "extraction": extraction}))
+    assert config.extraction.max_workers == config.extraction.requests_in_flight() == in_flight
+
+
 def test_secrets_in_the_file_are_refused_without_echoing_them(tmp_path):
     path = _write(tmp_path, {"schema": "s.py:S", "provider": {"params": {"api_key": "sk-planted-secret-123"}}})
     with pytest.raises(ConfigError) as info:

@@ -313,14 +313,16 @@ def test_a_server_that_dies_mid_window_costs_only_its_unanswered_chunks(tmp_path
 
 class BusyProxy(ThreadingHTTPServer):
     """A fault in front of the real server: its first `busy` completions are answered 429 (Retry-After 0),
-    the rest are forwarded to the server, as a gateway with a rate limit would."""
+    and so is any completion past `slots` open at once; the rest are forwarded to the server, as a gateway
+    with a rate or concurrency limit would."""
 
     daemon_threads = True
 
-    def __init__(self, upstream: str, busy: int) -> None:
+    def __init__(self, upstream: str, busy: int = 0, slots: int = 10**6) -> None:
         super().__init__(("127.0.0.1", free_port()), _Forward)
         self.upstream = upstream.removesuffix("/v1")
         self.busy = busy
+        self.slots, self.open = slots, 0
         self.lock = threading.Lock()
 
     @property
@@ -341,17 +343,21 @@ class _Forward(BaseHTTPRequestHandler):
     def do_POST(self) -> None:  # noqa: N802
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
         with self.server.lock:
-            refuse = self.server.busy > 0
-            self.server.busy -= refuse
+            refuse = self.server.busy > 0 or self.server.open >= self.server.slots
+            self.server.busy -= self.server.busy > 0
+            self.server.open += not refuse
         if refuse:
             self.send_response(429)
             self.send_header("Retry-After", "0")
             self.send_header("Content-Length", "0")
             self.end_headers()
             return
-        self._relay(
-            httpx.post(self.server.upstream + self.path, content=body, headers=self._headers(), timeout=120)
-        )
+        try:
+            answer = httpx.post(self.server.upstream + self.path, content=body, headers=self._headers(), timeout=120)
+        finally:
+            with self.server.lock:
+                self.server.open -= 1
+        self._relay(answer)
 
     def _headers(self) -> dict[str, str]:
         return {k: v for k, v in self.headers.items() if k.lower() in ("authorization", "content-type")}
@@ -376,6 +382,21 @@ def test_a_busy_server_is_waited_out_not_counted_as_a_failure(server: str, busy_
         else:  # no patience: the 429 is the chunk's error, which the build retries or rejects for that chunk
             with pytest.raises(Exception, match="HTTP 429"):
                 list(model.infer(PROMPTS[:1], max_workers=1))
+    finally:
+        proxy.shutdown()
+        proxy.server_close()
+
+
+def test_a_server_that_refuses_past_its_slots_gets_fewer_requests_at_once(server: str) -> None:
+    """A gateway with one slot, refusing the rest at once (Retry-After 0): sent four at a time again, the
+    refused requests would spend their waits while the slot is busy and fail; held to what it serves, all pass."""
+    proxy = BusyProxy(server, slots=1)
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    try:
+        model = provider(proxy.url, max_tokens=16, busy_waits=8)
+        outputs = [scored[0].output for scored in model.infer(PROMPTS, max_workers=len(PROMPTS))]
+        assert len(outputs) == len(PROMPTS) and all(outputs) and model.calls == len(PROMPTS)
+        assert model.busy_answers >= len(PROMPTS) - 1 and model.concurrency.lowest == 1
     finally:
         proxy.shutdown()
         proxy.server_close()
