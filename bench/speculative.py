@@ -6,8 +6,8 @@
 Records the exact chat requests (grammar included) that a real build of the first sample
 documents sends (or reads them from --requests, writing them there the first time), then
 replays them in one run on a fresh in-process server per configuration
-(`kind:ngram:draft@slots`; slots: that many llama.cpp slots, the requests sent that many at a
-time as the window does): seconds, generated tokens/s, drafted and accepted tokens, and how many
+(`kind:ngram:draft@slots[+norepack]`; slots: that many llama.cpp slots, the requests sent that many
+at a time as the window does; norepack: llama.cpp's repacked CPU weight layouts off): seconds, generated tokens/s, drafted and accepted tokens, and how many
 completions are byte-identical to the first configuration's.
 """
 
@@ -49,9 +49,10 @@ def record_requests(documents: int) -> tuple[list[dict], Path]:
     return recorder.requests, work
 
 
-def replay(requests: list[dict], spec: tuple[str, int, int], slots: int = 1) -> dict:
+def replay(requests: list[dict], spec: tuple[str, int, int], slots: int = 1, repack: bool = True) -> dict:
     model = llamacpp.LlamaCppLanguageModel(model_id="dsforge-gguf:qwen2.5-coder-1.5b")
-    server = llamacpp._load_server(model.model_path, model.n_ctx, model.n_threads, slots, model.chat_template, spec)
+    server = llamacpp._load_server(model.model_path, model.n_ctx, model.n_threads, slots, model.chat_template, spec,
+                                   repack=repack)  # fmt: skip
     started = time.perf_counter()
     with concurrent.futures.ThreadPoolExecutor(slots) as pool:
         responses = list(pool.map(server.handle_chat_completions, requests))
@@ -71,12 +72,13 @@ def replay(requests: list[dict], spec: tuple[str, int, int], slots: int = 1) -> 
     }
 
 
-def parse(text: str) -> tuple[tuple[str, int, int], int]:
-    """`kind:ngram:draft@slots` → ((kind, ngram, draft), slots)."""
+def parse(text: str) -> tuple[tuple[str, int, int], int, bool]:
+    """`kind:ngram:draft@slots[+norepack]` → ((kind, ngram, draft), slots, repack)."""
+    text, _, flag = text.partition("+")
     text, _, slots = text.partition("@")
     kind, *numbers = text.split(":")
     ngram, draft = (int(n) for n in numbers) if numbers else (12, 48)
-    return (kind, ngram, draft), int(slots or 1)
+    return (kind, ngram, draft), int(slots or 1), flag != "norepack"
 
 
 def main() -> None:
@@ -85,6 +87,7 @@ def main() -> None:
     parser.add_argument("--configs", default=DEFAULT_CONFIGS)
     parser.add_argument("--runs", type=int, default=1, help="replays per configuration (median reported)")
     parser.add_argument("--requests", type=Path, help="recorded requests: read if present, else written there")
+    parser.add_argument("--first", type=int, default=0, help="replay only the first N requests (0: all)")
     args = parser.parse_args()
     if args.requests and args.requests.exists():
         requests, work = json.loads(args.requests.read_text("utf-8")), None
@@ -92,6 +95,7 @@ def main() -> None:
         requests, work = record_requests(args.documents)
         if args.requests:
             args.requests.write_text(json.dumps(requests), "utf-8")
+    requests = requests[: args.first or None]
     print(f"{len(requests)} requests recorded from {args.documents} documents", flush=True)
     rows = {}
     for text in args.configs.split(","):

@@ -201,6 +201,7 @@ def _load_server(
     n_parallel: int,
     chat_template: str | None,
     speculation: Speculation | None = None,
+    repack: bool = True,
 ) -> Any:
     import xllamacpp  # deferred: plugin discovery imports this module in every langextract process
 
@@ -211,6 +212,7 @@ def _load_server(
     params.n_parallel = n_parallel
     params.cpuparams.n_threads = n_threads
     params.cpuparams_batch.n_threads = n_threads
+    params.no_extra_bufts = not repack  # off: weights kept as stored, no CPU-specific repacked layout
     params.verbosity = -1
     params.endpoint_metrics = False
     params.ui = False

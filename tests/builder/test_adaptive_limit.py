@@ -1,22 +1,22 @@
-"""The adaptive limit of requests at once: nothing held back until a refusal, halved once per round, grown back."""
+"""The adaptive limit of requests at once: nothing held back until a refusal, cut once per round, grown back."""
 
 from __future__ import annotations
 
 import threading
 
-from builder.providers.adaptive_limit import AdaptiveLimit
+from builder.providers.adaptive_limit import DECREASE, AdaptiveLimit
 
 
 def test_refusals_of_one_round_halve_once_and_answers_grow_it_back():
     limit = AdaptiveLimit()
     with limit.slot(), limit.slot(), limit.slot(), limit.slot() as fourth:
         assert limit.limit is None and limit.open == 4  # nothing held back before a refusal
-    limit.busy(*fourth)  # refused with 4 open: 2 at once
-    limit.busy(*fourth)  # another answer to a request of the same round: no second halving
-    assert (limit.limit, limit.lowest) == (2.0, 2)
-    for _ in range(2):
+    limit.busy(*fourth)  # refused with 4 open: 0.7 × 4 at once
+    limit.busy(*fourth)  # another answer to a request of the same round: no second cut
+    assert (limit.limit, limit.lowest) == (4 * DECREASE, int(4 * DECREASE)) == (2.8, 2)
+    for _ in range(3):
         limit.served()
-    assert 2.8 < limit.limit < 3.0  # +1/2, +1/2.5: about one more per round of answers
+    assert 3.7 < limit.limit < 3.8  # + 1/limit an answer: about one more per round of answers
 
 
 def test_a_held_request_waits_for_a_slot_to_free():
