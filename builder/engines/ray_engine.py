@@ -9,8 +9,9 @@ function, given the workers' signatures), so the same documents survive.
 Extraction runs in an actor pool, `extraction.max_workers` documents per task:
 their chunks share the actor's window of that many requests in flight, as in the
 local engine (one document per task when it is 1). A dead actor is restarted and
-its documents redone, whose finished chunks the shared completion cache already holds. Records, artifacts and the report come from the same code
-as the local engine, so the two write the same bytes.
+its documents redone, whose finished chunks the shared completion cache already
+holds. Records, artifacts and the report come from the same code as the local
+engine, so the two write the same bytes.
 """
 
 from __future__ import annotations
