@@ -15,7 +15,20 @@ from schemas.base import ExtractionSchema
 
 # Parameters that change how fast a completion comes, not what it says: a cache
 # hit must survive a change of thread count or worker count.
-RUNTIME_ONLY_PARAMS = frozenset({"n_threads", "n_parallel", "max_workers", "timeout", "latency_s", "jitter_s", "busy_waits"})
+RUNTIME_ONLY_PARAMS = frozenset({"n_threads", "max_workers", "timeout", "latency_s", "jitter_s", "busy_waits"})
+
+
+def cache_params(params: dict[str, Any]) -> dict[str, Any]:
+    """The provider params a cached completion depends on.
+
+    Several embedded slots decode in batches, whose CPU logits differ in the last bits from one
+    sequence's, so some completions change (bench/README.md §3d): `n_parallel` above 1 is cached
+    apart, and one slot keeps the keys of configs that never named it.
+    """
+    kept = {k: v for k, v in sorted(params.items()) if k not in RUNTIME_ONLY_PARAMS}
+    if kept.get("n_parallel", 1) == 1:
+        kept.pop("n_parallel", None)
+    return kept
 
 
 @dataclass
@@ -38,7 +51,7 @@ def create_language_model(provider: ProviderConfig, schema: type[ExtractionSchem
     provenance = model_provenance(provider.model_id)
     fingerprint = {
         "model_id": provider.model_id,
-        "params": {k: v for k, v in sorted(provider.params.items()) if k not in RUNTIME_ONLY_PARAMS},
+        "params": cache_params(provider.params),
         "weights_sha256": provenance.get("sha256"),
         "constrained": constrained,
     }

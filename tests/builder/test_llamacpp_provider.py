@@ -245,3 +245,11 @@ def test_speculation_is_part_of_the_completion_cache_key(license_schema) -> None
     )
     assert fast.fingerprint != plain.fingerprint  # it may change a completion: never served from the other's cache
     assert threads.fingerprint == plain.fingerprint  # threads change only the speed
+
+
+def test_several_slots_are_cached_apart_and_one_slot_keeps_the_default_key() -> None:
+    from builder.language_model import cache_params
+
+    base = {"n_ctx": 2048, "max_tokens": 64}
+    assert cache_params({**base, "n_parallel": 1, "n_threads": 2}) == cache_params(base) == base
+    assert cache_params({**base, "n_parallel": 4}) == {**base, "n_parallel": 4}  # batched decoding: other bits
