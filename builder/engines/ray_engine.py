@@ -242,7 +242,7 @@ def extract(
     """Every document through an actor pool, one model per actor, one shared completion cache.
 
     A task holds `max_workers` consecutive documents, so a server sees up to that many requests per actor
-    (the local engine's window); results come back per task and are joined in document order.
+    (the local engine's window); results come back a row per document and are joined in document order.
     """
     import ray
     import ray.data

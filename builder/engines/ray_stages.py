@@ -156,7 +156,7 @@ class Extractor:
     """One model per actor, loaded once; extracts a task's documents together like the local engine.
 
     The documents of one call share the caching model's window (`extraction.max_workers` requests in
-    flight); the call answers one row for all of them, keyed by its first document's index.
+    flight); each comes back as its own row, under its own index.
     """
 
     def __init__(self, config: DsforgeConfig, cache: Any) -> None:
@@ -196,27 +196,32 @@ class Extractor:
             raise self.error
         out: dict[str, list[Any]] = {name: [] for name in EXTRACTED.names}
         indexes = batch.column("i").to_pylist()
-        if indexes:
-            self.model.stats = CallStats()
-            result = extract_documents(
-                [Document.model_validate_json(payload) for payload in batch.column("doc").to_pylist()],
-                self.schema,
-                self.model,
-                self.config.extraction,
-                model_name=self.config.provider.model_id,
-                examples=self.examples,
-            )
-            stats = self.model.stats
+        documents = [Document.model_validate_json(payload) for payload in batch.column("doc").to_pylist()]
+        self.model.stats = CallStats()
+        result = extract_documents(
+            documents,
+            self.schema,
+            self.model,
+            self.config.extraction,
+            model_name=self.config.provider.model_id,
+            examples=self.examples,
+        )
+        stats = self.model.stats
+        for n, (index, document) in enumerate(zip(indexes, documents, strict=True)):
+            # One row a document, under its own index, so the driver's order never hangs on how Ray batched
+            # them; the task's counts ride on its first row.
+            first = n == 0
             row = {
-                "i": indexes[0],
-                "items": _dump(result.items),
-                "rejects": _dump(result.rejects),
-                "annotated": json.dumps([data_lib.annotated_document_to_dict(a) for a in result.annotated]),
-                "chunks": result.chunks,
-                "calls": stats.calls,
-                "cache_hits": stats.cache_hits,
-                "failures": stats.failures,
-                "seconds_in_model": stats.seconds_in_model,
+                "i": index,
+                "items": _dump([item for item in result.items if item.span.doc_id == document.id]),
+                "rejects": _dump([reject for reject in result.rejects if reject.doc_id == document.id]),
+                "annotated": json.dumps([data_lib.annotated_document_to_dict(a) for a in result.annotated
+                                         if a.document_id == document.id]),  # fmt: skip
+                "chunks": result.chunks if first else 0,
+                "calls": stats.calls if first else 0,
+                "cache_hits": stats.cache_hits if first else 0,
+                "failures": stats.failures if first else 0,
+                "seconds_in_model": stats.seconds_in_model if first else 0.0,
                 "provenance": json.dumps(self.resolved.provenance),
                 "fingerprint": json.dumps(self.resolved.fingerprint),
                 "constrained": self.resolved.constrained,

@@ -71,7 +71,8 @@ class ExtractionOptions(BaseModel):
         """These options with `max_workers: auto` made a number for this provider."""
         if self.max_workers != "auto":
             return self
-        workers = SERVER_REQUESTS_IN_FLIGHT if model_id.startswith(SERVER_MODEL_PREFIX) else int(params.get("n_parallel", 1))
+        served = model_id.startswith(SERVER_MODEL_PREFIX)
+        workers = SERVER_REQUESTS_IN_FLIGHT if served else int(params.get("n_parallel", 1))
         return self.model_copy(update={"max_workers": max(1, workers)})
 
     def more_chunk_sizes(self) -> list[int]:
