@@ -230,8 +230,8 @@ def write_graph(triples: Sequence[Triple], turtle: Path, jsonld: Path) -> None:
 
 
 def injected_files(config: Any, schema: type[ExtractionSchema]) -> list[Path]:
-    """`records.knowledge_graph`'s triple files, resolved inside the project and read once to fail on a bad
-    line before any model runs; a graph with neither a triple shape nor a file is refused."""
+    """`records.knowledge_graph`'s triple files, resolved inside the project; a graph with neither a triple
+    shape nor a file is refused."""
     options = config.records.knowledge_graph
     if not options.enabled:
         return []
@@ -240,10 +240,13 @@ def injected_files(config: Any, schema: type[ExtractionSchema]) -> list[Path]:
             f"records.knowledge_graph is on, but schema {schema.schema_name()} declares no triple shape and no "
             "triple file is injected; add `triple = TripleShape(...)` to the schema or list files in inject."
         )
-    paths = [config.resolve(path) for path in options.inject]  # never outside the project folder
-    for path in paths:
+    return [config.resolve(path) for path in options.inject]  # never outside the project folder
+
+
+def check_graph_settings(config: Any, schema: type[ExtractionSchema]) -> None:
+    """Fail on a bad graph setting or a bad line of a triple file before any model runs."""
+    for path in injected_files(config, schema):
         read_triples(path)
-    return paths
 
 
 def build_graph(

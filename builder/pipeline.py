@@ -22,7 +22,7 @@ from builder.clean import CleanResult, clean_documents
 from builder.extract import ExtractionResult, annotated_rows, extract_documents, visualization_html
 from builder.ingest import ingest_folder
 from builder.item_judge import JudgeResult, judge_items
-from builder.knowledge_graph import GraphResult, build_graph, injected_files, write_graph
+from builder.knowledge_graph import GraphResult, build_graph, check_graph_settings, injected_files, write_graph
 from builder.language_model import ResolvedModel, create_language_model
 from builder.llm_cache import CompletionCache
 from builder.records import add_records, build_records
@@ -98,7 +98,7 @@ def busy_report(model: Any) -> dict[str, int] | None:
 def _build_locked(config: DsforgeConfig, paths: BuildPaths, show_progress: bool) -> BuildSummary:
     started = time.perf_counter()
     schema = load_schema(config.schema_ref, config.project_root)
-    injected_files(config, schema)  # a bad graph setting or triple file fails before any model runs
+    check_graph_settings(config, schema)
 
     ingested = ingest_folder(config.input_dir, config.ingest)
     atomic.write_jsonl(paths.files, ingested.files)

@@ -36,7 +36,7 @@ from builder.clean.pipeline import clean_documents, drop_duplicates
 from builder.extract import ExtractionResult
 from builder.ingest.pipeline import _resolve_root
 from builder.ingest.walk import Candidate, list_files
-from builder.knowledge_graph import injected_files
+from builder.knowledge_graph import check_graph_settings
 from builder.language_model import ResolvedModel, create_language_model
 from builder.llm_cache import CompletionCache
 from builder.pipeline import BuildPaths, BuildSummary, build_lock, write_build
@@ -147,7 +147,7 @@ def _build_locked(
 
     started = time.perf_counter()
     schema = load_schema(config.schema_ref, config.project_root)
-    injected_files(config, schema)  # a bad graph setting or triple file fails before any model runs
+    check_graph_settings(config, schema)
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = show_progress
     context.raise_original_map_exception = True  # a worker's DsforgeError reaches the user as itself
